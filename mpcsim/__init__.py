@@ -1,0 +1,35 @@
+"""mpcsim: run Massively Parallel Computation round programs for real, with every cap enforced.
+
+    import mpcsim
+    result = mpcsim.run(MyProgram(), inputs, num_machines=16, memory_words=4096)
+    result.output, result.rounds, result.trace.summary()
+
+See README.md for the model, the word-counting rule (mpcsim.words) and the backends.
+"""
+
+from .api import run
+from .config import BACKENDS, RunConfig
+from .driver import Result
+from .errors import (
+    BackendUnavailable,
+    ConfigError,
+    MaxRoundsExceeded,
+    MemoryLimitExceeded,
+    MPCError,
+    ProgramError,
+    UnknownDestination,
+    UnsupportedValue,
+)
+from .host import Violation
+from .program import FunctionProgram, Machine, Program, partition_inputs
+from .trace import RoundRecord, Trace
+from .words import words
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "run", "Program", "FunctionProgram", "Machine", "partition_inputs", "Result", "Trace",
+    "RoundRecord", "Violation", "RunConfig", "BACKENDS", "words",
+    "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",
+    "ProgramError", "MaxRoundsExceeded", "BackendUnavailable", "__version__",
+]

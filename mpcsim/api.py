@@ -1,0 +1,47 @@
+"""mpcsim.run: submit a round program with one call (the public entry point)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .backends import make_backend
+from .config import RunConfig
+from .driver import ProgressFn, Result, execute
+from .program import FunctionProgram, Machine, Program
+
+__all__ = ["run"]
+
+
+def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
+        num_machines: int, memory_words: int, backend: str = "local",
+        address: str | None = None, num_workers: int | None = None, seed: int = 0,
+        max_rounds: int = 10_000, enforce: bool = True,
+        progress: ProgressFn | None = None) -> Result:
+    """Run `program` as an MPC job and return its Result (output, rounds, trace).
+
+    program: a Program, or a plain function fn(machine) run as each machine's round.
+    inputs: None, a numpy array or a sequence; split over the first ceil(n/memory_words)
+        machines as machine.memory["input"] unless program.partition says otherwise.
+    num_machines (q) and memory_words (s): the model's parameters; s caps, per machine and
+        round, the words held after delivery, sent, and received (see mpcsim.words).
+    backend: "local" (in-process, the reference) or "ray". address: a Ray address to join
+        ("host:port", "auto", "ray://..."); None starts (or reuses) a local Ray.
+    num_workers: hosts the machines are spread over (Ray actors; default one per CPU of the
+        cluster for Ray, 1 for local), never more than num_machines.
+    seed: seeds the machines' run order and every machine.rng.
+    max_rounds: raise MaxRoundsExceeded if the run has not ended after this many rounds.
+    enforce: True raises MemoryLimitExceeded at the first violated cap; False records every
+        violation in result.trace.violations and runs on.
+    progress: optional callback(record, elapsed_s) after each round.
+
+    Raises ConfigError, MemoryLimitExceeded, UnknownDestination, UnsupportedValue,
+    ProgramError (user code raised), MaxRoundsExceeded, BackendUnavailable; all MPCError.
+    """
+    config = RunConfig(num_machines=num_machines, memory_words=memory_words, backend=backend,
+                       address=address, num_workers=num_workers, seed=seed,
+                       max_rounds=max_rounds, enforce=enforce)
+    if not isinstance(program, Program):
+        if not callable(program):
+            raise TypeError(f"program must be an mpcsim.Program or a function, got {program!r}")
+        program = FunctionProgram(program)
+    return execute(program, inputs, config, make_backend(config), progress=progress)

@@ -1,0 +1,180 @@
+"""The round loop: drive hosts through synchronous rounds until every machine has halted.
+
+The driver owns the barrier and the run's semantics; it does no computation on messages.
+Each round it asks the backend to step every host (delivery of the previous round, then
+compute), waits for all reports (the barrier), decides on violations, routes the outbound
+frames (or Ray references) to their destination hosts, and records the round. The run ends
+after the first round in which every machine halted and no message was sent; it fails with
+MaxRoundsExceeded after max_rounds rounds otherwise.
+
+Backends implement the small `Backend` protocol below; see mpcsim.backends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from . import wire
+from .config import RunConfig
+from .errors import ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, UnsupportedValue
+from .host import HostSummary, Layout, StepReport, Violation
+from .program import Program
+from .trace import HostSpan, RoundRecord, Trace
+from .words import UncountableValue, memory_words
+
+__all__ = ["Backend", "Result", "execute", "ProgressFn"]
+
+ProgressFn = Callable[[RoundRecord, float], None]
+
+
+class Backend(Protocol):
+    name: str
+
+    def available_workers(self) -> int: ...
+
+    def start(self, program: Program, config: RunConfig, layout: Layout,
+              initial: list[wire.Frame]) -> None:
+        """Create one Host per layout host; initial[h] encodes {machine id: memory dict}."""
+
+    def step(self, round_idx: int, inbound: list[list[Any]]) -> list[StepReport]: ...
+
+    def finish(self) -> list[HostSummary]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Result:
+    output: list[Any]  # every machine's output, indexed by machine id (None if unset)
+    rounds: int  # rounds executed
+    trace: Trace
+    wall_s: float  # the rounds' wall time (start-up and collection excluded)
+    config: RunConfig
+
+    @property
+    def workers(self) -> int:
+        return len(self.trace.hosts)
+
+
+def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
+            progress: ProgressFn | None = None) -> Result:
+    """Run `program` on `inputs` under `config` through `backend`; see mpcsim.run."""
+    initial = _partition(program, inputs, config)
+    layout = Layout.spread(config.num_machines, config.workers_for(backend.available_workers()))
+    per_host: list[dict[int, dict[str, Any]]] = [{} for _ in range(layout.num_hosts)]
+    for machine, memory in initial.items():
+        per_host[layout.host_of(machine)][machine] = memory
+    backend.start(program, config, layout, [wire.encode(memories) for memories in per_host])
+    try:
+        records, violations, spans = _rounds(config, layout, backend, progress)
+        summaries = backend.finish()
+    finally:
+        backend.close()
+    return _result(config, layout, backend.name, records, violations, spans, summaries)
+
+
+def _partition(program: Program, inputs: Any, config: RunConfig) -> dict[int, dict[str, Any]]:
+    q, s = config.num_machines, config.memory_words
+    initial = program.partition(inputs, q, s)
+    problems = []
+    for machine, memory in sorted(initial.items()):
+        if not 0 <= machine < q:
+            problems.append(("num_machines", q, f"partition placed input on machine {machine}"))
+            continue
+        try:
+            held = memory_words(memory)
+        except UncountableValue as exc:
+            raise UnsupportedValue(machine=machine, round_idx=0, where=f"initial {exc.path}",
+                                   type_name=exc.type_name) from None
+        if held > s:
+            problems.append(("memory_words", s, f"machine {machine} starts with {held} words "
+                             f"of input; raise memory_words to >= {held}"))
+    if problems:
+        raise ConfigError(problems=problems)
+    return initial
+
+
+def _rounds(config: RunConfig, layout: Layout, backend: Backend,
+            progress: ProgressFn | None) -> tuple[list[RoundRecord], list[Violation],
+                                                  list[HostSpan]]:
+    records: list[RoundRecord] = []
+    violations: list[Violation] = []
+    spans: list[HostSpan] = []
+    inbound: list[list[Any]] = [[] for _ in range(layout.num_hosts)]
+    started = time.perf_counter()
+    for round_idx in range(config.max_rounds):
+        t0 = time.perf_counter()
+        reports = backend.step(round_idx, inbound)
+        wall = time.perf_counter() - t0
+        errors = [r.error for r in reports if r.error is not None]
+        if errors:
+            raise errors[0]
+        found = sorted((v for r in reports for v in r.violations),
+                       key=lambda v: (v.round_idx, v.machine, v.limit))
+        if found and config.enforce:
+            v = found[0]
+            raise MemoryLimitExceeded(machine=v.machine, round_idx=v.round_idx, limit=v.limit,
+                                      words=v.words, cap=v.cap)
+        violations.extend(found)
+        if records:  # this step delivered the previous round's messages: complete its record
+            prev = records[-1]
+            prev.max_received_words = max(r.max_received for r in reports)
+            prev.max_memory_words = max(prev.max_memory_words, max(r.max_held for r in reports))
+            prev.violations += sum(v.round_idx == prev.round_idx for v in found)
+        record = _record(round_idx, wall, reports)
+        record.violations = sum(v.round_idx == round_idx for v in found)
+        records.append(record)
+        spans.extend(HostSpan(round_idx, r.host, r.started_at, r.compute_s, r.exchange_s)
+                     for r in reports)
+        if progress is not None:
+            progress(record, time.perf_counter() - started)
+        inbound = [[] for _ in range(layout.num_hosts)]
+        for report in reports:  # in host order, so inboxes come out sorted by source id
+            for dest_host, frame in report.outbound.items():
+                inbound[dest_host].append(frame)
+        active = sum(r.active for r in reports)
+        if active == 0 and record.messages == 0:
+            return records, violations, spans
+    raise MaxRoundsExceeded(max_rounds=config.max_rounds, active_machines=active,
+                            messages_in_flight=records[-1].messages)
+
+
+def _record(round_idx: int, wall: float, reports: list[StepReport]) -> RoundRecord:
+    compute = max(r.compute_s for r in reports)
+    exchange = max(r.exchange_s for r in reports)
+    return RoundRecord(
+        round_idx=round_idx, wall_s=wall, compute_s=compute, exchange_s=exchange,
+        barrier_s=max(0.0, wall - max(r.compute_s + r.exchange_s for r in reports)),
+        machines_run=sum(r.ran for r in reports), messages=sum(r.messages for r in reports),
+        words=sum(r.words_sent for r in reports),
+        max_memory_words=max(r.max_memory for r in reports),
+        max_sent_words=max(r.max_sent for r in reports), max_received_words=0,
+    )
+
+
+def _result(config: RunConfig, layout: Layout, backend: str, records: list[RoundRecord],
+            violations: list[Violation], spans: list[HostSpan],
+            summaries: list[HostSummary]) -> Result:
+    summaries = sorted(summaries, key=lambda s: s.host)
+    output: list[Any] = []
+    for summary in summaries:
+        output.extend(wire.decode(summary.outputs, writable=True))
+    machine_host = np.repeat(np.arange(layout.num_hosts),
+                             [hi - lo for lo, hi in map(layout.bounds, range(layout.num_hosts))])
+    trace = Trace(
+        rounds=records, backend=backend, num_machines=config.num_machines,
+        memory_words=config.memory_words,
+        sent_words=np.concatenate([s.sent_words for s in summaries]),
+        received_words=np.concatenate([s.received_words for s in summaries]),
+        peak_memory_words=np.concatenate([s.peak_memory_words for s in summaries]),
+        rounds_active=np.concatenate([s.rounds_active for s in summaries]),
+        machine_host=machine_host,
+        hosts=[{"node": s.node, "actor": s.actor} for s in summaries],
+        violations=violations, spans=spans,
+    )
+    return Result(output=output, rounds=len(records), trace=trace,
+                  wall_s=sum(r.wall_s for r in records), config=config)

@@ -1,0 +1,150 @@
+"""Typed errors raised by mpcsim, one hierarchy under MPCError.
+
+Every error carries structured fields (machine, round_idx, words, cap, ...) and a message that
+says what failed, the limit, and what to change. Errors survive pickling with their fields,
+so the Ray backend re-raises exactly the type the local backend raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "MPCError",
+    "ConfigError",
+    "MemoryLimitExceeded",
+    "UnknownDestination",
+    "UnsupportedValue",
+    "ProgramError",
+    "MaxRoundsExceeded",
+    "BackendUnavailable",
+]
+
+
+def _rebuild(cls: type[MPCError], fields: dict[str, Any]) -> MPCError:
+    return cls(**fields)
+
+
+class MPCError(Exception):
+    """Base class of every mpcsim error. Fields are keyword arguments, kept on the instance."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.fields.items())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.fields))
+
+
+class ConfigError(MPCError, ValueError):
+    """Invalid run configuration. `problems` lists every (field, value, rule) found at once."""
+
+    problems: list[tuple[str, Any, str]]
+
+    def _message(self) -> str:
+        lines = [f"  {field}={value!r}: {rule}" for field, value, rule in self.problems]
+        return "invalid configuration:\n" + "\n".join(lines)
+
+
+class MemoryLimitExceeded(MPCError):
+    """A machine held, sent or received more words in a round than memory_words allows."""
+
+    machine: int
+    round_idx: int
+    limit: str  # "memory" (held after delivery), "sent" or "received"
+    words: int
+    cap: int
+
+    _WHAT = {
+        "memory": "holds {words} words after delivery (memory + inbox)",
+        "sent": "sent {words} words",
+        "received": "received {words} words",
+    }
+
+    def _message(self) -> str:
+        what = self._WHAT[self.limit].format(words=self.words)
+        return (
+            f"machine {self.machine} {what} in round {self.round_idx}, over the {self.limit} cap "
+            f"of memory_words={self.cap}. Raise memory_words (or num_machines, to spread the "
+            f"data), or pass enforce=False to record violations instead of stopping."
+        )
+
+
+class UnknownDestination(MPCError):
+    """A machine sent to a machine id that does not exist."""
+
+    machine: int
+    round_idx: int
+    dest: Any
+    num_machines: int
+
+    def _message(self) -> str:
+        return (
+            f"machine {self.machine} sent to machine {self.dest!r} in round {self.round_idx}, "
+            f"but machine ids are the ints 0..{self.num_machines - 1} (num_machines="
+            f"{self.num_machines})."
+        )
+
+
+class UnsupportedValue(MPCError):
+    """A message payload (or memory value) of a type mpcsim cannot encode or count."""
+
+    machine: int
+    round_idx: int
+    where: str
+    type_name: str
+
+    def _message(self) -> str:
+        return (
+            f"machine {self.machine}, round {self.round_idx}: {self.where} has type "
+            f"{self.type_name}, which mpcsim cannot encode. Use None, bool, int, float, str, "
+            f"bytes, numpy arrays or scalars of numeric dtype, and lists/tuples/dicts of these."
+        )
+
+
+class ProgramError(MPCError):
+    """User code raised. Carries the original type, message and formatted traceback."""
+
+    machine: int
+    round_idx: int
+    original_type: str
+    original_message: str
+    traceback: str
+
+    def _message(self) -> str:
+        return (
+            f"machine {self.machine} raised {self.original_type} in round {self.round_idx}: "
+            f"{self.original_message}\n--- original traceback ---\n{self.traceback}"
+        )
+
+
+class MaxRoundsExceeded(MPCError):
+    """The run reached max_rounds with machines still active or messages in flight."""
+
+    max_rounds: int
+    active_machines: int
+    messages_in_flight: int
+
+    def _message(self) -> str:
+        return (
+            f"no termination after max_rounds={self.max_rounds}: {self.active_machines} "
+            f"machines have not halted and {self.messages_in_flight} messages are in flight. "
+            f"Check that every machine calls machine.halt(), or raise max_rounds."
+        )
+
+
+class BackendUnavailable(MPCError):
+    """The requested backend cannot run here (Ray missing, or no cluster at the address)."""
+
+    backend: str
+    address: Any
+    reason: str
+
+    def _message(self) -> str:
+        at = f" at address {self.address!r}" if self.address else ""
+        return f"backend {self.backend!r} unavailable{at}: {self.reason}"

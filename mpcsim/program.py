@@ -1,0 +1,190 @@
+"""Round programs: the Program base class, the Machine a round runs on, and input partitioning.
+
+A Program says what one machine does in one synchronous round (`round(machine)`); the runtime
+(mpcsim.host, driven by mpcsim.driver) calls it on every active machine, delivers messages at
+the end of the round and enforces the caps. Programs are plain picklable Python: the Ray
+backend ships them to its actors.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, UnknownDestination, UnsupportedValue
+from .words import UncountableValue, message_words, words
+
+__all__ = ["Program", "FunctionProgram", "Machine", "partition_inputs"]
+
+
+class Machine:
+    """One logical machine, as seen by `Program.round`.
+
+    id, round_idx: ints. memory: dict that persists across rounds (its values count against
+    memory_words; its keys are names and do not). inbox: list of (source_id, payload) sent to
+    this machine in the previous round, ordered by source id, then send order; arrays in it are
+    read-only views (copy to modify). output: this machine's share of the result.
+    num_machines (q) and memory_words (s) are the run's settings; rng is a numpy Generator
+    seeded by (seed, id), the same on every backend.
+    """
+
+    __slots__ = (
+        "id", "round_idx", "memory", "inbox", "output", "num_machines", "memory_words",
+        "_outbox", "_sent_words", "_halted", "_rng", "_seed",
+    )
+
+    def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
+                 memory: dict[str, Any] | None = None) -> None:
+        self.id = machine_id
+        self.round_idx = 0
+        self.memory: dict[str, Any] = memory if memory is not None else {}
+        self.inbox: list[tuple[int, Any]] = []
+        self.output: Any = None
+        self.num_machines = num_machines
+        self.memory_words = memory_words
+        self._outbox: list[tuple[int, Any, int]] = []
+        self._sent_words = 0
+        self._halted = False
+        self._rng: np.random.Generator | None = None
+        self._seed = seed
+
+    def send(self, dest: int, payload: Any) -> None:
+        """Send `payload` to machine `dest`; delivered at the end of this round.
+
+        Costs max(1, words(payload)) of this round's sent cap and of dest's received cap.
+        Raises UnknownDestination for an id outside 0..q-1 and UnsupportedValue for a payload
+        whose words cannot be counted.
+        """
+        if type(dest) is not int or not 0 <= dest < self.num_machines:
+            dest = self._checked_dest(dest)
+        try:
+            cost = message_words(payload)
+        except UncountableValue as exc:
+            raise UnsupportedValue(
+                machine=self.id, round_idx=self.round_idx,
+                where=f"a message payload to machine {dest}", type_name=exc.type_name,
+            ) from None
+        self._outbox.append((dest, payload, cost))
+        self._sent_words += cost
+
+    def halt(self) -> None:
+        """Vote to stop. A halted machine runs again if it receives a message (Pregel)."""
+        self._halted = True
+
+    @property
+    def halted(self) -> bool:
+        return self._halted
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """This machine's generator, seeded by (seed, id): identical on every backend."""
+        if self._rng is None:
+            self._rng = np.random.default_rng([self._seed, self.id])
+        return self._rng
+
+    def _checked_dest(self, dest: Any) -> int:
+        try:
+            index = operator.index(dest)
+        except TypeError:
+            index = -1
+        if not 0 <= index < self.num_machines:
+            raise UnknownDestination(
+                machine=self.id, round_idx=self.round_idx, dest=dest,
+                num_machines=self.num_machines,
+            )
+        return index
+
+    def __repr__(self) -> str:
+        return f"Machine(id={self.id}, round_idx={self.round_idx}, halted={self._halted})"
+
+
+class Program:
+    """Base class of a round program. Subclass and define `round(self, machine)`.
+
+    Optionally override `partition(inputs, num_machines, memory_words)` to place the input
+    differently than the paper's convention (see `partition_inputs`). Keep per-machine state in
+    machine.memory, not on self: machines run in a shuffled order, and on Ray in other processes.
+    """
+
+    def round(self, machine: Machine) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define round(self, machine)")
+
+    def partition(self, inputs: Any, num_machines: int,
+                  memory_words: int) -> dict[int, dict[str, Any]]:
+        """Initial memory per machine id, before round 0. Default: `partition_inputs`."""
+        return partition_inputs(inputs, num_machines, memory_words)
+
+
+class FunctionProgram(Program):
+    """A Program from a plain function `fn(machine)` (the functional style of mpcsim.run)."""
+
+    def __init__(self, fn: Callable[[Machine], None]) -> None:
+        self.fn = fn
+
+    def round(self, machine: Machine) -> None:
+        self.fn(machine)
+
+    def __repr__(self) -> str:
+        return f"FunctionProgram({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def partition_inputs(inputs: Any, num_machines: int,
+                     memory_words: int) -> dict[int, dict[str, Any]]:
+    """The paper's convention: the input fills the first ceil(n/s) machines, s words each.
+
+    `inputs` is None (no input), a numpy array (split by rows; a row of d elements is d words)
+    or a sequence (split greedily so each machine holds at most s words). Machine i gets
+    memory {"input": chunk} with chunk of the same kind as `inputs`. Raises ConfigError when a
+    single item is larger than memory_words or the input needs more than num_machines machines.
+    """
+    if inputs is None:
+        return {}
+    if isinstance(inputs, np.ndarray):
+        chunks = _split_array(inputs, memory_words)
+    else:
+        chunks = _split_sequence(list(inputs) if not isinstance(inputs, list) else inputs,
+                                 memory_words)
+    if len(chunks) > num_machines:
+        n = words(inputs) if not isinstance(inputs, np.ndarray) else inputs.size
+        raise ConfigError(problems=[(
+            "num_machines", num_machines,
+            f"the input of {n} words needs {len(chunks)} machines of memory_words="
+            f"{memory_words}; raise num_machines to >= {len(chunks)} or raise memory_words",
+        )])
+    return {i: {"input": chunk} for i, chunk in enumerate(chunks)}
+
+
+def _split_array(arr: np.ndarray, memory_words: int) -> list[np.ndarray]:
+    row_words = int(math.prod(arr.shape[1:])) if arr.ndim > 1 else 1
+    if arr.ndim == 0 or row_words > memory_words:
+        need = arr.size if arr.ndim == 0 else row_words
+        raise ConfigError(problems=[(
+            "memory_words", memory_words,
+            f"one input row holds {need} words; raise memory_words to >= {need}",
+        )])
+    rows = memory_words // max(row_words, 1)
+    return [arr[i:i + rows] for i in range(0, len(arr), rows)]
+
+
+def _split_sequence(items: Sequence[Any], memory_words: int) -> list[list[Any]]:
+    chunks: list[list[Any]] = []
+    chunk: list[Any] = []
+    held = 0
+    for item in items:
+        w = words(item)
+        if w > memory_words:
+            raise ConfigError(problems=[(
+                "memory_words", memory_words,
+                f"input item {item!r:.60} holds {w} words; raise memory_words to >= {w}",
+            )])
+        if held + w > memory_words:
+            chunks.append(chunk)
+            chunk, held = [], 0
+        chunk.append(item)
+        held += w
+    if chunk:
+        chunks.append(chunk)
+    return chunks

@@ -1,0 +1,185 @@
+"""The trace of a run: one record per round, per-machine totals, placement, violations.
+
+Round timing, measured by the driver around each round's barrier:
+- compute_s: the slowest host's time running its machines' `round` calls;
+- exchange_s: the slowest host's time delivering, counting and encoding messages (plus, on
+  Ray, moving frames through the object store);
+- barrier_s: the rest of the round's wall time: waiting for the slowest host, dispatching the
+  round and collecting the reports.
+Word fields are maxima over machines of that round (memory after delivery, sent, received).
+
+Export with `to_json(path)` / `to_dict()`, and `to_chrome_trace(path)` for chrome://tracing or
+https://ui.perfetto.dev (one track per host, one slice per phase and round).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .host import Violation
+
+__all__ = ["RoundRecord", "HostSpan", "Trace"]
+
+
+@dataclass
+class RoundRecord:
+    round_idx: int
+    wall_s: float
+    compute_s: float
+    exchange_s: float
+    barrier_s: float
+    machines_run: int
+    messages: int
+    words: int  # total words sent in the round
+    max_memory_words: int
+    max_sent_words: int
+    max_received_words: int
+    violations: int = 0
+
+
+@dataclass(frozen=True)
+class HostSpan:
+    """One host's compute and exchange in one round, for timelines."""
+
+    round_idx: int
+    host: int
+    started_at: float
+    compute_s: float
+    exchange_s: float
+
+
+@dataclass
+class Trace:
+    rounds: list[RoundRecord]
+    backend: str
+    num_machines: int
+    memory_words: int
+    # per machine, indexed by machine id
+    sent_words: np.ndarray
+    received_words: np.ndarray
+    peak_memory_words: np.ndarray
+    rounds_active: np.ndarray
+    machine_host: np.ndarray  # host (worker) index of each machine
+    hosts: list[dict[str, str]]  # per host: {"node": ..., "actor": ...}
+    violations: list[Violation] = field(default_factory=list)
+    spans: list[HostSpan] = field(default_factory=list)
+
+    # -- aggregates ---------------------------------------------------------------------------
+
+    @property
+    def max_memory_words(self) -> int:
+        return max((r.max_memory_words for r in self.rounds), default=0)
+
+    @property
+    def max_sent_words(self) -> int:
+        return max((r.max_sent_words for r in self.rounds), default=0)
+
+    @property
+    def max_received_words(self) -> int:
+        return max((r.max_received_words for r in self.rounds), default=0)
+
+    @property
+    def total_words_sent(self) -> int:
+        return sum(r.words for r in self.rounds)
+
+    @property
+    def total_messages(self) -> int:
+        return sum(r.messages for r in self.rounds)
+
+    @property
+    def nodes(self) -> list[str]:
+        return sorted({h["node"] for h in self.hosts})
+
+    def machine_node(self, machine: int) -> str:
+        """The node (Ray node id, or "local") that hosted `machine`."""
+        return self.hosts[int(self.machine_host[machine])]["node"]
+
+    # -- export -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "num_machines": self.num_machines,
+            "memory_words": self.memory_words,
+            "rounds": [asdict(r) for r in self.rounds],
+            "totals": {
+                "rounds": len(self.rounds),
+                "messages": self.total_messages,
+                "words_sent": self.total_words_sent,
+                "max_memory_words": self.max_memory_words,
+                "max_sent_words": self.max_sent_words,
+                "max_received_words": self.max_received_words,
+                "nodes": len(self.nodes),
+            },
+            "machines": {
+                "sent_words": self.sent_words.tolist(),
+                "received_words": self.received_words.tolist(),
+                "peak_memory_words": self.peak_memory_words.tolist(),
+                "rounds_active": self.rounds_active.tolist(),
+                "host": self.machine_host.tolist(),
+            },
+            "hosts": self.hosts,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+
+    def to_json(self, path: str | None = None) -> str:
+        text = json.dumps(self.to_dict())
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
+        """Chrome/Perfetto trace-event JSON: a track per host, a slice per phase and round."""
+        events: list[dict[str, Any]] = []
+        for h, info in enumerate(self.hosts):
+            events.append({"ph": "M", "name": "thread_name", "pid": 0, "tid": h,
+                           "args": {"name": f"host {h} ({info['node']})"}})
+        for span in self.spans:
+            t0 = span.started_at * 1e6
+            events.append({"ph": "X", "name": f"exchange+compute r{span.round_idx}",
+                           "cat": "round", "pid": 0, "tid": span.host, "ts": t0,
+                           "dur": (span.compute_s + span.exchange_s) * 1e6,
+                           "args": {"round": span.round_idx, "compute_s": span.compute_s,
+                                    "exchange_s": span.exchange_s}})
+        doc = {"traceEvents": events, "displayTimeUnit": "ms",
+               "otherData": {"backend": self.backend, "num_machines": self.num_machines,
+                             "memory_words": self.memory_words}}
+        if path is not None:
+            with open(path, "w") as f:
+                json.dump(doc, f)
+        return doc
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def summary(self, max_rows: int = 40, file: Any = None) -> str:
+        """Print (to `file`, default stdout) and return a per-round table with totals."""
+        head = ("round", "wall ms", "compute", "exchange", "barrier", "ran", "msgs", "words",
+                "max mem", "max sent", "max recv")
+        rows = [head]
+        shown = self.rounds if len(self.rounds) <= max_rows else (
+            self.rounds[: max_rows // 2] + self.rounds[-max_rows // 2:])
+        for r in shown:
+            rows.append((str(r.round_idx), f"{r.wall_s * 1e3:.2f}", f"{r.compute_s * 1e3:.2f}",
+                         f"{r.exchange_s * 1e3:.2f}", f"{r.barrier_s * 1e3:.2f}",
+                         str(r.machines_run), str(r.messages), str(r.words),
+                         str(r.max_memory_words), str(r.max_sent_words),
+                         str(r.max_received_words)))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+        if len(self.rounds) > max_rows:
+            lines.insert(1 + max_rows // 2, f"... {len(self.rounds) - max_rows} rounds omitted")
+        wall = sum(r.wall_s for r in self.rounds)
+        lines.append(
+            f"{len(self.rounds)} rounds, {wall:.3f} s, {self.total_messages} messages, "
+            f"{self.total_words_sent} words; max memory {self.max_memory_words} / sent "
+            f"{self.max_sent_words} / received {self.max_received_words} of "
+            f"memory_words={self.memory_words}; backend {self.backend}, {len(self.hosts)} "
+            f"hosts on {len(self.nodes)} node(s); {len(self.violations)} violations")
+        text = "\n".join(lines)
+        print(text, file=file)
+        return text

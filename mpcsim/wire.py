@@ -1,0 +1,107 @@
+"""The wire format: msgpack frames with numpy arrays carried out of band, zero-copy.
+
+A Frame is a msgpack header plus a tuple of raw uint8 buffers, one per numpy array in the
+value. In the header an array is the ext type 1 holding [dtype, shape, buffer index]; the
+array's bytes travel in `buffers` untouched, so a receiver's arrays are views of the received
+buffers (in Ray, of the object store's shared memory). Decoding builds only msgpack's plain
+types and numpy arrays of numeric dtype: there is no pickle on the data path, and a received
+message can never run code.
+
+What encodes: None, bool, int, float, str, bytes, lists/tuples (decoded as lists), dicts, numpy
+numeric scalars (decoded as int/float/bool) and arrays of dtype kinds b, i, u, f, c (decoded
+read-only unless `writable=True`). Anything else raises TypeError from `encode`; callers turn it
+into mpcsim.UnsupportedValue with a path to the offending part (see `find_unencodable`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import msgpack
+import numpy as np
+
+__all__ = ["Frame", "encode", "decode", "find_unencodable"]
+
+_EXT_ARRAY = 1
+_NUMERIC_KINDS = frozenset("biufc")
+
+
+class Frame(NamedTuple):
+    """An encoded value: msgpack header bytes and the out-of-band array buffers (uint8)."""
+
+    header: bytes
+    buffers: tuple[np.ndarray, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.header) + sum(b.nbytes for b in self.buffers)
+
+    def detached(self) -> Frame:
+        """A copy that shares no memory with the sender's arrays (the local transport)."""
+        return Frame(self.header, tuple(b.copy() for b in self.buffers))
+
+
+def encode(value: Any) -> Frame:
+    """Encode `value`; arrays are referenced, not copied (copy happens in transport)."""
+    buffers: list[np.ndarray] = []
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind not in _NUMERIC_KINDS:
+                raise TypeError(f"numpy array of dtype {obj.dtype}")
+            arr = np.ascontiguousarray(obj)
+            buffers.append(arr.reshape(-1).view(np.uint8))
+            meta = msgpack.packb([arr.dtype.str, list(arr.shape), len(buffers) - 1])
+            return msgpack.ExtType(_EXT_ARRAY, meta)
+        if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+            return obj.item()
+        raise TypeError(type(obj).__name__)
+
+    header = msgpack.packb(value, default=default, use_bin_type=True)
+    return Frame(header, tuple(buffers))
+
+
+def decode(frame: Frame, writable: bool = False) -> Any:
+    """Decode a Frame. Arrays are read-only views of its buffers unless `writable` (copies)."""
+    buffers = frame.buffers
+
+    def ext_hook(code: int, data: bytes) -> Any:
+        if code != _EXT_ARRAY:
+            raise ValueError(f"unknown msgpack ext type {code} in an mpcsim frame")
+        dtype_str, shape, index = msgpack.unpackb(data)
+        dtype = np.dtype(dtype_str)
+        if dtype.kind not in _NUMERIC_KINDS:
+            raise ValueError(f"refusing non-numeric dtype {dtype_str!r} in an mpcsim frame")
+        arr = buffers[index].view(dtype).reshape(shape)
+        if writable:
+            return arr.copy()
+        if arr.flags.writeable:
+            arr = arr.view()
+            arr.flags.writeable = False
+        return arr
+
+    return msgpack.unpackb(
+        frame.header, ext_hook=ext_hook, raw=False, strict_map_key=False, use_list=True
+    )
+
+
+def find_unencodable(value: Any, path: str = "payload") -> tuple[str, str] | None:
+    """The (path, type name) of the first part of `value` that does not encode, or None."""
+    try:
+        encode(value)
+        return None
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = find_unencodable(key, f"{path} key {key!r}") or find_unencodable(
+                item, f"{path}[{key!r}]"
+            )
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = find_unencodable(item, f"{path}[{i}]")
+            if found:
+                return found
+    return path, type(value).__name__
