@@ -32,14 +32,13 @@ class Machine:
     """
 
     __slots__ = (
-        "id", "round_idx", "memory", "inbox", "output", "num_machines", "memory_words",
-        "_outbox", "_sent_words", "_halted", "_rng", "_seed",
+        "id", "memory", "inbox", "output", "num_machines", "memory_words",
+        "_outbox", "_sent_words", "_halted", "_rng", "_seed", "_clock",
     )
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
-                 memory: dict[str, Any] | None = None) -> None:
+                 memory: dict[str, Any] | None = None, clock: list[int] | None = None) -> None:
         self.id = machine_id
-        self.round_idx = 0
         self.memory: dict[str, Any] = memory if memory is not None else {}
         self.inbox: list[tuple[int, Any]] = []
         self.output: Any = None
@@ -50,6 +49,12 @@ class Machine:
         self._halted = False
         self._rng: np.random.Generator | None = None
         self._seed = seed
+        self._clock = clock if clock is not None else [0]  # shared by a host's machines
+
+    @property
+    def round_idx(self) -> int:
+        """The current round, counted from 0 (one shared clock per host: no per-machine write)."""
+        return self._clock[0]
 
     def send(self, dest: int, payload: Any) -> None:
         """Send `payload` to machine `dest`; delivered at the end of this round.

@@ -1,0 +1,56 @@
+"""AlgorithmSpec: what the registry (mpcsim.algorithms.ALGORITHMS) knows about one algorithm.
+
+A spec bundles a program factory with its sequential reference, a checker, the documented
+round bound and default sizing, so the CLI and the tests can run any registered algorithm the
+same way. Each algorithm module defines one `SPEC`; the package __init__ collects them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..program import Program
+
+__all__ = ["AlgorithmSpec", "default_memory_words"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    name: str  # the CLI name, lowercase words joined by '-', e.g. "prefix-sum"
+    summary: str  # one line for `mpcsim run --help` and `mpcsim info`
+    program: Callable[..., Program]  # program(**options) -> a fresh Program
+    make_input: Callable[[int, np.random.Generator], Any]  # (n, rng) -> an input of n words
+    reference: Callable[[Any], Any]  # inputs -> the sequential answer
+    verify: Callable[[list[Any], Any], bool]  # (result.output, inputs) -> agrees with reference
+    round_bound: Callable[..., int]  # (n, q, s, **options) -> the most rounds a run may take
+    sizing: Callable[[int, int | None, int | None], tuple[int, int]]  # (n, q, s) -> (q, s)
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, Any, str]] = []
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            problems.append(("name", self.name, "must be lowercase words joined by '-'"))
+        if not isinstance(self.summary, str) or not self.summary:
+            problems.append(("summary", self.summary, "must be a non-empty str"))
+        for field in ("program", "make_input", "reference", "verify", "round_bound", "sizing"):
+            if not callable(getattr(self, field)):
+                problems.append((field, getattr(self, field), "must be callable"))
+        if problems:
+            raise ConfigError(problems=problems)
+
+
+def default_memory_words(n: int) -> int:
+    """A default s for n input words: 4*ceil(sqrt(n)), at least 64.
+
+    s = Theta(sqrt(n)) is the model's s = n^delta with delta = 1/2: about sqrt(n)/2 machines
+    hold the input (chunks of s/2 words), and a tree of fan-in up to s/2 over them has depth 1
+    or 2, so the runs take a handful of rounds.
+    """
+    return max(64, 4 * math.isqrt(max(n, 1) - 1) + 4)
