@@ -1,11 +1,14 @@
 """The trace of a run: one record per round, per-machine totals, placement, violations.
 
 Round timing, measured by the driver around each round's barrier:
-- compute_s: the slowest host's time running its machines' `round` calls;
-- exchange_s: the slowest host's time delivering, counting and encoding messages (plus, on
-  Ray, moving frames through the object store);
-- barrier_s: the rest of the round's wall time: waiting for the slowest host, dispatching the
-  round and collecting the reports.
+- compute_s: the slowest host's time running its machines' `round` calls, including counting
+  each machine's memory words and checking its caps;
+- exchange_s: the slowest host's time delivering (decoding) the previous round's messages and
+  routing and encoding its outgoing ones (on Ray, also publishing large frames to the object
+  store);
+- barrier_s: the rest of the round's wall time: dispatching the round, waiting for the
+  slowest host, collecting the reports; on Ray this includes the object-store transfer of
+  large frames, which Ray performs before the receiving actor's step starts.
 Word fields are maxima over machines of that round (memory after delivery, sent, received).
 
 Export with `to_json(path)` / `to_dict()`, and `to_chrome_trace(path)` for chrome://tracing or

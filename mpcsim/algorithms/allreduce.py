@@ -88,11 +88,12 @@ class AllReduce(Program):
                              f"{arr.size} numbers over {q} machines put {chunk} words on a "
                              f"machine, over memory_words={s}; raise num_machines to >= "
                              f"{-(-arr.size // s)} or memory_words to >= {chunk}"))
-        if min(b, q - 1) + _STATE_WORDS > s:
+        need = min(b, q - 1) + _STATE_WORDS
+        if need > s:
             problems.append(("memory_words", s,
-                             f"fan-in {b} needs {min(b, q - 1) + _STATE_WORDS} words "
-                             f"(inbox plus {_STATE_WORDS} words of state); raise memory_words "
-                             f"or lower fan_in"))
+                             f"fan-in {b} needs {need} words per machine (one inbox word per "
+                             f"child plus {_STATE_WORDS} of state); raise memory_words to >= "
+                             f"{need}" + ("" if self.fan_in is None else " or lower fan_in")))
         if problems:
             raise ConfigError(problems=problems)
         return {i: {"input": part} for i, part in enumerate(np.array_split(arr, q))}
