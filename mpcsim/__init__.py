@@ -23,7 +23,7 @@ from .errors import (
 from .host import Violation
 from .program import FunctionProgram, Machine, Program, partition_inputs
 from .trace import RoundRecord, Trace
-from .words import words
+from .wordcount import words
 
 __version__ = "0.1.0"
 

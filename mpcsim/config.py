@@ -34,8 +34,7 @@ class RunConfig:
         need_int("num_machines", self.num_machines, 1)
         need_int("memory_words", self.memory_words, 1)
         need_int("max_rounds", self.max_rounds, 1)
-        if not _is_int(self.seed):
-            problems.append(("seed", self.seed, "must be an int"))
+        need_int("seed", self.seed, 0)
         if self.backend not in BACKENDS:
             problems.append(("backend", self.backend, f"must be one of {', '.join(BACKENDS)}"))
         if self.num_workers is not None:

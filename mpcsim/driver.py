@@ -24,7 +24,7 @@ from .errors import ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, Unsuppo
 from .host import HostSummary, Layout, StepReport, Violation
 from .program import Program
 from .trace import HostSpan, RoundRecord, Trace
-from .words import UncountableValue, memory_words
+from .wordcount import UncountableValue, memory_words
 
 __all__ = ["Backend", "Result", "execute", "ProgressFn"]
 
@@ -40,7 +40,9 @@ class Backend(Protocol):
               initial: list[wire.Frame]) -> None:
         """Create one Host per layout host; initial[h] encodes {machine id: memory dict}."""
 
-    def step(self, round_idx: int, inbound: list[list[Any]]) -> list[StepReport]: ...
+    def step(self, round_idx: int, inbound: list[list[Any]],
+             compute: bool = True) -> list[StepReport]:
+        """Every host delivers `inbound` (round r-1's frames) and, if `compute`, runs round r."""
 
     def finish(self) -> list[HostSummary]: ...
 
@@ -68,7 +70,7 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
     per_host: list[dict[int, dict[str, Any]]] = [{} for _ in range(layout.num_hosts)]
     for machine, memory in initial.items():
         per_host[layout.host_of(machine)][machine] = memory
-    backend.start(program, config, layout, [wire.encode(memories) for memories in per_host])
+    backend.start(program, config, layout, [_encode_initial(memories) for memories in per_host])
     try:
         records, violations, spans = _rounds(config, layout, backend, progress)
         summaries = backend.finish()
@@ -98,6 +100,18 @@ def _partition(program: Program, inputs: Any, config: RunConfig) -> dict[int, di
     return initial
 
 
+def _encode_initial(memories: dict[int, dict[str, Any]]) -> wire.Frame:
+    try:
+        return wire.encode(memories)
+    except (TypeError, ValueError, OverflowError):
+        for machine, memory in memories.items():
+            found = wire.find_unencodable(memory, "initial memory")
+            if found:
+                raise UnsupportedValue(machine=machine, round_idx=0, where=found[0],
+                                       type_name=found[1]) from None
+        raise
+
+
 def _rounds(config: RunConfig, layout: Layout, backend: Backend,
             progress: ProgressFn | None) -> tuple[list[RoundRecord], list[Violation],
                                                   list[HostSpan]]:
@@ -110,15 +124,17 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend,
         t0 = time.perf_counter()
         reports = backend.step(round_idx, inbound)
         wall = time.perf_counter() - t0
+        found = sorted((v for r in reports for v in r.violations), key=_violation_order)
+        if config.enforce:
+            _raise_first(v for v in found if v.round_idx < round_idx)  # round r-1's delivery
         errors = [r.error for r in reports if r.error is not None]
         if errors:
             raise errors[0]
-        found = sorted((v for r in reports for v in r.violations),
-                       key=lambda v: (v.round_idx, v.machine, v.limit))
         if found and config.enforce:
-            v = found[0]
-            raise MemoryLimitExceeded(machine=v.machine, round_idx=v.round_idx, limit=v.limit,
-                                      words=v.words, cap=v.cap)
+            # Round r's receive-side caps are checked when it is delivered: deliver it (no
+            # compute) so the lowest violation of the round is raised whatever the layout.
+            delivered = backend.step(round_idx + 1, _route(reports, layout), compute=False)
+            _raise_first(found + [v for r in delivered for v in r.violations])
         violations.extend(found)
         if records:  # this step delivered the previous round's messages: complete its record
             prev = records[-1]
@@ -132,15 +148,37 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend,
                      for r in reports)
         if progress is not None:
             progress(record, time.perf_counter() - started)
-        inbound = [[] for _ in range(layout.num_hosts)]
-        for report in reports:  # in host order, so inboxes come out sorted by source id
-            for dest_host, frame in report.outbound.items():
-                inbound[dest_host].append(frame)
+        inbound = _route(reports, layout)
         active = sum(r.active for r in reports)
         if active == 0 and record.messages == 0:
             return records, violations, spans
     raise MaxRoundsExceeded(max_rounds=config.max_rounds, active_machines=active,
                             messages_in_flight=records[-1].messages)
+
+
+_LIMIT_ORDER = {"sent": 0, "received": 1, "memory": 2}
+
+
+def _violation_order(v: Violation) -> tuple[int, int, int]:
+    # "received" before "memory": receiving over the cap always also overfills memory
+    return v.round_idx, v.machine, _LIMIT_ORDER[v.limit]
+
+
+def _raise_first(violations: Any) -> None:
+    ordered = sorted(violations, key=_violation_order)
+    if ordered:
+        v = ordered[0]
+        raise MemoryLimitExceeded(machine=v.machine, round_idx=v.round_idx, limit=v.limit,
+                                  words=v.words, cap=v.cap)
+
+
+def _route(reports: list[StepReport], layout: Layout) -> list[list[Any]]:
+    """Frames by destination host, in source-host order (so inboxes are sorted by source)."""
+    inbound: list[list[Any]] = [[] for _ in range(layout.num_hosts)]
+    for report in reports:
+        for dest_host, frame in report.outbound.items():
+            inbound[dest_host].append(frame)
+    return inbound
 
 
 def _record(round_idx: int, wall: float, reports: list[StepReport]) -> RoundRecord:

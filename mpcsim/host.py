@@ -29,7 +29,7 @@ from . import wire
 from .config import RunConfig
 from .errors import MPCError, ProgramError, UnsupportedValue
 from .program import FunctionProgram, Machine, Program
-from .words import UncountableValue, memory_words, words
+from .wordcount import UncountableValue, memory_words, message_words, words
 
 __all__ = ["Layout", "Host", "StepReport", "HostSummary", "Violation"]
 
@@ -44,25 +44,25 @@ def _machine_id(machine: Machine) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """How q machines are split into hosts: equal contiguous blocks of `per_host` ids."""
+    """How q machines are split into W hosts: contiguous, balanced blocks.
+
+    Host h holds ids [floor(h q / W), floor((h + 1) q / W)); block sizes differ by at most 1.
+    """
 
     num_machines: int
-    per_host: int
+    num_hosts: int
 
     @classmethod
     def spread(cls, num_machines: int, num_hosts: int) -> Layout:
-        return cls(num_machines, -(-num_machines // max(1, min(num_hosts, num_machines))))
-
-    @property
-    def num_hosts(self) -> int:
-        return -(-self.num_machines // self.per_host)
+        return cls(num_machines, max(1, min(num_hosts, num_machines)))
 
     def bounds(self, host: int) -> tuple[int, int]:
-        lo = host * self.per_host
-        return lo, min(lo + self.per_host, self.num_machines)
+        q, w = self.num_machines, self.num_hosts
+        return host * q // w, (host + 1) * q // w
 
     def host_of(self, machine: int) -> int:
-        return machine // self.per_host
+        # the largest h with floor(h q / W) <= m, i.e. h q < (m + 1) W
+        return ((machine + 1) * self.num_hosts - 1) // self.num_machines
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,15 @@ class Host:
 
     # -- the round ----------------------------------------------------------------------------
 
-    def step(self, round_idx: int, inbound: list[wire.Frame]) -> StepReport:
+    def step(self, round_idx: int, inbound: list[wire.Frame], compute: bool = True
+             ) -> StepReport:
+        """Deliver round r-1's frames, then (if `compute`) run round r and encode its sends."""
         report = StepReport(self.host, round_idx, started_at=time.time())
         t0 = time.perf_counter()
         if inbound:
             self._deliver(round_idx - 1, inbound, report)
         t1 = time.perf_counter()
-        if report.violations and self.config.enforce:
+        if not compute or (report.violations and self.config.enforce):
             report.exchange_s = t1 - t0
             return report
         senders = self._compute(round_idx, report)
@@ -307,20 +309,21 @@ class Host:
     def _route(self, senders: list[Machine], report: StepReport
                ) -> dict[int, tuple[list[int], list[int], list[int], list[Any]]]:
         """Group the senders' messages by destination host; check and total the sent words."""
-        cap, lo, per_host = self.config.memory_words, self.lo, self.layout.per_host
-        single = self.layout.num_hosts == 1
+        cap, lo = self.config.memory_words, self.lo
+        q, hosts = self.layout.num_machines, self.layout.num_hosts
+        single = hosts == 1
         buckets: dict[int, tuple[list[int], list[int], list[int], list[Any]]] = {}
         for m in senders:
-            sent = m._sent_words
-            self.sent_total[m.id - lo] += sent
-            report.messages += len(m._outbox)
-            report.words_sent += sent
-            if sent > report.max_sent:
-                report.max_sent = sent
-            if sent > cap:
-                report.violations.append(Violation(report.round_idx, m.id, "sent", sent, cap))
-            for dest, payload, cost in m._outbox:
-                h = 0 if single else dest // per_host
+            sent = 0
+            for dest, payload in m._outbox:
+                try:
+                    cost = message_words(payload)
+                except UncountableValue as exc:
+                    raise UnsupportedValue(
+                        machine=m.id, round_idx=report.round_idx, type_name=exc.type_name,
+                        where=f"the message to machine {dest}") from None
+                sent += cost
+                h = 0 if single else ((dest + 1) * hosts - 1) // q  # Layout.host_of, inlined
                 bucket = buckets.get(h)
                 if bucket is None:
                     bucket = buckets[h] = ([], [], [], [])
@@ -328,8 +331,14 @@ class Host:
                 bucket[1].append(m.id)
                 bucket[2].append(cost)
                 bucket[3].append(payload)
+            self.sent_total[m.id - lo] += sent
+            report.messages += len(m._outbox)
+            report.words_sent += sent
+            if sent > report.max_sent:
+                report.max_sent = sent
+            if sent > cap:
+                report.violations.append(Violation(report.round_idx, m.id, "sent", sent, cap))
             m._outbox = []
-            m._sent_words = 0
         return buckets
 
     def _encode(self, round_idx: int, bucket: tuple[list[int], list[int], list[int], list[Any]]
@@ -350,9 +359,18 @@ class Host:
     # -- the end ------------------------------------------------------------------------------
 
     def summary(self) -> HostSummary:
+        outputs = [m.output for m in self.machines]
+        try:
+            encoded = wire.encode(outputs)
+        except (TypeError, ValueError, OverflowError):
+            for m in self.machines:
+                found = wire.find_unencodable(m.output, "machine.output")
+                if found:
+                    raise UnsupportedValue(machine=m.id, round_idx=self._clock[0],
+                                           where=found[0], type_name=found[1]) from None
+            raise
         return HostSummary(
-            host=self.host, lo=self.lo,
-            outputs=wire.encode([m.output for m in self.machines]),
+            host=self.host, lo=self.lo, outputs=encoded,
             sent_words=np.asarray(self.sent_total, dtype=np.int64),
             received_words=np.asarray(self.received_total, dtype=np.int64),
             peak_memory_words=np.asarray(self.peak_memory, dtype=np.int64),

@@ -14,8 +14,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, UnknownDestination, UnsupportedValue
-from .words import UncountableValue, message_words, words
+from .errors import ConfigError, UnknownDestination
+from .wordcount import words
 
 __all__ = ["Program", "FunctionProgram", "Machine", "partition_inputs"]
 
@@ -33,7 +33,7 @@ class Machine:
 
     __slots__ = (
         "id", "memory", "inbox", "output", "num_machines", "memory_words",
-        "_outbox", "_sent_words", "_halted", "_rng", "_seed", "_clock",
+        "_outbox", "_halted", "_rng", "_seed", "_clock",
     )
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
@@ -44,8 +44,7 @@ class Machine:
         self.output: Any = None
         self.num_machines = num_machines
         self.memory_words = memory_words
-        self._outbox: list[tuple[int, Any, int]] = []
-        self._sent_words = 0
+        self._outbox: list[tuple[int, Any]] = []
         self._halted = False
         self._rng: np.random.Generator | None = None
         self._seed = seed
@@ -59,21 +58,15 @@ class Machine:
     def send(self, dest: int, payload: Any) -> None:
         """Send `payload` to machine `dest`; delivered at the end of this round.
 
-        Costs max(1, words(payload)) of this round's sent cap and of dest's received cap.
-        Raises UnknownDestination for an id outside 0..q-1 and UnsupportedValue for a payload
-        whose words cannot be counted.
+        The payload is taken as it is when the round ends (counted and encoded then, so
+        changing it after send changes what is sent, and is counted). It costs
+        max(1, words(payload)) of this round's sent cap and of dest's received cap.
+        Raises UnknownDestination at once for an id outside the ints 0..q-1; a payload that
+        cannot be counted or encoded raises UnsupportedValue at the end of the round.
         """
         if type(dest) is not int or not 0 <= dest < self.num_machines:
             dest = self._checked_dest(dest)
-        try:
-            cost = message_words(payload)
-        except UncountableValue as exc:
-            raise UnsupportedValue(
-                machine=self.id, round_idx=self.round_idx,
-                where=f"a message payload to machine {dest}", type_name=exc.type_name,
-            ) from None
-        self._outbox.append((dest, payload, cost))
-        self._sent_words += cost
+        self._outbox.append((dest, payload))
 
     def halt(self) -> None:
         """Vote to stop. A halted machine runs again if it receives a message (Pregel)."""
@@ -92,7 +85,7 @@ class Machine:
 
     def _checked_dest(self, dest: Any) -> int:
         try:
-            index = operator.index(dest)
+            index = -1 if isinstance(dest, (bool, np.bool_)) else operator.index(dest)
         except TypeError:
             index = -1
         if not 0 <= index < self.num_machines:

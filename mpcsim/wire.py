@@ -7,7 +7,8 @@ buffers (in Ray, of the object store's shared memory). Decoding builds only msgp
 types and numpy arrays of numeric dtype: there is no pickle on the data path, and a received
 message can never run code.
 
-What encodes: None, bool, int, float, str, bytes, lists/tuples (decoded as lists), dicts, numpy
+What encodes: None, bool, int, float, str, bytes, lists/tuples (decoded as lists; tuples used
+as dict keys come back as tuples), dicts, numpy
 numeric scalars (decoded as int/float/bool) and arrays of dtype kinds b, i, u, f, c (decoded
 read-only unless `writable=True`). Anything else raises TypeError from `encode`; callers turn it
 into mpcsim.UnsupportedValue with a path to the offending part (see `find_unencodable`).
@@ -49,9 +50,9 @@ def encode(value: Any) -> Frame:
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in _NUMERIC_KINDS:
                 raise TypeError(f"numpy array of dtype {obj.dtype}")
-            arr = np.ascontiguousarray(obj)
+            arr = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
             buffers.append(arr.reshape(-1).view(np.uint8))
-            meta = msgpack.packb([arr.dtype.str, list(arr.shape), len(buffers) - 1])
+            meta = msgpack.packb([obj.dtype.str, list(obj.shape), len(buffers) - 1])
             return msgpack.ExtType(_EXT_ARRAY, meta)
         if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
             return obj.item()
@@ -80,9 +81,17 @@ def decode(frame: Frame, writable: bool = False) -> Any:
             arr.flags.writeable = False
         return arr
 
-    return msgpack.unpackb(
-        frame.header, ext_hook=ext_hook, raw=False, strict_map_key=False, use_list=True
-    )
+    return msgpack.unpackb(frame.header, ext_hook=ext_hook, raw=False, strict_map_key=False,
+                           use_list=True, object_pairs_hook=_dict_with_tuple_keys)
+
+
+def _dict_with_tuple_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """Build a decoded dict; keys that arrive as lists were tuples (a list is no dict key)."""
+    return {(_as_tuple(k) if type(k) is list else k): v for k, v in pairs}
+
+
+def _as_tuple(key: list[Any]) -> tuple[Any, ...]:
+    return tuple(_as_tuple(k) if type(k) is list else k for k in key)
 
 
 def find_unencodable(value: Any, path: str = "payload") -> tuple[str, str] | None:

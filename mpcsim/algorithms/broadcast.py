@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..program import Machine, Program
-from ..words import message_words
+from ..wordcount import message_words
 from .spec import AlgorithmSpec
 from .tree import children, depth
 

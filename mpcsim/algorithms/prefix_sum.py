@@ -101,11 +101,12 @@ def plan(n: int, num_machines: int, memory_words: int, fan_in: int | None = None
         b, d = _smallest_fan_in(m, c, s)
     if _peak(c, b, d) > s:
         least = _least_peak(m, c) if fan_in is None else _peak(c, b, d)
+        fix = (f"raise memory_words to >= {least} or lower chunk_words" if chunk_words
+               else "raise memory_words (chunks take s // 2 of it) or pass chunk_words")
         problems.append(("memory_words", s,
                          f"{m} chunks of {c} words need >= {least} words per machine (chunk, "
-                         f"kept tree totals, inbox, state); raise memory_words (default "
-                         f"chunks are s // 2 words) or pass a smaller chunk_words"
-                         + ("" if fan_in is None else " or fan_in=None")))
+                         f"kept tree totals, inbox, state); {fix}"
+                         + ("" if fan_in is None else ", or use fan_in=None")))
     if problems:
         raise ConfigError(problems=problems)
     return PrefixSumPlan(n=n, chunk_words=c, num_chunks=m, fan_in=b, depth=d)

@@ -32,10 +32,11 @@ class LocalBackend:
         self.hosts = [Host(program, config, layout, h, wire.decode(initial[h], writable=True))
                       for h in range(layout.num_hosts)]
 
-    def step(self, round_idx: int, inbound: list[list[wire.Frame]]) -> list[StepReport]:
+    def step(self, round_idx: int, inbound: list[list[wire.Frame]],
+             compute: bool = True) -> list[StepReport]:
         reports = []
         for host, frames in zip(self.hosts, inbound):
-            report = host.step(round_idx, frames)
+            report = host.step(round_idx, frames, compute)
             t0 = time.perf_counter()
             report.outbound = {h: f.detached() for h, f in report.outbound.items()}
             report.exchange_s += time.perf_counter() - t0

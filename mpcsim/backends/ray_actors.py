@@ -74,6 +74,12 @@ class HostActor:
         report.exchange_s += time.perf_counter() - t1
         return report.pack()
 
+    def deliver(self, *inbound: Any) -> Any:
+        """Deliver without computing: lets the driver see a failed round's receive checks."""
+        assert self.host is not None, "deliver before start"
+        frames = [item if isinstance(item, wire.Frame) else wire.Frame(*item) for item in inbound]
+        return self.host.step(self.round_idx, frames, compute=False).pack()
+
     def summary(self) -> HostSummary:
         assert self.host is not None, "summary before start"
         summary = self.host.summary()
@@ -194,10 +200,11 @@ class RayBackend:
             for h, actor in enumerate(self.actors)
         ])
 
-    def step(self, round_idx: int, inbound: list[list[Any]]) -> list[StepReport]:
-        return [StepReport.unpack(packed) for packed in self._get(
-            [actor.step.remote(*frames) for actor, frames in zip(self.actors, inbound)]
-        )]
+    def step(self, round_idx: int, inbound: list[list[Any]],
+             compute: bool = True) -> list[StepReport]:
+        calls = [(actor.step if compute else actor.deliver).remote(*frames)
+                 for actor, frames in zip(self.actors, inbound)]
+        return [StepReport.unpack(packed) for packed in self._get(calls)]
 
     def finish(self) -> list[HostSummary]:
         summaries = self._get([actor.summary.remote() for actor in self.actors])

@@ -60,6 +60,10 @@ def _words_slow(value: Any, t: type) -> int:
         return -(-len(value) // 8)
     if t is dict:
         return sum(words(k) + words(v) for k, v in value.items())
+    if isinstance(value, str):  # before np.generic: numpy.str_ is both
+        return -(-len(value.encode("utf-8")) // 8)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return -(-len(memoryview(value).cast("B")) // 8)
     if isinstance(value, _generic):
         return 1
     if isinstance(value, _ndarray):
@@ -70,8 +74,6 @@ def _words_slow(value: Any, t: type) -> int:
         return sum(words(item) for item in value)
     if isinstance(value, dict):
         return sum(words(k) + words(v) for k, v in value.items())
-    if isinstance(value, (str, bytes, bytearray, memoryview)):
-        return -(-len(bytes(value) if not isinstance(value, str) else value.encode()) // 8)
     raise UncountableValue("", t.__name__)
 
 

@@ -1,0 +1,48 @@
+"""Every case of tests/cases.py through every executor: the expected output and rounds, and a
+transcript identical to the reference (the local backend, one host, the same seed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cases import CASES, SEED, Case, assert_same, run_case, transcript
+
+# Worker counts per backend: "wide" spreads machines over several hosts, so messages are routed
+# between hosts (in-process for local, actor to actor for Ray).
+WORKERS = {"local": {"narrow": 1, "wide": 3}, "ray": {"narrow": 2, "wide": 3}}
+
+_reference_transcripts: dict[str, dict[str, Any]] = {}
+
+
+def reference_transcript(case: Case) -> dict[str, Any]:
+    if case.name not in _reference_transcripts:
+        result = run_case(case, backend="local", num_workers=1, seed=SEED)
+        _reference_transcripts[case.name] = transcript(result)
+    return _reference_transcripts[case.name]
+
+
+@pytest.fixture(params=["narrow", "wide"])
+def num_workers(request: pytest.FixtureRequest, backend: str) -> int:
+    return WORKERS[backend][request.param]
+
+
+def _param(case: Case) -> Any:
+    marks = [pytest.mark.xfail(reason=case.known_bug, strict=True)] if case.known_bug else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(case) for case in CASES])
+def test_case_gives_expected_output_rounds_and_reference_transcript(
+        case: Case, backend: str, num_workers: int) -> None:
+    result = run_case(case, backend=backend, num_workers=num_workers, seed=SEED)
+
+    assert_same(result.output, case.reference(case.inputs(), SEED))
+    assert result.rounds == case.rounds
+    assert transcript(result) == reference_transcript(case)
+
+
+def test_case_names_are_unique() -> None:
+    names = [case.name for case in CASES]
+    assert len(names) == len(set(names))
