@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Sequence
 
 import msgpack
 import numpy as np
@@ -165,7 +165,7 @@ class Host:
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
         self._active = n  # machines that did not halt in the last round
-        self._woken = False  # whether the last delivery put messages in any inbox
+        self._receivers: list[int] = []  # positions whose inbox the last delivery filled
 
     # -- the round ----------------------------------------------------------------------------
 
@@ -215,18 +215,19 @@ class Host:
                 report.violations.append(Violation(sent_round, dest, "received", got, cap))
             if held > cap:
                 report.violations.append(Violation(sent_round, dest, "memory", held, cap))
-        self._woken = bool(received)
+        self._receivers = [dest - lo for dest in received]
 
     def _compute(self, round_idx: int, report: StepReport) -> list[Machine]:
         """Run every active machine once, in a seeded shuffled order, and count its words.
 
-        One fused loop, since this is the per-machine hot path: run the round, clear the
-        inbox, count memory + output words, check the memory cap, note senders. Returns the
-        machines that sent, in id order (so frames list messages by source id).
+        One fused loop, since this is the per-machine hot path: run the round, count memory +
+        output words, note senders; cap checks and inbox clearing happen after it, touching
+        only the machines concerned. Returns the machines that sent, in id order (so frames
+        list messages by source id).
         """
         machines = self.machines
         self._clock[0] = round_idx
-        if self._active == len(machines) and not self._woken:
+        if self._active == len(machines) and not self._receivers:
             runnable = None  # all of them
             count = len(machines)
         else:
@@ -239,13 +240,10 @@ class Host:
         active = 0
         m = None
         try:
-            for block in self._order(count, runnable):
-                for j in block:
-                    m = machines[j]
+            for positions, block in self._order(count, runnable):
+                for j, m in zip(positions, block):
                     m._halted = False
                     run(m)
-                    if m.inbox:
-                        m.inbox = []
                     held = memory_words(m.memory) if m.memory else 0
                     out = m.output
                     if out is not None:
@@ -253,8 +251,6 @@ class Host:
                     held_list[j] = held
                     if held > peak[j]:
                         peak[j] = held
-                    if held > cap:
-                        report.violations.append(Violation(round_idx, m.id, "memory", held, cap))
                     if not m._halted:
                         active += 1
                     if m._outbox:
@@ -272,6 +268,9 @@ class Host:
                 machine=m.id, round_idx=round_idx, original_type=type(exc).__name__,
                 original_message=str(exc), traceback=traceback.format_exc(),
             )
+        for j in self._receivers:  # every machine with an inbox ran: its messages are read
+            machines[j].inbox = []
+        self._receivers = []
         if runnable is None:
             self.rounds_active += 1
         else:
@@ -280,11 +279,17 @@ class Host:
         report.ran = count
         report.active = active
         report.max_memory = max(held_list) if held_list else 0
+        if report.max_memory > cap:  # rare: find who, among the machines that ran
+            for j in range(count) if runnable is None else runnable:
+                if held_list[j] > cap:
+                    report.violations.append(
+                        Violation(round_idx, machines[j].id, "memory", held_list[j], cap))
         senders.sort(key=_machine_id)
         return senders
 
-    def _order(self, count: int, runnable: list[int] | None) -> list[Any]:
-        """A seeded shuffled order of the runnable machines' positions, as a list of blocks.
+    def _order(self, count: int, runnable: list[int] | None
+               ) -> list[tuple[Sequence[int], list[Machine]]]:
+        """A seeded shuffled order of the runnable machines, as blocks of (positions, machines).
 
         Up to FULL_SHUFFLE_MAX runnable machines: one uniformly random permutation. Beyond
         that, blocks of SHUFFLE_BLOCK consecutive machines run in a uniformly random order,
@@ -292,19 +297,24 @@ class Host:
         costs ~3x the round in cache misses, and the order stays seeded and far from id order,
         which is what surfaces order-dependence bugs.
         """
-        rng = self._order_rng
+        rng, machines = self._order_rng, self.machines
         if count <= FULL_SHUFFLE_MAX:
             order = rng.permutation(count).tolist()
-            return [order if runnable is None else [runnable[i] for i in order]]
+            positions = order if runnable is None else [runnable[i] for i in order]
+            return [(positions, [machines[j] for j in positions])]
         blocks = -(-count // SHUFFLE_BLOCK)
         flips = (rng.random(blocks) < 0.5).tolist()
-        ranges = []
+        chunks = []
         for b, flip in zip(rng.permutation(blocks).tolist(), flips):
             lo, hi = b * SHUFFLE_BLOCK, min((b + 1) * SHUFFLE_BLOCK, count)
-            ranges.append(range(hi - 1, lo - 1, -1) if flip else range(lo, hi))
-        if runnable is None:
-            return ranges
-        return [[runnable[i] for i in r] for r in ranges]
+            if runnable is None:
+                positions: Any = range(lo, hi)
+                block = machines[lo:hi]
+            else:
+                positions = runnable[lo:hi]
+                block = [machines[j] for j in positions]
+            chunks.append((positions[::-1], block[::-1]) if flip else (positions, block))
+        return chunks
 
     def _route(self, senders: list[Machine], report: StepReport
                ) -> dict[int, tuple[list[int], list[int], list[int], list[Any]]]:
