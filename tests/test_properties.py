@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,6 @@ from mpcsim import (
     ProgramError, UnknownDestination, UnsupportedValue,
 )
 
-RAY_BACKEND_WRITTEN = importlib.util.find_spec("mpcsim.backends.ray_actors") is not None
 
 
 @dataclass(frozen=True)
@@ -178,7 +176,6 @@ def test_output_and_transcript_do_not_depend_on_order_or_num_workers(
 
 
 @pytest.mark.ray
-@pytest.mark.skipif(not RAY_BACKEND_WRITTEN, reason="mpcsim.backends.ray_actors does not exist yet")
 @settings(max_examples=5, deadline=None)
 @given(plan=plans(log=True), seed=st.integers(1, 2**31))
 def test_output_and_transcript_do_not_depend_on_backend(ray_session: Any, plan: Plan,

@@ -106,10 +106,16 @@ def _publish(frame: wire.Frame) -> Any:
 def connect(address: str | None = None) -> None:
     """Join the Ray cluster at `address`, or start a local Ray when None (reused if running)."""
     global _started_here
-    if ray.is_initialized():
-        return
     if address not in (None, "auto", "local"):
         _probe(address)
+    if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address in (None, "auto", "local") or address.split("://")[-1] == current:
+            return
+        raise BackendUnavailable(
+            backend="ray", address=address,
+            reason=f"this process is already connected to the Ray cluster at {current}; call "
+                   f"mpcsim.backends.ray_actors.shutdown() and ray.shutdown() first")
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  configure_logging=True)
