@@ -11,8 +11,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 TESTS_DIR = Path(__file__).resolve().parent
+
+# One BLAS thread in the test process: the suite shares 2 cores with Ray workers, and
+# multithreaded BLAS on busy cores is many times slower, not faster.
+_BLAS_LIMITS = threadpool_limits(limits=1, user_api="blas")
 
 
 @pytest.fixture(scope="session")

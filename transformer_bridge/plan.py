@@ -212,14 +212,18 @@ def _tree_words(b_tile: int, b: int, blocks: int, sh: Shapes) -> dict[str, int]:
     if blocks == 1:  # one machine, one round: ids in, outputs out; all else is in-round work
         return {"held": max(b_tile, out), "working": x + q + kv + scores + state + out,
                 "sent": 0, "received": 0}
+    # messages carry a one-word tag: [TAG_Q, q], [TAG_KV, k, v], [TAG_STATE, mx, z, acc]
+    q_msg, kv_msg, state_msg = q + 1, kv + 1, state + 1
     return {
-        # token: x + own state + b children's states; tile: Q + K/V, or own + b states
-        "held": max(x + (b + 1) * state, q + kv, (b + 1) * state, out, b_tile),
+        # token: x + own state + b children's states; tile: Q and K/V (stored or arriving),
+        # or its own state + b children's states
+        "held": max(x + state + b * state_msg, q_msg + kv_msg, state + b * state_msg, out,
+                    b_tile),
         # token at round 0 of a layer: x, Q, K, V, the diagonal scores and state
         "working": max(x + q + kv + scores + state, q + kv + scores + state),
         # Q to b row children and K/V to b column children, in one round at most
-        "sent": max(b * (q + kv), state),
-        "received": max(q + kv, b * state),
+        "sent": max(b * (q_msg + kv_msg), state_msg),
+        "received": max(q_msg + kv_msg, b * state_msg),
     }
 
 
@@ -229,12 +233,13 @@ def _ring_words(b_tile: int, blocks: int, sh: Shapes) -> dict[str, int]:
     if blocks == 1:
         return {"held": max(b_tile, out), "working": x + q + kv + scores + state + out,
                 "sent": 0, "received": 0}
+    kv_msg = kv + 2  # [TAG_KV, k, v, block]
     return {
         # x, this layer's Q, the running state, and the K/V block passing through
-        "held": max(x + q + state + kv, out, b_tile),
+        "held": max(x + q + state + kv_msg, out, b_tile),
         "working": x + q + kv + kv + scores + state,
-        "sent": kv,
-        "received": kv,
+        "sent": kv_msg,
+        "received": kv_msg,
     }
 
 
