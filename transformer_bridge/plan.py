@@ -92,6 +92,11 @@ class Plan:
         return self.blocks + len(self.tiles)
 
     @property
+    def roles(self) -> dict[str, int]:
+        """Machines per sequence by role."""
+        return {"token": self.blocks, "inner_product": len(self.tiles)}
+
+    @property
     def words_bound(self) -> int:
         return max(self.words.values())
 
@@ -138,6 +143,8 @@ def transformer_to_plan(model: Transformer, seq_len: int, memory_words: int,
         problems.append(f"tile={tile}: must be in 1..seq_len={seq_len}")
     if fan_in is not None and fan_in < 1:
         problems.append(f"fan_in={fan_in}: must be >= 1")
+    if fan_in is not None and strategy == "ring":
+        problems.append(f"fan_in={fan_in}: only the tree strategy has fan-out trees")
     if problems:
         raise PlanError("cannot plan: " + "; ".join(problems))
     shapes = Shapes.of(model)
@@ -161,7 +168,7 @@ def _plan_for_tile(strategy: str, layers: int, n: int, s: int, b_tile: int,
     blocks = -(-n // b_tile)
     if strategy == "ring":
         words = _ring_words(b_tile, blocks, shapes)
-        if max(words.values()) > s or (fan_in not in (None, 1)):
+        if max(words.values()) > s:
             return None
         per_layer = blocks - 1
         return Plan("ring", n, s, b_tile, 1, layers, blocks, (), 0, per_layer,

@@ -11,8 +11,13 @@ as Ray itself inlines small task results. The driver handles references and cont
 Frame contents are msgpack plus raw uint8 buffers (mpcsim.wire); Ray's own serialization only
 ever sees bytes and uint8 arrays on the data path, never user objects.
 
-Actors are pooled: a run takes idle actors from the pool (starting more if needed, spread over
-the cluster's nodes) and returns them when it succeeds; after any error they are killed.
+Placement: host h runs on node h mod k of the cluster's k alive nodes that offer CPUs (every
+alive node if none does), sorted by node id, so a run of W >= k hosts uses every node; each new
+actor is pinned to its node (NodeAffinitySchedulingStrategy). Ray's "SPREAD" strategy is not
+enough: with num_cpus=0 actors it may put two hosts of a 2-node cluster on one node.
+
+Actors are pooled per node: a run takes idle actors from each node's pool (starting more where
+needed) and returns them when it succeeds; after any error they are killed.
 `shutdown()` kills the pool and stops the Ray instance mpcsim started, if any.
 """
 
@@ -27,6 +32,7 @@ import time
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .. import wire
 from ..config import RunConfig
@@ -40,9 +46,10 @@ INLINE_BYTES = 64 * 1024  # frames up to this size travel inline with the step r
 CONNECT_TIMEOUT_S = 10.0  # a "host:port" address that does not answer this fast is refused
 
 _lock = threading.Lock()
-_pool: list[Any] = []  # idle HostActor handles of the current Ray session
+_pool: dict[str, list[Any]] = {}  # idle HostActor handles of the current Ray session, by node id
 _pool_session: str | None = None
 _started_here = False
+_joined: tuple[str, str] | None = None  # (address given, GCS address) of the cluster joined
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -105,12 +112,13 @@ def _publish(frame: wire.Frame) -> Any:
 
 def connect(address: str | None = None) -> None:
     """Join the Ray cluster at `address`, or start a local Ray when None (reused if running)."""
-    global _started_here
+    global _started_here, _joined
     if address not in (None, "auto", "local"):
         _probe(address)
     if ray.is_initialized():
         current = ray.get_runtime_context().gcs_address
-        if address in (None, "auto", "local") or address.split("://")[-1] == current:
+        if (address in (None, "auto", "local") or address.split("://")[-1] == current
+                or _joined == (address, current)):  # e.g. joined "127.0.0.1:P", GCS "10.0.0.5:P"
             return
         raise BackendUnavailable(
             backend="ray", address=address,
@@ -120,11 +128,16 @@ def connect(address: str | None = None) -> None:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  configure_logging=True)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+        hint = ("" if address is None else
+                "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and "
+                "RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN) in this process's environment")
         raise BackendUnavailable(backend="ray", address=address,
-                                 reason=f"{type(exc).__name__}: {exc}") from None
+                                 reason=f"{type(exc).__name__}: {exc}{hint}") from None
     if address is None:
         _started_here = True
         atexit.register(shutdown)
+    else:
+        _joined = (address, ray.get_runtime_context().gcs_address)
 
 
 def _probe(address: str) -> None:
@@ -145,7 +158,7 @@ def shutdown() -> None:
     """Kill pooled actors, and stop Ray if mpcsim started it."""
     global _started_here, _pool_session
     with _lock:
-        for actor in _pool:
+        for actor in (a for actors in _pool.values() for a in actors):
             _kill(actor)
         _pool.clear()
         _pool_session = None
@@ -155,28 +168,38 @@ def shutdown() -> None:
 
 
 def _take(count: int) -> list[Any]:
+    """`count` actors, host h on node h mod k of the k nodes: pooled ones first."""
     global _pool_session
     session = ray.get_runtime_context().get_job_id()
+    nodes = _spread_nodes()
+    wanted = [nodes[h % len(nodes)] for h in range(count)]
     with _lock:
         if _pool_session != session:
             _pool.clear()
             _pool_session = session
-        taken = [_pool.pop() for _ in range(min(count, len(_pool)))]
-    strategy = "SPREAD"
-    taken += [HostActor.options(scheduling_strategy=strategy).remote()
-              for _ in range(count - len(taken))]
-    return taken
+        taken = [_pool[node].pop() if _pool.get(node) else None for node in wanted]
+    return [actor if actor is not None else HostActor.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
+            for actor, node in zip(taken, wanted)]
+
+
+def _spread_nodes() -> list[str]:
+    """Ids of the alive nodes that offer CPUs (all alive nodes if none does), sorted."""
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    with_cpus = [n for n in alive if n.get("Resources", {}).get("CPU", 0) > 0]
+    return sorted(n["NodeID"] for n in with_cpus or alive)
 
 
 def idle_actors() -> list[Any]:
     """The pooled host actors not in use (benchmarks call `ping`/`call` on them)."""
     with _lock:
-        return list(_pool)
+        return [actor for actors in _pool.values() for actor in actors]
 
 
-def _give_back(actors: list[Any]) -> None:
+def _give_back(actors: list[Any], nodes: list[str]) -> None:
     with _lock:
-        _pool.extend(actors)
+        for actor, node in zip(actors, nodes):
+            _pool.setdefault(node, []).append(actor)
 
 
 def _kill(actor: Any) -> None:
@@ -221,7 +244,7 @@ class RayBackend:
 
     def close(self) -> None:
         if self._ok:
-            _give_back(self.actors)
+            _give_back(self.actors, [where["node"] for where in self.placement])
         else:
             for actor in self.actors:
                 _kill(actor)

@@ -148,6 +148,11 @@ def test_invalid_options_are_all_reported_at_once() -> None:
         assert text in str(info.value)
 
 
+def test_a_fan_in_for_the_ring_is_refused_as_meaningless() -> None:
+    with pytest.raises(PlanError, match="only the tree strategy"):
+        transformer_to_plan(model(), 64, 10_000, strategy="ring", fan_in=2)
+
+
 def test_input_ids_of_the_wrong_shape_are_refused() -> None:
     job = compile_transformer(model(), 7, 2_000)
     with pytest.raises(ValueError, match=r"\[batch, 7\]"):
