@@ -3,6 +3,8 @@
     mpcsim run prefix-sum --n 1000000
     mpcsim run all-reduce --n 100000 --json
     mpcsim info
+    mpcsim cluster local --nodes 2      (then `mpcsim run ... --backend ray --address ...`)
+    mpcsim transformer --model CHECKPOINT_DIR --inputs ids.npy --out hidden.npy
 
 Subcommands are Command entries in COMMANDS (a name, a help line, a function adding the
 arguments, a handler returning the exit code); add one there to extend the CLI. Algorithms
@@ -20,7 +22,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 import numpy as np
 
@@ -30,6 +32,9 @@ from .api import run
 from .config import BACKENDS
 from .errors import MPCError
 from .trace import RoundRecord, Trace
+
+if TYPE_CHECKING:
+    from .cluster import ClusterInfo
 
 __all__ = ["main", "build_parser", "COMMANDS", "Command"]
 
@@ -95,6 +100,7 @@ def _handle_run(args: argparse.Namespace) -> int:
     report = {
         "algorithm": spec.name, "n": args.n, "machines": q, "memory_words": s,
         "backend": trace.backend, "workers": result.workers, "nodes": len(trace.nodes),
+        "machines_per_node": _machines_per_node(trace),
         "rounds": result.rounds, "round_bound": bound, "wall_s": result.wall_s,
         "verified": verified, "max_memory_words": trace.max_memory_words,
         "max_sent_words": trace.max_sent_words,
@@ -107,6 +113,15 @@ def _handle_run(args: argparse.Namespace) -> int:
     else:
         _print_run(report, trace, sys.stdout)
     return EXIT_OK if verified else EXIT_NOT_VERIFIED
+
+
+def _machines_per_node(trace: Trace) -> dict[str, int]:
+    """Node id (Ray's, or "local") -> machines it hosted."""
+    counts: dict[str, int] = {}
+    per_host = np.bincount(trace.machine_host, minlength=len(trace.hosts)).tolist()
+    for host, machines in zip(trace.hosts, per_host):
+        counts[host["node"]] = counts.get(host["node"], 0) + machines
+    return counts
 
 
 def _print_run(report: dict[str, Any], trace: Trace, out: TextIO) -> None:
@@ -199,6 +214,108 @@ def _ray_status() -> tuple[str | None, str]:
     return str(ray.__version__), ""
 
 
+# -- mpcsim transformer -------------------------------------------------------------------------
+# The command lives in transformer_bridge.command; it is imported only when the parser is built
+# or the command runs, so importing mpcsim never imports the bridge.
+
+def _configure_transformer(parser: argparse.ArgumentParser) -> None:
+    from transformer_bridge import command
+
+    command.configure(parser)
+
+
+def _handle_transformer(args: argparse.Namespace) -> int:
+    from transformer_bridge import command
+
+    return command.handle(args)
+
+
+# -- mpcsim cluster -----------------------------------------------------------------------------
+# A multi-node Ray cluster on this machine (mpcsim.cluster, imported when the command runs).
+
+def _configure_cluster(parser: argparse.ArgumentParser) -> None:
+    from .cluster import AUTH_MODES, DEFAULT_STATE_DIR
+
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    local = actions.add_parser(
+        "local", help="start a head and NODES-1 more raylets here (`ray start`), print the "
+                      "address", description="Start a multi-node Ray cluster on this machine "
+        "(one `ray start` process per node, each with its own ports) and print its address and "
+        "the environment a driver needs.")
+    local.add_argument("--nodes", type=_count(1), default=2,
+                       help="Ray nodes, the head included (default: %(default)s)")
+    local.add_argument("--cpus-per-node", type=_count(0), default=1, metavar="C",
+                       help="CPUs each node offers (default: %(default)s)")
+    local.add_argument("--object-store-mb", type=_count(75), default=500, metavar="MB",
+                       help="each node's object store in MB (default: %(default)s)")
+    local.add_argument("--port", type=_count(1024), metavar="P",
+                       help="the head's GCS port (default: a free one)")
+    local.add_argument("--auth", choices=AUTH_MODES, default="token",
+                       help="RAY_AUTH_MODE for every process (default: %(default)s)")
+    local.add_argument("--timeout-s", type=float, default=60.0, metavar="T",
+                       help="seconds the cluster may take to come up (default: %(default)s)")
+    status = actions.add_parser("status", help="show the recorded cluster and which of its "
+                                               "processes are alive (exit 1 if not running)")
+    stop = actions.add_parser("stop", help="stop the recorded cluster's processes, by pid; "
+                                           "nothing else (never `ray stop`)")
+    for action in (local, status, stop):
+        action.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), metavar="DIR",
+                            help="where pids, logs and the token are kept (default: "
+                                 "%(default)s)")
+        action.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _handle_cluster(args: argparse.Namespace) -> int:
+    from . import cluster
+
+    if args.action == "local":
+        info = cluster.start_local(cluster.LocalClusterConfig(
+            nodes=args.nodes, cpus_per_node=args.cpus_per_node,
+            object_store_mb=args.object_store_mb, port=args.port, auth_mode=args.auth,
+            state_dir=args.state_dir, timeout_s=args.timeout_s))
+        _print_cluster(info, args, sys.stdout)
+        return EXIT_OK
+    if args.action == "status":
+        found = cluster.status(args.state_dir)
+        running = found is not None and all(found.alive)
+        if args.json:
+            print(json.dumps({"running": running, **(found.to_dict() if found else {})}))
+        elif found is None:
+            print(f"no cluster recorded in {args.state_dir}")
+        else:
+            _print_cluster(found, args, sys.stdout)
+        return EXIT_OK if running else EXIT_NOT_VERIFIED
+    stopped = cluster.stop(args.state_dir)
+    if args.json:
+        print(json.dumps({"stopped_pids": stopped}))
+    else:
+        print(f"stopped {len(stopped)} node(s) (pids {', '.join(map(str, stopped))})" if stopped
+              else f"nothing running from {args.state_dir}")
+    return EXIT_OK
+
+
+def _print_cluster(info: ClusterInfo, args: argparse.Namespace, out: TextIO) -> None:
+    from .cluster import DEFAULT_STATE_DIR
+
+    if args.json:
+        print(json.dumps({"nodes": len(info.processes), **info.to_dict()}), file=out)
+        return
+    alive = info.alive or (True,) * len(info.processes)
+    processes = ", ".join(f"{p.role} pid {p.pid}{'' if ok else ' (gone)'}"
+                          for p, ok in zip(info.processes, alive))
+    rows = [("address", info.address), ("nodes", f"{len(info.processes)}: {processes}"),
+            ("auth", " ".join(f"{k}={v}" for k, v in info.env.items())),
+            ("state", info.state_dir)]
+    if info.client_address:
+        rows.append(("ray client", info.client_address))
+    _print_table(f"mpcsim cluster {args.action}", rows, out)
+    state = "" if args.state_dir == str(DEFAULT_STATE_DIR) else f" --state-dir {args.state_dir}"
+    print(f"\nrun a job on it (the driver needs the same auth environment):\n"
+          f"  export {' '.join(f'{k}={v}' for k, v in info.env.items())}\n"
+          f"  mpcsim run all-reduce --n 100000 --backend ray --address {info.address}\n"
+          f"stop it:\n  mpcsim cluster stop{state}", file=out)
+
+
 # -- the parser and main ------------------------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
@@ -206,6 +323,10 @@ COMMANDS: tuple[Command, ...] = (
             _configure_run, _handle_run),
     Command("info", "show versions, CPUs, available backends and algorithms",
             _configure_info, _handle_info),
+    Command("cluster", "start, inspect or stop a multi-node Ray cluster on this machine",
+            _configure_cluster, _handle_cluster),
+    Command("transformer", "run a GPT-2 checkpoint's forward pass as an MPC job, compare it "
+            "with the dense forward", _configure_transformer, _handle_transformer),
 )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from mpcsim.cli import EXIT_ERROR, EXIT_OK, _count, _print_table, _Progress
 from mpcsim.config import BACKENDS
 
-from .checkpoint import load_gpt2
+from .checkpoint import CheckpointError, load_gpt2
 from .compiler import Job, compile_transformer
 from .model import Transformer, forward
 from .plan import STRATEGIES, PlanError, transformer_to_plan
@@ -69,13 +69,13 @@ def handle(args: argparse.Namespace) -> int:
     """Run the command; errors the user can fix go to stderr with exit code 2. MPCErrors
     from the run (caps, Ray) propagate to mpcsim.cli.main, which reports them the same way."""
     try:
-        model, ids, memory_words, job = _prepare(args)
-    except (PlanError, ValueError, OSError) as exc:  # CheckpointError is a ValueError
+        model, ids, job = _prepare(args)
+    except (PlanError, ValueError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     report, outputs = _run(args, model, ids, job)
-    report["memory_words_default"] = args.memory_words is None
-    np.save(args.out, outputs.astype(np.float32, copy=False))
+    with open(args.out, "wb") as file:  # the name as given (np.save(name) appends .npy)
+        np.save(file, outputs.astype(np.float32, copy=False))
     if args.json:
         print(json.dumps(report))
     else:
@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
 
 # -- preparing: every input problem is reported before any work -----------------------------
 
-def _prepare(args: argparse.Namespace) -> tuple[Transformer, np.ndarray, int, Job]:
+def _prepare(args: argparse.Namespace) -> tuple[Transformer, np.ndarray, Job]:
     problems = []
     if args.fan_in is not None and args.strategy == "ring":
         problems.append(f"--fan-in={args.fan_in}: the ring strategy has no fan-in; drop it "
@@ -97,18 +97,21 @@ def _prepare(args: argparse.Namespace) -> tuple[Transformer, np.ndarray, int, Jo
         problems.append(f"--out {args.out}: the folder {out_dir} does not exist")
     ids, found = _load_ids(args.inputs, args.key)
     problems += found
-    model = load_gpt2(args.model)  # raises CheckpointError listing the folder's problems
-    if ids is not None:
+    try:
+        model: Transformer | None = load_gpt2(args.model)
+    except CheckpointError as exc:
+        model = None
+        problems += [f"--model {exc.path}: {problem}" for problem in exc.problems]
+    if ids is not None and model is not None:
         problems += _id_problems(model, ids)
-    if problems:
+    if problems or model is None or ids is None:
         raise ValueError("cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
-    assert ids is not None
     seq_len = ids.shape[1]
     memory_words = args.memory_words or default_memory_words(model, seq_len, args.strategy,
                                                              args.tile, args.fan_in)
     job = compile_transformer(model, seq_len, memory_words, strategy=args.strategy,
                               fan_in=args.fan_in, tile=args.tile)
-    return model, ids, memory_words, job
+    return model, ids, job
 
 
 def _load_ids(path: str, key: str) -> tuple[np.ndarray | None, list[str]]:
@@ -136,8 +139,8 @@ def _id_problems(model: Transformer, ids: np.ndarray) -> list[str]:
     if not np.issubdtype(ids.dtype, np.integer):
         problems.append(f"--inputs has dtype {ids.dtype}: token ids must be integers")
     elif ids.size:
-        vocab = len(getattr(model.embed, "wte", ()))
-        if vocab and (ids.min() < 0 or ids.max() >= vocab):
+        vocab = model.vocab_size
+        if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
             problems.append(f"--inputs holds ids in {ids.min()}..{ids.max()}, outside the "
                             f"model's vocabulary 0..{vocab - 1}")
     if ids.ndim == 2 and model.max_positions is not None and ids.shape[1] > model.max_positions:
@@ -183,7 +186,8 @@ def _run(args: argparse.Namespace, model: Transformer, ids: np.ndarray,
         "inner_product_machines": len(plan.tiles), "machines_per_sequence": plan.machines,
         "machines": plan.machines * int(ids.shape[0]), "rounds": result.rounds,
         "rounds_per_layer": plan.rounds_per_layer, "planned_rounds": plan.total_rounds,
-        "memory_words": plan.memory_words, "words_bound": plan.words_bound,
+        "memory_words": plan.memory_words, "memory_words_default": args.memory_words is None,
+        "words_bound": plan.words_bound,
         "max_memory_words": trace.max_memory_words, "max_sent_words": trace.max_sent_words,
         "max_received_words": trace.max_received_words,
         "total_words_sent": trace.total_words_sent, "backend": trace.backend,
@@ -198,7 +202,7 @@ def _run(args: argparse.Namespace, model: Transformer, ids: np.ndarray,
 
 def _print_report(report: dict[str, Any], job: Job, out: Any) -> None:
     cap = report["memory_words"]
-    chosen = " (default: largest tile about N/4)" if report["memory_words_default"] else ""
+    chosen = " (default: fits a tile of about N/4 tokens)" if report["memory_words_default"] else ""
     rows = [
         ("model", f"{report['model']}, {report['layers']} layers"),
         ("inputs", f"batch {report['batch']} x N={report['seq_len']} tokens"),

@@ -62,8 +62,7 @@ class Job:
         if ids.ndim != 2 or ids.shape[1] != self.plan.seq_len:
             raise ValueError(f"input_ids of shape {np.shape(input_ids)}: this job was compiled "
                              f"for [batch, {self.plan.seq_len}] token ids")
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"input_ids must be integers, got dtype {ids.dtype}")
+        self.model.check_ids(ids)
         run_options.setdefault("max_rounds", self.plan.total_rounds + 1)
         result = mpcsim.run(self.program, ids, num_machines=self.plan.machines * len(ids),
                             memory_words=self.plan.memory_words, backend=backend,

@@ -231,7 +231,8 @@ def gpt2_from_tensors(config: GPT2Config, tensors: dict[str, np.ndarray], dtype:
         for i in range(config.n_layer))
     return Transformer(width=config.n_embd, embed=Embed(w["wte.weight"], w["wpe.weight"]),
                        layers=layers, readout=Readout(norm("ln_f")), out_width=config.n_embd,
-                       max_positions=config.n_positions, dtype=dtype, name=name)
+                       max_positions=config.n_positions, vocab_size=config.vocab_size,
+                       dtype=dtype, name=name)
 
 
 def random_gpt2(n_layer: int, n_head: int, n_embd: int, n_positions: int, vocab_size: int,

@@ -48,6 +48,7 @@ class Transformer:
     readout: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (x, pos) -> y
     out_width: int | None = None  # columns of y (default: width)
     max_positions: int | None = None  # longest sequence the maps accept (None: any)
+    vocab_size: int | None = None  # token ids are 0..vocab_size-1 (None: not checked)
     dtype: np.dtype = field(default=np.dtype(np.float64))
     name: str = "transformer"
 
@@ -80,6 +81,16 @@ class Transformer:
         return replace(self, embed=cast(self.embed), layers=layers, readout=cast(self.readout),
                        dtype=dtype)
 
+    def check_ids(self, ids: np.ndarray) -> None:
+        """Raise ValueError unless ids are integers inside the vocabulary."""
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
+        if self.vocab_size is not None and ids.size and (
+                ids.min() < 0 or ids.max() >= self.vocab_size):
+            bad = ids[(ids < 0) | (ids >= self.vocab_size)][0]
+            raise ValueError(f"token id {bad} is outside the vocabulary "
+                             f"0..{self.vocab_size - 1} of {self.name}")
+
     def check_length(self, seq_len: int) -> None:
         if seq_len < 1:
             raise ValueError(f"seq_len={seq_len}: must be >= 1")
@@ -111,6 +122,7 @@ def forward(model: Transformer, input_ids: np.ndarray) -> np.ndarray:
     ids = np.asarray(input_ids)
     single = ids.ndim == 1
     ids = np.atleast_2d(ids)
+    model.check_ids(ids)
     model.check_length(ids.shape[1])
     out = np.stack([_forward_one(model, row) for row in ids])
     return out[0] if single else out

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from mpcsim import MPCError
+
 from .attention import AttentionSpec, visible_blocks
 from .model import Transformer
 
@@ -49,8 +51,13 @@ __all__ = ["Plan", "transformer_to_plan", "heap_depth", "PlanError", "STRATEGIES
 STRATEGIES = ("tree", "ring")
 
 
-class PlanError(ValueError):
+class PlanError(MPCError, ValueError):
     """No layout fits memory_words (or the options contradict each other)."""
+
+    reason: str
+
+    def _message(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ def transformer_to_plan(model: Transformer, seq_len: int, memory_words: int,
     if fan_in is not None and strategy == "ring":
         problems.append(f"fan_in={fan_in}: only the tree strategy has fan-out trees")
     if problems:
-        raise PlanError("cannot plan: " + "; ".join(problems))
+        raise PlanError(reason="cannot plan: " + "; ".join(problems))
     shapes = Shapes.of(model)
     specs = [layer.attention for layer in model.layers]
     tiles_to_try = [tile] if tile is not None else range(seq_len, 0, -1)
@@ -157,7 +164,7 @@ def transformer_to_plan(model: Transformer, seq_len: int, memory_words: int,
             return plan
     need = _minimum_words(strategy, seq_len, tile, fan_in, shapes)
     fixed = ", ".join(f"{k}={v}" for k, v in (("tile", tile), ("fan_in", fan_in)) if v)
-    raise PlanError(
+    raise PlanError(reason=
         f"no {strategy} plan fits memory_words={memory_words} for N={seq_len}"
         + (f" with {fixed}" if fixed else "")
         + f": the smallest layout needs memory_words >= {need}; raise memory_words")
