@@ -309,6 +309,8 @@ def _print_cluster(info: ClusterInfo, args: argparse.Namespace, out: TextIO) -> 
     if info.client_address:
         rows.append(("ray client", info.client_address))
     _print_table(f"mpcsim cluster {args.action}", rows, out)
+    if not all(alive):
+        return
     state = "" if args.state_dir == str(DEFAULT_STATE_DIR) else f" --state-dir {args.state_dir}"
     print(f"\nrun a job on it (the driver needs the same auth environment):\n"
           f"  export {' '.join(f'{k}={v}' for k, v in info.env.items())}\n"
