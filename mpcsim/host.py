@@ -145,6 +145,8 @@ class HostSummary:
 
 
 class Host:
+    """Machines lo..hi-1 of a run (layout.bounds(host)) and their per-machine accounting."""
+
     def __init__(self, program: Program, config: RunConfig, layout: Layout, host: int,
                  initial: dict[int, dict[str, Any]]) -> None:
         self.program = program
