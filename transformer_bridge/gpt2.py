@@ -33,7 +33,7 @@ __all__ = ["GPT2Config", "ACTIVATIONS", "gpt2_shapes", "gpt2_from_tensors", "ran
 
 def gelu_new(x: np.ndarray) -> np.ndarray:
     """GELU, tanh approximation (HuggingFace "gelu_new", PyTorch gelu(approximate="tanh"))."""
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
