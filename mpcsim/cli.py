@@ -5,6 +5,7 @@
     mpcsim info
     mpcsim cluster local --nodes 2      (then `mpcsim run ... --backend ray --address ...`)
     mpcsim transformer --model CHECKPOINT_DIR --inputs ids.npy --out hidden.npy
+    mpcsim demo                         (also `mpcsim hopk run|eval`: k-hop induction heads)
 
 Subcommands are Command entries in COMMANDS (a name, a help line, a function adding the
 arguments, a handler returning the exit code); add one there to extend the CLI. Algorithms
@@ -30,7 +31,7 @@ from . import __version__
 from .algorithms import ALGORITHMS
 from .api import run
 from .config import BACKENDS
-from .errors import MPCError
+from .errors import ConfigError, MPCError
 from .trace import RoundRecord, Trace
 
 if TYPE_CHECKING:
@@ -76,22 +77,51 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
                         help="write a chrome://tracing / Perfetto timeline to FILE")
     parser.add_argument("--no-enforce", action="store_true",
                         help="record cap violations in the trace instead of stopping")
+    for option in _algorithm_options().values():  # e.g. --k for hop-k, --graph for connectivity
+        users = ", ".join(sorted(name for name, spec in ALGORITHMS.items()
+                                 if option in spec.options))
+        parser.add_argument(f"--{option.name}", type=option.type, choices=option.choices,
+                            default=None, help=f"{option.help} ({users}; default: "
+                                               f"{option.default})")
+
+
+def _algorithm_options() -> dict[str, Any]:
+    """Every algorithm-specific Option of the registered algorithms, by name."""
+    return {option.name: option for spec in ALGORITHMS.values() for option in spec.options}
+
+
+def _option_values(spec: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The algorithm options given on the command line; a flag another algorithm owns raises."""
+    values = {}
+    for name in _algorithm_options():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not any(o.name == name for o in spec.options):
+            raise ConfigError(problems=[(f"--{name}", value,
+                                         f"is not an option of {spec.name}")])
+        values[name] = value
+    return values
 
 
 def _handle_run(args: argparse.Namespace) -> int:
     spec = ALGORITHMS[args.algorithm]
-    q, s = spec.sizing(args.n, args.machines, args.memory_words)
-    inputs = spec.make_input(args.n, np.random.default_rng(args.seed))
-    bound = spec.round_bound(args.n, q, s)
+    options = _option_values(spec, args)
+    q, s = spec.sizing(args.n, args.machines, args.memory_words,
+                       **spec.option_kwargs("sizing", options))
+    inputs = spec.make_input(args.n, np.random.default_rng(args.seed),
+                             **spec.option_kwargs("make_input", options))
+    bound = spec.round_bound(args.n, q, s, **spec.option_kwargs("round_bound", options))
     progress = _Progress(bound) if sys.stderr.isatty() and not args.json else None
     try:
-        result = run(spec.program(), inputs, num_machines=q, memory_words=s,
+        result = run(spec.program(**spec.option_kwargs("program", options)), inputs,
+                     num_machines=q, memory_words=s,
                      backend=args.backend, address=args.address, num_workers=args.workers,
                      seed=args.seed, enforce=not args.no_enforce, progress=progress)
     finally:
         if progress is not None:
             progress.close()
-    verified = bool(spec.verify(result.output, inputs))
+    verified = bool(spec.verify(result.output, inputs, **spec.option_kwargs("verify", options)))
     trace = result.trace
     if args.trace_out:
         trace.to_json(args.trace_out)
@@ -107,6 +137,8 @@ def _handle_run(args: argparse.Namespace) -> int:
         "max_received_words": trace.max_received_words,
         "total_words_sent": trace.total_words_sent, "total_messages": trace.total_messages,
         "violations": len(trace.violations), "enforce": not args.no_enforce, "seed": args.seed,
+        **{option.name: option.default for option in spec.options},
+        **options,
     }
     if args.json:
         print(json.dumps(report))
@@ -230,6 +262,33 @@ def _handle_transformer(args: argparse.Namespace) -> int:
     return command.handle(args)
 
 
+# -- mpcsim hopk, mpcsim demo --------------------------------------------------------------------
+# The k-hop induction-heads task as MPC jobs (transformer_bridge.hopk_command, imported lazily).
+
+def _configure_hopk(parser: argparse.ArgumentParser) -> None:
+    from transformer_bridge import hopk_command
+
+    hopk_command.configure(parser)
+
+
+def _handle_hopk(args: argparse.Namespace) -> int:
+    from transformer_bridge import hopk_command
+
+    return hopk_command.handle(args)
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    from transformer_bridge import hopk_command
+
+    hopk_command.configure_demo(parser)
+
+
+def _handle_demo(args: argparse.Namespace) -> int:
+    from transformer_bridge import hopk_command
+
+    return hopk_command.handle_demo(args)
+
+
 # -- mpcsim cluster -----------------------------------------------------------------------------
 # A multi-node Ray cluster on this machine (mpcsim.cluster, imported when the command runs).
 
@@ -329,12 +388,26 @@ COMMANDS: tuple[Command, ...] = (
             _configure_cluster, _handle_cluster),
     Command("transformer", "run a GPT-2 checkpoint's forward pass as an MPC job, compare it "
             "with the dense forward", _configure_transformer, _handle_transformer),
+    Command("hopk", "k-hop induction heads as MPC jobs: the constructed transformer (run) or "
+            "trained checkpoints' per-k error (eval)", _configure_hopk, _handle_hopk),
+    Command("demo", "run the constructed hop_k transformer as an MPC job and compare it with "
+            "MPC pointer doubling (no files needed)", _configure_demo, _handle_demo),
 )
+
+
+class _NamesKeptWhole(argparse.HelpFormatter):
+    """Wraps help text without breaking at hyphens, so algorithm names stay whole."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mpcsim",
+        prog="mpcsim", formatter_class=_NamesKeptWhole,
         description="Run Massively Parallel Computation round programs for real, with every "
                     "cap enforced.",
         epilog="algorithms: " + ", ".join(sorted(ALGORITHMS))

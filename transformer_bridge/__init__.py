@@ -11,6 +11,9 @@ ring_program.py (plan_to_*_program), with blocks.py the token machines' shared w
 
 model.py defines the Transformer (per-token maps around attention), attention.py the
 mergeable attention arithmetic, gpt2.py and checkpoint.py GPT-2 and its checkpoints.
+Subpackages: tasks (the paper's tasks: generators, references, metrics) and constructions
+(hand-built transformers, e.g. constructions.hopk_transformer); hopk_command.py is
+`mpcsim hopk` and `mpcsim demo`.
 """
 
 from .attention import AttentionSpec

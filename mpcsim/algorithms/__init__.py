@@ -6,21 +6,29 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
 
 - broadcast (Broadcast): machine 0's value to every machine, depth(q, b) + 1 rounds;
 - allreduce (AllReduce): sum/prod/min/max onto every machine, 2*depth(q, b) + 1 rounds;
-- prefix_sum (PrefixSum): global running totals of a chunked input, 2*ceil(log_b m) + 1 rounds.
+- prefix_sum (PrefixSum): global running totals of a chunked input, 2*ceil(log_b m) + 1 rounds;
+- segmented_prefix_sum (SegmentedPrefixSum): running totals restarting at flagged rows, same;
+- sort (SampleSort): stable sample sort of keys or records, O(1/delta) levels (sort_plan);
+- list_ranking (ListRanking): distance to the end of each list, 2*ceil(log2 n) + 1 rounds.
 
 To add an algorithm, write its module with a SPEC and list it in _SPECS below.
 """
 
 from __future__ import annotations
 
-from . import allreduce, broadcast, prefix_sum
+from . import allreduce, broadcast, list_ranking, prefix_sum, segmented_prefix_sum, sort
 from .allreduce import AllReduce
 from .broadcast import Broadcast
+from .list_ranking import ListRanking
 from .prefix_sum import PrefixSum
-from .spec import AlgorithmSpec
+from .segmented_prefix_sum import SegmentedPrefixSum
+from .sort import SampleSort
+from .spec import AlgorithmSpec, Option
 
-__all__ = ["ALGORITHMS", "AlgorithmSpec", "Broadcast", "AllReduce", "PrefixSum"]
+__all__ = ["ALGORITHMS", "AlgorithmSpec", "Option", "Broadcast", "AllReduce", "PrefixSum",
+           "SegmentedPrefixSum", "SampleSort", "ListRanking"]
 
-_SPECS = (broadcast.SPEC, allreduce.SPEC, prefix_sum.SPEC)
+_SPECS = (broadcast.SPEC, allreduce.SPEC, prefix_sum.SPEC, segmented_prefix_sum.SPEC,
+          sort.SPEC, list_ranking.SPEC)
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in _SPECS}

@@ -10,16 +10,33 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..program import Program
 
-__all__ = ["AlgorithmSpec", "default_memory_words"]
+__all__ = ["AlgorithmSpec", "Option", "default_memory_words"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_SPEC_CALLABLES = ("program", "make_input", "reference", "verify", "round_bound", "sizing")
+
+
+@dataclass(frozen=True)
+class Option:
+    """An algorithm-specific setting: a CLI flag (`--NAME`) and a keyword argument.
+
+    The value reaches only the spec callables listed in `used_by` (e.g. hop-k's k goes to
+    program, reference, verify and round_bound; connectivity's graph only to make_input).
+    """
+
+    name: str  # the flag without dashes and the keyword, e.g. "k"
+    default: Any  # the value when the flag is not given
+    help: str  # one line for `mpcsim run --help`
+    used_by: tuple[str, ...]  # names of the spec callables that take it as a keyword
+    type: Callable[[str], Any] = int  # parses the flag's text
+    choices: tuple[Any, ...] | None = None  # the allowed values, if a closed set
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,12 @@ class AlgorithmSpec:
     verify: Callable[[list[Any], Any], bool]  # (result.output, inputs) -> agrees with reference
     round_bound: Callable[..., int]  # (n, q, s, **options) -> the most rounds a run may take
     sizing: Callable[[int, int | None, int | None], tuple[int, int]]  # (n, q, s) -> (q, s)
+    options: tuple[Option, ...] = ()  # algorithm-specific settings (CLI flags), see Option
+
+    def option_kwargs(self, callable_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The keywords `callable_name` takes: each option it uses, from `values` or default."""
+        return {o.name: values.get(o.name, o.default) for o in self.options
+                if callable_name in o.used_by}
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, Any, str]] = []
@@ -39,9 +62,14 @@ class AlgorithmSpec:
             problems.append(("name", self.name, "must be lowercase words joined by '-'"))
         if not isinstance(self.summary, str) or not self.summary:
             problems.append(("summary", self.summary, "must be a non-empty str"))
-        for field in ("program", "make_input", "reference", "verify", "round_bound", "sizing"):
+        for field in _SPEC_CALLABLES:
             if not callable(getattr(self, field)):
                 problems.append((field, getattr(self, field), "must be callable"))
+        for option in self.options:
+            unknown = sorted(set(option.used_by) - set(_SPEC_CALLABLES))
+            if not isinstance(option, Option) or not _NAME.match(option.name) or unknown:
+                problems.append(("options", option, "must be Options with a lowercase name, "
+                                 f"used_by naming spec callables ({', '.join(_SPEC_CALLABLES)})"))
         if problems:
             raise ConfigError(problems=problems)
 

@@ -1,0 +1,459 @@
+"""hop_k: the k-hop induction heads task (NOTES §4, the paper's Def. 4.1) as an MPC program.
+
+For X in Sigma^N, 1-indexed: find(i) = max({0} U {j <= i : X_(j-1) = X_i}), one past the most
+recent earlier occurrence of X_i (0 = none, and find(0) = 0); hop_k(X)_i = X_(find^k(i)) if
+find^k(i) != 0, else none; hop_0 is the identity. In code positions are 0-indexed (p = i - 1),
+find's value f(p) = p' + 1 for the previous occurrence p' < p of X_p (so f(p) <= p, with
+f(p) = p when X_(p-1) = X_p), -1 for none, and `NONE` (the least int64) marks a none output.
+
+Stages:
+1. find for all positions, O(1) rounds for fixed delta: sort the (symbol, position) pairs
+   stably by symbol (mpcsim.algorithms.sort; as one int64 key (symbol - min) * N + position
+   when that fits, else as records); then a barrier (mpcsim.algorithms.barrier), after which
+   every machine runs in lock-step. Round 0 of the lock-step: each sorted machine sends its
+   last pair to the next one; round 1: a pair's predecessor in sorted order, if it has the
+   same symbol, is the previous occurrence, so f(p) = p' + 1; (p, f(p), X_p) goes to the owner
+   of p (machine p // c).
+2. pointer doubling, O(log k) rounds: the owner of p keeps P = f^(2^j) and R = f^(bits of k
+   below j); a step asks the owner of P(p) for P(P(p)) (P <- P o P) and, if bit j of k is set,
+   the owner of R(p) for P(R(p)) (R <- P o R): one request round and one reply round (the
+   constant: 2 rounds per step). R starts as the identity, and the first set bit just copies
+   P. Steps: ceil(log2 k) for k >= 1 (k > N acts as the power of two >= N: f^k is fixed from
+   k = N on, since f(p) < p except at fixed points). Last, one request and reply fetch
+   X at R(p).
+Requests never pile up: f is injective on the positions it does not send to none (if
+f(p) = f(p') = t with p < p', then p is an occurrence of X_p' between t - 1 and p'), so P and R
+are too, and each position is asked at most once per kind and step.
+
+Round bound: sort_rounds + barrier (2*depth(M, F) + 1) + 2 + 2*(ceil(log2 k) + 1) + 1, with
+sort_rounds the sort's with-high-probability bound (sort_plan) and M machines (k = 0: 1).
+Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), with at most
+(s - 4) / 7 slots per machine (a machine ends the sort with <= 2 slots' worth of pairs and
+sends 3 words for each); in the lock-step, c positions per machine hold X, P, R, two pending
+index lists and the inbox: <= 9c + 4 words, so c = (s - 4) // 10. q = max(sort machines, ceil(N / c)) = O(N / s) machines: q*s = O(N).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..program import Machine, Program
+from . import sort
+from .barrier import Barrier
+from .sort_plan import SortPlan
+from .spec import AlgorithmSpec, Option
+
+__all__ = ["HopK", "NONE", "find", "definition", "reference", "verify", "round_bound", "make_input",
+           "sizing", "SPEC", "effective_k", "doubling_steps"]
+
+NONE = np.iinfo(np.int64).min  # hop_k's 'none' in outputs
+PRED, ROUTE, ASK, REPLY, FETCH = -3, -4, -5, -6, -7  # lock-step message tags
+_WORDS_PER_POSITION = 10
+
+
+def effective_k(k: int, n: int) -> int:
+    """k, or for k > n the power of two >= n: f^k stops changing from k = n on."""
+    return k if k <= n else 1 << max(0, math.ceil(math.log2(max(n, 1))))
+
+
+def doubling_steps(k: int) -> int:
+    """Request/reply steps that compose f^k from doublings: ceil(log2 k) (0 for k <= 1)."""
+    return max(0, (k - 1).bit_length()) if k >= 1 else 0
+
+
+class HopK(Program):
+    """hop_k of a 1-D int sequence by sort, barrier and pointer doubling (module docstring).
+
+    k: hops (int >= 0). seed: the sort's sample seed. Output: machine j holds hop_k for
+    positions j*c .. (j+1)*c - 1 (int64, NONE for none), machines 0..ceil(N/c)-1.
+    """
+
+    def __init__(self, k: int = 4, seed: int = 0) -> None:
+        problems = []
+        if type(k) is not int or k < 0:
+            problems.append(("k", k, "must be an int >= 0"))
+        if type(seed) is not int or seed < 0:
+            problems.append(("seed", seed, "must be an int >= 0"))
+        if problems:
+            raise ConfigError(problems=problems)
+        self.k = k
+        self.seed = seed
+        self.layout: _Layout | None = None  # set by partition
+
+    def partition(self, inputs: Any, num_machines: int,
+                  memory_words: int) -> dict[int, dict[str, Any]]:
+        x = _as_symbols(inputs)
+        self.layout = layout = _Layout.build(x, self.k, num_machines, memory_words, self.seed)
+        if layout.k == 0 or x.size == 0:
+            c = layout.positions
+            return {j: {"x": x[j * c:(j + 1) * c]} for j in range(-(-x.size // c))}
+        keys, values = layout.sort_items(x)
+        return sort.place(layout.sort_plan, keys, values)
+
+    def round(self, machine: Machine) -> None:
+        layout = self.layout
+        assert layout is not None, "HopK.partition sets the layout before round 0"
+        memory = machine.memory
+        if layout.k == 0 or layout.n == 0:  # hop_0 is the identity
+            machine.output = memory.pop("x", None)
+            machine.halt()
+            return
+        own, barrier_messages = layout.barrier.split(machine.inbox)
+        start = memory.get("b.start")
+        if start is None:
+            machine.inbox = own
+            ready = (machine.id >= layout.sort_plan.machines
+                     or sort.step(layout.sort_plan, machine))
+            start = layout.barrier.step(machine, ready, barrier_messages)
+            if start is None or machine.round_idx < start:
+                if memory.get("b.told") and start is None:
+                    machine.halt()  # ready and reported: sleep until GO arrives
+                return
+        _lock_step(layout, machine, machine.round_idx - start, own)
+
+    def __repr__(self) -> str:
+        return f"HopK(k={self.k}, seed={self.seed})"
+
+
+class _Layout:
+    """The run's shape: sort plan, barrier, positions per machine, k, and the doubling
+    schedule; built once in partition from the input and (q, s)."""
+
+    def __init__(self, n: int, k: int, positions: int, sort_plan: SortPlan, barrier: Barrier,
+                 composite: tuple[int, int] | None) -> None:
+        self.n, self.k, self.positions = n, k, positions
+        self.sort_plan, self.barrier, self.composite = sort_plan, barrier, composite
+
+    @classmethod
+    def build(cls, x: np.ndarray, k: int, q: int, s: int, seed: int) -> _Layout:
+        n = x.size
+        c = max(1, (s - 4) // _WORDS_PER_POSITION)
+        fan = max(2, min(64, s // 16))
+        composite = None
+        if n and int(x.max()) - int(x.min()) + 1 < (1 << 62) // max(n, 1):
+            composite = (int(x.min()), n)
+        words = 1 if composite is not None else 2
+        try:
+            # after the sort a machine holds <= 2c pairs and sends 3 words for each
+            sort_plan = sort.plan(n, q, max(1, s - fan - 4), words, seed=seed,
+                                  max_slots=max(1, (s - 4) // 7))
+        except ConfigError as exc:
+            raise ConfigError(problems=[(name, value if name != "memory_words" else s,
+                                         f"(the sort of the (symbol, position) pairs) {rule}")
+                                        for name, value, rule in exc.problems]) from None
+        machines = max(sort_plan.machines, -(-n // c))
+        problems = []
+        if machines > q:
+            problems.append(("num_machines", q, f"hop_k of {n} symbols needs {machines} "
+                             f"machines of memory_words={s}; raise num_machines to >= "
+                             f"{machines} or memory_words"))
+        if _WORDS_PER_POSITION * c + 4 > s and n:
+            problems.append(("memory_words", s, f"pointer doubling needs >= "
+                             f"{_WORDS_PER_POSITION + 4} words per machine"))
+        if problems:
+            raise ConfigError(problems=problems)
+        return cls(n, effective_k(k, n), c, sort_plan, Barrier(machines, fan), composite)
+
+    def sort_items(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        positions = np.arange(self.n, dtype=np.int64)
+        if self.composite is not None:
+            low, n = self.composite
+            return (x - low) * n + positions, None
+        return x, positions
+
+    def decode(self, memory: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(symbols, positions) of this machine's sorted pairs."""
+        keys = memory.pop("mk", np.zeros(0, dtype=np.int64))
+        if self.composite is not None:
+            low, n = self.composite
+            return keys // n + low, keys % n
+        return keys, memory.pop("mv")
+
+    def rounds(self) -> int:
+        """The round bound (module docstring)."""
+        if self.k == 0 or self.n == 0:
+            return 1
+        return (self.sort_plan.round_bound() + self.barrier.rounds + 2
+                + 2 * (doubling_steps(self.k) + 1) + 1)
+
+
+# -- the lock-step after the barrier ---------------------------------------------------------
+
+def _lock_step(layout: _Layout, machine: Machine, tau: int,
+               messages: list[tuple[int, Any]]) -> None:
+    memory = machine.memory
+    sorted_machine = machine.id < layout.sort_plan.machines
+    if tau == 0:
+        if sorted_machine:
+            symbols, positions = layout.decode(memory)
+            memory["sx"], memory["sp"] = symbols, positions
+            if machine.id + 1 < layout.sort_plan.machines and symbols.size:
+                machine.send(machine.id + 1, [PRED, int(symbols[-1]), int(positions[-1])])
+        return
+    if tau == 1:
+        if sorted_machine:
+            _route_finds(layout, machine, messages)
+        return
+    if tau == 2:
+        _receive_finds(layout, machine, messages)
+    elif tau % 2 == 1:
+        _answer(machine, layout.positions, messages)
+        return
+    else:
+        _apply(machine, messages)
+    if "x" in memory:
+        _advance(layout, machine)
+    elif machine.output is not None:
+        machine.halt()
+
+
+def _route_finds(layout: _Layout, machine: Machine, messages: list[tuple[int, Any]]) -> None:
+    """f for each sorted pair: its predecessor in sorted order, if it has the same symbol."""
+    memory = machine.memory
+    symbols, positions = memory.pop("sx"), memory.pop("sp")
+    if symbols.size == 0:
+        return
+    prev_symbol = np.roll(symbols, 1)
+    prev_position = np.roll(positions, 1)
+    has_prev = np.ones(symbols.size, dtype=bool)
+    if messages:
+        (_, (_, symbol, position)), = messages
+        prev_symbol[0], prev_position[0] = symbol, position
+    else:  # the first pair overall has no predecessor
+        has_prev[0] = False
+    f = np.where(has_prev & (prev_symbol == symbols), prev_position + 1, -1)
+    owner = _small(positions // layout.positions, machine.num_machines)
+    order = np.argsort(owner, kind="stable")
+    owner, positions, f, symbols = owner[order], positions[order], f[order], symbols[order]
+    cuts = np.flatnonzero(np.diff(owner)) + 1
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, owner.size]):
+        machine.send(int(owner[lo]), [ROUTE, positions[lo:hi], f[lo:hi], symbols[lo:hi]])
+
+
+def _receive_finds(layout: _Layout, machine: Machine, messages: list[tuple[int, Any]]) -> None:
+    """The owner of positions [jc, (j+1)c) learns X and f (= P_0) for each of them."""
+    if not messages:
+        machine.halt()  # owns no positions: its part is over
+        return
+    c = layout.positions
+    lo = machine.id * c
+    size = min(c, layout.n - lo)
+    x = np.empty(size, dtype=np.int64)
+    p = np.empty(size, dtype=np.int64)
+    for _, (_, positions, f, symbols) in messages:
+        x[positions - lo], p[positions - lo] = symbols, f
+    memory = machine.memory
+    memory["x"], memory["p"], memory["j"] = x, p, 0
+
+
+def _advance(layout: _Layout, machine: Machine) -> None:
+    """Run doubling steps until one needs requests (sent now), or output the answer.
+
+    Step j (j = 0..top, top = the highest set bit of k) has P = f^(2^j): if bit j of k is
+    set, R <- P o R (a request; a copy while R is the identity); if j < top, P <- P o P (a
+    request). After step top, R = f^k and one last request fetches X at R."""
+    memory, k, c = machine.memory, layout.k, layout.positions
+    top = k.bit_length() - 1
+    while True:
+        j = int(memory["j"])
+        if j > top:
+            _send_requests(machine, FETCH, c, ("fetch", memory["r"]))
+            return
+        compose = bool((k >> j) & 1) and "r" in memory
+        if (k >> j) & 1 and "r" not in memory:
+            memory["r"] = memory["p"].copy()
+        wanted = ([("double", memory["p"])] if j < top else []) + (
+            [("compose", memory["r"])] if compose else [])
+        if wanted:
+            _send_requests(machine, ASK, c, *wanted)
+            return
+        memory["j"] = j + 1
+
+
+_KINDS = ("double", "compose", "fetch")
+
+
+def _send_requests(machine: Machine, tag: int, c: int,
+                   *wanted: tuple[str, np.ndarray]) -> None:
+    """One message per owner: [tag, offsets per kind]; the positions asking are kept, in
+    owner order, to match the replies (which come back in the same order)."""
+    memory = machine.memory
+    groups = []
+    owner_count = machine.num_machines
+    for kind, pointer in wanted:
+        asking = np.flatnonzero(pointer >= 0)
+        owners = _small(pointer[asking] // c, owner_count)
+        order = np.argsort(owners, kind="stable")  # a radix sort for 8/16-bit owners
+        asking = asking[order]
+        memory["ask_" + kind] = asking
+        bounds = np.searchsorted(owners[order], np.arange(owner_count + 1))
+        groups.append((pointer[asking], bounds))
+    memory["kinds"] = np.array([_KINDS.index(kind) for kind, _ in wanted], dtype=np.int64)
+    asked = np.zeros(owner_count, dtype=bool)
+    for _, bounds in groups:
+        asked |= bounds[1:] > bounds[:-1]
+    for owner in np.flatnonzero(asked).tolist():
+        machine.send(owner, [tag] + [targets[b[owner]:b[owner + 1]] - owner * c
+                                     for targets, b in groups])
+
+
+def _small(values: np.ndarray, bound: int) -> np.ndarray:
+    """values (all < bound) in the smallest unsigned dtype, for numpy's radix sort."""
+    return values.astype(np.uint8 if bound <= 256 else np.uint16 if bound <= 65536
+                         else np.int64)
+
+
+def _answer(machine: Machine, c: int, messages: list[tuple[int, Any]]) -> None:
+    """Reply with P (or X, for a fetch) at the offsets asked, in the order asked."""
+    memory = machine.memory
+    for source, (tag, *offsets) in messages:
+        table = memory["x"] if tag == FETCH else memory["p"]
+        machine.send(source, [REPLY] + [table[o] for o in offsets])
+
+
+def _apply(machine: Machine, messages: list[tuple[int, Any]]) -> None:
+    """Replies arrive in owner order, the order the requests were grouped in."""
+    memory = machine.memory
+    kinds = memory.pop("kinds", None)
+    if kinds is None:
+        return
+    for slot, kind in enumerate(_KINDS[i] for i in kinds.tolist()):
+        asking = memory.pop("ask_" + kind)
+        values = (np.concatenate([payload[1 + slot] for _, payload in messages])
+                  if messages else np.zeros(0, dtype=np.int64))
+        if kind == "double":
+            doubled = memory["p"].copy()
+            doubled[asking] = values
+            memory["p"] = doubled
+        elif kind == "compose":
+            memory["r"][asking] = values
+        else:
+            r = memory.pop("r")
+            fetched = np.full(r.size, NONE, dtype=np.int64)
+            fetched[asking] = values
+            machine.output = fetched
+            for name in ("x", "p", "j"):
+                memory.pop(name)
+            return
+    memory["j"] = int(memory["j"]) + 1
+
+
+def _as_symbols(inputs: Any) -> np.ndarray:
+    x = np.asarray([] if inputs is None else inputs)
+    if x.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if x.ndim != 1 or x.dtype.kind not in "biu":
+        raise ConfigError(problems=[("inputs", f"array of shape {x.shape}, dtype {x.dtype}",
+                                     "hop_k needs a 1-D sequence of int symbols")])
+    x = x.astype(np.int64)
+    if (x == NONE).any():
+        raise ConfigError(problems=[("inputs", f"the symbol {NONE}", "is reserved for 'none' "
+                                     "in hop_k's output; use other symbols")])
+    return x
+
+
+def find(inputs: Any) -> np.ndarray:
+    """f for every 0-indexed position, by the definition: a plain loop remembering each
+    symbol's latest position (f(p) = p' + 1, -1 for none)."""
+    x = _as_symbols(inputs).tolist()
+    latest: dict[int, int] = {}
+    f = []
+    for p, symbol in enumerate(x):
+        f.append(latest[symbol] + 1 if symbol in latest else -1)
+        latest[symbol] = p
+    return np.array(f, dtype=np.int64)
+
+
+def definition(inputs: Any, k: int = 4) -> np.ndarray:
+    """hop_k by the definition, in plain Python: from each position follow find k times
+    (stopping early at none or at a fixed point f(p) = p), then read X there."""
+    x = _as_symbols(inputs).tolist()
+    f = find(x).tolist()
+    out = []
+    for p in range(len(x)):
+        for _ in range(k):
+            if p < 0 or f[p] == p:
+                break
+            p = f[p]
+        out.append(x[p] if p >= 0 else int(NONE))
+    return np.array(out, dtype=np.int64)
+
+
+def reference(inputs: Any, k: int = 4) -> np.ndarray:
+    """hop_k: find (by the definition), then f^k by repeated squaring in numpy (the same
+    values as `definition`, in O(N log k) instead of O(N k) steps)."""
+    x = _as_symbols(inputs)
+    f = find(x)
+    power = np.arange(x.size, dtype=np.int64)  # f^0
+    square = f
+    k = effective_k(k, x.size)
+    while k:
+        if k & 1:
+            power = np.where(power >= 0, square[np.maximum(power, 0)], -1)
+        square = np.where(square >= 0, square[np.maximum(square, 0)], -1)
+        k >>= 1
+    return np.where(power >= 0, x[np.maximum(power, 0)], NONE) if x.size else x
+
+
+def verify(output: list[Any], inputs: Any, k: int = 4) -> bool:
+    parts = [np.asarray(o) for o in output if o is not None]
+    got = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    want = reference(inputs, k)
+    return got.shape == want.shape and bool(np.array_equal(got, want))
+
+
+def round_bound(n: int, q: int, s: int, k: int = 4) -> int:
+    """The bound (module docstring) for a make_input-like sequence of n symbols."""
+    x = make_input(n, np.random.default_rng(0))
+    return _Layout.build(x, k, q, s, 0).rounds()
+
+
+def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
+    """The paper's sequences (NOTES §6): n letters over {0, 1, 2, 3}, none twice in a row."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    steps = rng.integers(1, 4, size=n)
+    steps[0] = rng.integers(0, 4)
+    return np.cumsum(steps) % 4
+
+
+def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
+    """Default (q, s): s = max(512, 10*ceil(n^(2/3))) (for a given q, enough for ceil(n/q)
+    positions and the sort), doubled until everything fits; q = the machines needed."""
+    x = make_input(n, np.random.default_rng(0))
+    if s is None:
+        s = max(512, _WORDS_PER_POSITION * math.ceil(max(n, 1) ** (2 / 3)) + 4)
+        if q is not None:
+            s = max(s, _WORDS_PER_POSITION * -(-n // q) + 4)
+        while not _fits(x, q, s):
+            s *= 2
+    if q is None:
+        layout = _Layout.build(x, 1, 1 << 40, s, 0)
+        q = max(1, layout.barrier.machines)
+    return q, s
+
+
+def _fits(x: np.ndarray, q: int | None, s: int) -> bool:
+    try:
+        _Layout.build(x, 1, q if q is not None else 1 << 40, s, 0)
+    except ConfigError:
+        return False
+    return True
+
+
+SPEC = AlgorithmSpec(
+    name="hop-k",
+    summary="k-hop induction heads (NOTES §4): find by sorting, then pointer doubling",
+    program=HopK,
+    make_input=make_input,
+    reference=reference,
+    verify=verify,
+    round_bound=round_bound,
+    sizing=sizing,
+    options=(Option("k", 4, "hops for hop-k (an int >= 0)",
+                    ("program", "reference", "verify", "round_bound")),),
+)
