@@ -6,6 +6,7 @@
     mpcsim cluster local --nodes 2      (then `mpcsim run ... --backend ray --address ...`)
     mpcsim transformer --model CHECKPOINT_DIR --inputs ids.npy --out hidden.npy
     mpcsim demo                         (also `mpcsim hopk run|eval`: k-hop induction heads)
+    mpcsim bench --suite quick --out DIR (ratios vs baselines, plots, RESULTS.md)
 
 Subcommands are Command entries in COMMANDS (a name, a help line, a function adding the
 arguments, a handler returning the exit code); add one there to extend the CLI. Algorithms
@@ -289,6 +290,21 @@ def _handle_demo(args: argparse.Namespace) -> int:
     return hopk_command.handle_demo(args)
 
 
+# -- mpcsim bench -------------------------------------------------------------------------------
+# Suites of rounds vs wall-clock with baselines in the same run (mpcsim.bench, imported lazily).
+
+def _configure_bench(parser: argparse.ArgumentParser) -> None:
+    from .bench import command
+
+    command.configure(parser)
+
+
+def _handle_bench(args: argparse.Namespace) -> int:
+    from .bench import command
+
+    return command.handle(args)
+
+
 # -- mpcsim cluster -----------------------------------------------------------------------------
 # A multi-node Ray cluster on this machine (mpcsim.cluster, imported when the command runs).
 
@@ -392,6 +408,8 @@ COMMANDS: tuple[Command, ...] = (
             "trained checkpoints' per-k error (eval)", _configure_hopk, _handle_hopk),
     Command("demo", "run the constructed hop_k transformer as an MPC job and compare it with "
             "MPC pointer doubling (no files needed)", _configure_demo, _handle_demo),
+    Command("bench", "measure rounds and wall-clock against baselines in one run; write "
+            "results.json, results.csv, plots and RESULTS.md", _configure_bench, _handle_bench),
 )
 
 

@@ -9,16 +9,26 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
 - prefix_sum (PrefixSum): global running totals of a chunked input, 2*ceil(log_b m) + 1 rounds;
 - segmented_prefix_sum (SegmentedPrefixSum): running totals restarting at flagged rows, same;
 - sort (SampleSort): stable sample sort of keys or records, O(1/delta) levels (sort_plan);
-- list_ranking (ListRanking): distance to the end of each list, 2*ceil(log2 n) + 1 rounds.
+- list_ranking (ListRanking): distance to the end of each list, 2*ceil(log2 n) + 1 rounds;
+- hopk (HopK): k-hop induction heads, a sort then pointer doubling, O(1/delta + log k) rounds;
+- connectivity (Connectivity): components by random-mate contraction, O(log n) rounds w.h.p.
+
+Building blocks used by these: tree (b-ary trees over machine ids), split_tree and sort_plan
+(the sort's per-segment trees and plan), barrier (a common start round after a stage of
+varying length), combining (reads and write-mins through combining trees), graphs (input
+generators and the union-find reference), payload (message shapes).
 
 To add an algorithm, write its module with a SPEC and list it in _SPECS below.
 """
 
 from __future__ import annotations
 
-from . import allreduce, broadcast, list_ranking, prefix_sum, segmented_prefix_sum, sort
+from . import (allreduce, broadcast, connectivity, hopk, list_ranking, prefix_sum,
+               segmented_prefix_sum, sort)
 from .allreduce import AllReduce
 from .broadcast import Broadcast
+from .connectivity import Connectivity
+from .hopk import HopK
 from .list_ranking import ListRanking
 from .prefix_sum import PrefixSum
 from .segmented_prefix_sum import SegmentedPrefixSum
@@ -26,9 +36,9 @@ from .sort import SampleSort
 from .spec import AlgorithmSpec, Option
 
 __all__ = ["ALGORITHMS", "AlgorithmSpec", "Option", "Broadcast", "AllReduce", "PrefixSum",
-           "SegmentedPrefixSum", "SampleSort", "ListRanking"]
+           "SegmentedPrefixSum", "SampleSort", "ListRanking", "HopK", "Connectivity"]
 
 _SPECS = (broadcast.SPEC, allreduce.SPEC, prefix_sum.SPEC, segmented_prefix_sum.SPEC,
-          sort.SPEC, list_ranking.SPEC)
+          sort.SPEC, list_ranking.SPEC, hopk.SPEC, connectivity.SPEC)
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in _SPECS}

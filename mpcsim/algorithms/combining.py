@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..program import Machine
+from .payload import packed
 
 __all__ = ["Exchange", "NO_VALUE", "mix"]
 
@@ -130,7 +131,7 @@ class Exchange:
         cuts = np.flatnonzero(np.diff(dests)) + 1
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, dests.size]):
             picked = order[lo:hi]
-            machine.send(int(dests[lo]), [UP, unique[picked], merged[picked]])
+            machine.send(int(dests[lo]), [UP, packed(unique[picked]), packed(merged[picked])])
 
     def _merge(self, machine: Machine, messages: list[tuple[int, Any]],
                key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +142,10 @@ class Exchange:
             machine.memory[key + ".inv"] = np.zeros(0, dtype=np.int64)
             machine.memory[key + ".len"] = np.zeros(0, dtype=np.int64)
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        targets = np.concatenate([payload[1] for _, payload in messages])
-        values = np.concatenate([payload[2] for _, payload in messages])
+        targets = np.concatenate([np.asarray(payload[1], dtype=np.int64)
+                                  for _, payload in messages])
+        values = np.concatenate([np.asarray(payload[2], dtype=np.int64)
+                                 for _, payload in messages])
         unique, inverse, merged = _merge_min(targets, values)
         memory = machine.memory
         memory[key + ".kids"] = np.array([source for source, _ in messages], dtype=np.int64)
@@ -157,7 +160,7 @@ class Exchange:
         answer = values[memory.pop(key + ".inv")] if values.size else values
         for kid, lo, hi in zip(kids.tolist(), (np.cumsum(lengths) - lengths).tolist(),
                                np.cumsum(lengths).tolist()):
-            machine.send(kid, [DOWN, answer[lo:hi]])
+            machine.send(kid, [DOWN, packed(answer[lo:hi])])
 
     def _from_above(self, machine: Machine, messages: list[tuple[int, Any]],
                     key: str) -> np.ndarray:
@@ -165,7 +168,8 @@ class Exchange:
         order = machine.memory.pop(key + ".order")
         out = np.empty(order.size, dtype=np.int64)
         if order.size:
-            out[order] = np.concatenate([payload[1] for _, payload in messages])
+            out[order] = np.concatenate([np.asarray(payload[1], dtype=np.int64)
+                                         for _, payload in messages])
         return out
 
 

@@ -1,33 +1,39 @@
 """Connected components of an edge list: label[v] = the smallest vertex id in v's component.
 
 Input: an (E, 2) int64 edge list over vertices 0..V-1 (V = 1 + the largest id unless given;
-graph generators in mpcsim.algorithms.graphs). Output: labels for vertices j*c .. (j+1)*c - 1
-on machine j (c = output_words), in machine order.
+graph generators, including the paper's one-vs-two-cycles instance, in
+mpcsim.algorithms.graphs). Output: the labels of vertices j*c .. (j+1)*c - 1 on machine j
+(c = s // 4), in machine order.
 
-Algorithm: random-mate contraction ("hooking" of stars; Reif 1985), on labels. Every vertex v
-has a label L(v), a vertex id naming its current super-vertex (at first L(v) = v), and every
-edge holds the labels (a, b) of its endpoints. A phase t: each label flips a coin (a hash of
-(seed, t, label), so every machine can flip any label's coin); a tail label x with a head
-neighbour hooks to the least such neighbour y (pi(x) = y); others stay (pi(x) = x). Then every
-edge becomes (pi(a), pi(b)), dropped when pi(a) = pi(b), and every vertex L(v) <- pi(L(v)).
-Hooks only go tail -> head, so pi flattens in one step: no pointer jumping. A label with a
-neighbour disappears with probability >= 1/4 per phase, so E[labels with neighbours] shrinks
-by 3/4 per phase, and after T = ceil(log_{4/3}(V / eps)) phases none is left, except with
-probability eps (Markov's inequality). When no edge is left (a tally over a heap tree says so),
-one more exchange gives every label the least vertex id offering it, and the labels go to the
-output machines.
+Algorithm: random-mate contraction ("hooking" of stars; Reif 1985) plus pointer jumping.
+Every edge holds the labels (a, b) of its endpoints' current super-vertices (at first
+a = u, b = v). Phase t: each label flips a coin (a hash of (seed, t, label), so any machine
+can flip any label's coin); a tail label x with a head neighbour hooks to the least such
+neighbour, pi(x) = y, recorded by x's owner as hook(x) = y; every other label stays,
+pi(x) = x. Every edge becomes (pi(a), pi(b)) and is dropped when that is a loop (repeats are
+merged). Hooks go tail -> head only, so edges always join current labels: no pointer jumping
+during the phases. A label with a neighbour disappears with probability >= 1/4 per phase, so
+the expected number of labels with neighbours shrinks by 3/4 per phase, and after
+T = ceil(log_{4/3}(V / eps)) phases no edge is left, except with probability eps (Markov's
+inequality): O(log n) phases. When a phase starts with no edge left (a tally over a heap tree
+says so), pointer jumping over the hooks, P <- P o P, ceil(log2(phases + 1)) times (a label
+hooks at most once, to a label not yet hooked, so every chain has at most one hook per phase),
+takes each vertex to its component's last label; one more exchange gives every such label the
+least vertex id offering it (each vertex offers its own), and the labels go to the output
+machines.
 
-Both the hooks (write-min of the tails' candidates) and the relabelling (reading pi) are one
-exchange through mpcsim.algorithms.combining, so a label with a million edges costs its owner
-no more than its share: an exchange takes 2D + 2 rounds (D = 0 when q <= fan, the usual case
-for s >= n^(2/3); D = 1 for s = n^(1/2) at n = 10^6).
+Every step that reads or write-mins labels (the hooks, the relabelling, each jump, the least
+id) is one exchange through mpcsim.algorithms.combining (a butterfly of combining hosts), so a
+label in a million edges costs its owner no more than its share: 2D + 2 rounds per exchange,
+D = 0..3 chosen by `_choose`.
 
-Round bound: T * (2D + 2) phases' rounds, plus the tally's latency (<= 2H + 1 + (2D + 2)
-rounds for a heap tree of depth H), plus one final exchange and 2 rounds of output: with
-eps = 1e-9 (`round_bound`); O(log n) for fixed delta. Memory, per machine: its c_e edges and
-their requests (about 4 words per edge), its vertices (<= 3 words each plus their requests),
-and an exchange's host and owner loads (2 words per request received); `Connectivity`
-sizes c_e = s / 40 and checks the vertex shares; q = max(ceil(E / c_e), ceil(V / c_v)).
+Round bound (`_Layout.rounds`, eps = 1e-9): T exchanges of contraction, the tally's latency
+(<= 2H + 1 + (2D + 2) rounds for its heap tree of depth H), the jumps and the least-id
+exchange, and 2 output rounds; O(log n) for fixed delta. Memory, per machine (`_peak`): its
+c_e edges (2 words each) and owned vertices (id and hook, ~V/Q + 4 sd), the requests'
+bookkeeping, and the exchange's host and owner loads at twice the mean load; `_choose` picks
+D, c_e and Q = g^(D+1) >= max(E / c_e, V / (s/4)) machines (q*s = O(n)) with the least
+estimated time whose peak fits s. Connectivity needs s >= ~250 words.
 """
 
 from __future__ import annotations
@@ -40,12 +46,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..program import Machine, Program
 from . import graphs
-from .combining import DOWN, NO_VALUE, UP, Exchange, mix
+from .combining import NO_VALUE, Exchange, mix
 from .spec import AlgorithmSpec, Option
 from .tree import children, depth, parent
 
 __all__ = ["Connectivity", "reference", "verify", "round_bound", "make_input", "sizing",
-           "SPEC", "phase_bound"]
+           "SPEC", "phase_bound", "machines_needed", "jumps_for"]
 
 COUNT, STOP, OUT = -21, -22, -23  # message tags
 FAILURE_PROBABILITY = 1e-9
@@ -99,13 +105,24 @@ class _Layout:
         return -(-earliest // self.phase_rounds) * self.phase_rounds
 
     def rounds(self) -> int:
+        """Contraction phases (with high probability), the tally's latency up to the next
+        phase start, the jumps and the least-member exchange, and 2 output rounds."""
         phases = phase_bound(self.vertices)
         latency = 2 * self.tally_depth + 1 + self.phase_rounds
-        return phases * self.phase_rounds + latency + self.phase_rounds + 2
+        stop = phases * self.phase_rounds + latency
+        jumps = jumps_for(-(-stop // self.phase_rounds))
+        return stop + (jumps + 1) * self.phase_rounds + 2
 
     def coins(self, labels: np.ndarray, phase: int) -> np.ndarray:
         """True for heads: a hash of (seed, phase, label)."""
         return (mix(labels, self.seed * 1_000_003 + phase + 17) & np.uint64(1)).astype(bool)
+
+
+def jumps_for(phases: int) -> int:
+    """Pointer jumps that flatten the hook forest after `phases` phases: a label hooks at most
+    once, to a label still unhooked, so chains have at most `phases` hooks and
+    ceil(log2(phases + 1)) doublings reach every root."""
+    return max(1, math.ceil(math.log2(phases + 1)))
 
 
 def _vertex_share(vertices: int, machines: int) -> int:
@@ -115,11 +132,12 @@ def _vertex_share(vertices: int, machines: int) -> int:
 
 
 def _peak(edge_words: int, vertex_words: int, fan: int, levels: int) -> int:
-    """Words a machine may hold (load factor 2 over the mean request load r):
-    edges (2 per edge) and vertices (id, label), the requests' inverse and grouping (2r),
-    per host level its children's counts and lengths (2g) and merge state (2L, L = 2r), the
-    owner's (2g + L), and the largest inbox (2L + g)."""
-    r = 2 * edge_words + vertex_words
+    """Words a machine may hold (load factor 2 over the mean request load r): edges (2 per
+    edge) and vertices (id, hook or pointer), the requests' inverse and grouping (2r; edges
+    ask 2 labels each while contracting, vertices 1 each afterwards), per host level its
+    children's counts and lengths (2g) and merge state (2L, L = 2r), the owner's (2g + L),
+    and the largest inbox (2L + g)."""
+    r = max(2 * edge_words, vertex_words)
     load = 2 * r
     return (2 * edge_words + 2 * vertex_words + 2 * r + levels * (2 * fan + 2 * load)
             + (2 * fan + load) + (2 * load + fan) + 16)
@@ -127,7 +145,8 @@ def _peak(edge_words: int, vertex_words: int, fan: int, levels: int) -> int:
 
 def _choose(edges: int, vertices: int, s: int, seed: int) -> tuple[int, Exchange] | None:
     """(edges per machine, exchange) with the least estimated time per phase: rounds times
-    machines (~20 us each) plus messages (~3 us each, at most g per machine and hop)."""
+    machines (~40 us each on the local backend) plus messages (~8 us each, at most g per
+    machine and hop)."""
     best = None
     for levels in range(4):
         for divisor in (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256):
@@ -138,8 +157,8 @@ def _choose(edges: int, vertices: int, s: int, seed: int) -> tuple[int, Exchange
             cv = _vertex_share(vertices, q)
             if _peak(ce, cv, exchange.fan, levels) > s:
                 continue
-            r = 2 * min(ce, max(edges, 1)) + cv
-            cost = exchange.rounds * q * 20 + exchange.rounds * q * min(r, exchange.fan) * 3
+            r = max(2 * min(ce, max(edges, 1)), cv)
+            cost = exchange.rounds * q * (40 + 8 * min(r, exchange.fan))
             if best is None or cost < best[0]:
                 best = (cost, ce, exchange)
     return None if best is None else (best[1], best[2])
@@ -182,83 +201,130 @@ class Connectivity(Program):
             chunk = edges[j * ce:(j + 1) * ce]
             chunk = chunk[chunk[:, 0] != chunk[:, 1]]
             out[j] = {"a": chunk[:, 0].copy(), "b": chunk[:, 1].copy(), "vid": mine,
-                      "lab": mine.copy()}
+                      "hook": mine.copy()}
         return out
 
     def round(self, machine: Machine) -> None:
         layout = self.layout
         assert layout is not None, "Connectivity.partition sets the layout before round 0"
         memory, now = machine.memory, machine.round_idx
+        if machine.id >= layout.machines:  # more machines than the job needs
+            machine.halt()
+            return
         ex = layout.exchange
         phase, tau = divmod(now, layout.phase_rounds)
         own, tally = [], []
         for source, payload in machine.inbox:
             (tally if payload[0] in (COUNT, STOP) else own).append((source, payload))
-        if memory.get("done"):
+        stage = memory.get("stage", CONTRACT)
+        if stage == OUTPUT:
             _write_output(layout, machine, own)
             return
         if tau == 0:
-            if phase > 0:
-                _apply(ex, machine, own)
-            if memory.get("final"):
-                _route_output(layout, machine)
-                return
-            stop = memory.get("stop")
-            if stop is not None and now >= stop:
-                memory["final"] = 1
-                _request(ex, machine, memory["lab"], memory["vid"])  # least id per label
-                return
-            _start_phase(layout, machine, phase)
+            _next_exchange(layout, machine, phase, own)
         elif tau <= ex.depth:
             ex.host_up(machine, tau, own)
         elif tau == ex.depth + 1:
-            final = bool(memory.get("final"))
-            ex.own(machine, own, _least if final else _hook)
+            ex.own(machine, own, _answer(machine, stage))
         else:
             ex.host_down(machine, 2 * ex.depth + 2 - tau, own)
-        _tally(layout, machine, phase, tau, tally)
+        if memory.get("stage", CONTRACT) == CONTRACT:
+            _tally(layout, machine, phase, tau, tally)
 
     def __repr__(self) -> str:
         return f"Connectivity(seed={self.seed}, num_vertices={self.num_vertices})"
 
 
-def _hook(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
-    """A tail's least head neighbour (offered only for tails), else the label itself."""
-    return np.where(least != NO_VALUE, least, targets)
+CONTRACT, JUMP, LEAST, OUTPUT = 0, 1, 2, 3  # stages
 
 
-def _least(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
-    return least
+def _next_exchange(layout: _Layout, machine: Machine, phase: int,
+                   messages: list[tuple[int, Any]]) -> None:
+    """At an exchange boundary: take the last exchange's answers, start the next one.
+
+    contract phases until STOP's round; then ceil(log2(phases + 1)) jumps P <- P o P over
+    the hooks (the hook forest is at most one level deeper per phase); then one exchange
+    giving every root's least member; then the output."""
+    memory, ex = machine.memory, layout.exchange
+    stage = memory.get("stage", CONTRACT)
+    answers = _answers(ex, machine, messages) if "inv" in memory else None
+    if stage == CONTRACT:
+        if answers is not None:
+            _relabel_edges(memory, answers, layout.vertices)
+        stop = memory.get("stop")
+        if stop is None or machine.round_idx < stop:
+            _start_phase(layout, machine, phase)
+            return
+        memory["stage"], memory["jumps"] = JUMP, jumps_for(phase)
+        memory["ptr"] = memory.pop("hook")
+        for key in ("a", "b", "stop"):
+            memory.pop(key, None)
+        stage = JUMP
+        answers = None
+    if stage == JUMP:
+        if answers is not None:
+            memory["ptr"] = answers
+            memory["jumps"] -= 1
+        if memory["jumps"] > 0:
+            _request(ex, machine, memory["ptr"], np.full(memory["ptr"].size, NO_VALUE))
+            return
+        memory["stage"] = LEAST
+        memory.pop("jumps")
+        _request(ex, machine, memory.pop("ptr"), memory["vid"])  # least member per root
+        return
+    if stage == LEAST:
+        memory["stage"] = OUTPUT
+        _route_output(layout, machine, answers)
+
+
+def _answers(ex: Exchange, machine: Machine, messages: list[tuple[int, Any]]) -> np.ndarray:
+    inverse = machine.memory.pop("inv")
+    return ex.answers(machine, messages)[inverse] if inverse.size else inverse
+
+
+def _answer(machine: Machine, stage: int) -> Any:
+    """What an owner answers for its vertices x (with the least value offered for each)."""
+    memory = machine.memory
+    vid = memory["vid"]
+
+    def hook(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
+        """A tail's least head neighbour (offered only to tails), recorded as its hook."""
+        new = np.where(least != NO_VALUE, least, targets)
+        moved = new != targets
+        memory["hook"][np.searchsorted(vid, targets[moved])] = new[moved]
+        return new
+
+    def pointer(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
+        return memory["ptr"][np.searchsorted(vid, targets)]
+
+    def least_member(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
+        return least
+
+    return {CONTRACT: hook, JUMP: pointer, LEAST: least_member}[stage]
 
 
 def _start_phase(layout: _Layout, machine: Machine, phase: int) -> None:
-    """Offer hooks (tail endpoint <- head endpoint) and ask for every label's new value."""
+    """Offer hooks (tail endpoint <- head endpoint) and ask for both endpoints' new labels."""
     memory = machine.memory
-    a, b, lab = memory["a"], memory["b"], memory["lab"]
+    a, b = memory["a"], memory["b"]
     head_a, head_b = layout.coins(a, phase), layout.coins(b, phase)
     offer_a = np.where(~head_a & head_b, b, NO_VALUE)
     offer_b = np.where(~head_b & head_a, a, NO_VALUE)
-    targets = np.concatenate([a, b, lab])
-    offers = np.concatenate([offer_a, offer_b, np.full(lab.size, NO_VALUE, dtype=np.int64)])
-    _request(layout.exchange, machine, targets, offers)
+    _request(layout.exchange, machine, np.concatenate([a, b]),
+             np.concatenate([offer_a, offer_b]))
 
 
 def _request(ex: Exchange, machine: Machine, targets: np.ndarray, offers: np.ndarray) -> None:
     machine.memory["inv"] = ex.request(machine, targets, offers)
 
 
-def _apply(ex: Exchange, machine: Machine, messages: list[tuple[int, Any]]) -> None:
-    """The exchange's answers: relabel edges (dropping loops) and vertices."""
-    memory = machine.memory
-    inverse = memory.pop("inv")
-    new = ex.answers(machine, messages)[inverse] if inverse.size else inverse
-    if memory.get("final"):
-        memory["lab"] = new
-        return
+def _relabel_edges(memory: dict[str, Any], new: np.ndarray, vertices: int) -> None:
+    """Edges take their endpoints' new labels; loops are dropped, repeats merged."""
     e = memory["a"].size
-    a, b = new[:e], new[e:2 * e]
-    live = a != b
-    memory["a"], memory["b"], memory["lab"] = a[live], b[live], new[2 * e:]
+    a, b = new[:e], new[e:]
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    key = np.unique((low * vertices + high)[low != high])
+    memory["a"], memory["b"] = key // vertices, key % vertices
 
 
 def _tally(layout: _Layout, machine: Machine, phase: int, tau: int,
@@ -273,7 +339,7 @@ def _tally(layout: _Layout, machine: Machine, phase: int, tau: int,
         else:
             key = f"t{int(payload[1])}"
             memory[key] = memory.get(key, 0) + int(payload[2])
-    if "stop" in memory or memory.get("final"):
+    if "stop" in memory:
         return
     height = layout.tally_depth
     if tau == 0:
@@ -310,19 +376,16 @@ def _heap_depth(i: int, fan: int) -> int:
     return d
 
 
-def _route_output(layout: _Layout, machine: Machine) -> None:
+def _route_output(layout: _Layout, machine: Machine, labels: np.ndarray) -> None:
     """Send (vertex, label) to the machine that outputs the vertex."""
     memory = machine.memory
-    vid, lab = memory.pop("vid"), memory.pop("lab")
-    for key in ("a", "b", "final", "stop"):
-        memory.pop(key, None)
-    memory["done"] = 1
+    vid = memory.pop("vid")
     dest = vid // layout.output_words
     order = np.argsort(dest, kind="stable")
-    dest, vid, lab = dest[order], vid[order], lab[order]
+    dest, vid, labels = dest[order], vid[order], labels[order]
     cuts = np.flatnonzero(np.diff(dest)) + 1
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, dest.size]) if dest.size else ():
-        machine.send(int(dest[lo]), [OUT, vid[lo:hi], lab[lo:hi]])
+        machine.send(int(dest[lo]), [OUT, vid[lo:hi], labels[lo:hi]])
 
 
 def _write_output(layout: _Layout, machine: Machine, messages: list[tuple[int, Any]]) -> None:
@@ -351,6 +414,13 @@ def _as_edges(inputs: Any, vertices: int | None) -> np.ndarray:
     if problems:
         raise ConfigError(problems=problems)
     return edges.astype(np.int64)
+
+
+def machines_needed(inputs: Any, memory_words: int, num_vertices: int | None = None) -> int:
+    """q for this edge list on machines of `memory_words` words (ConfigError if none fit)."""
+    edges = _as_edges(inputs, num_vertices)
+    vertices = num_vertices if num_vertices is not None else graphs.num_vertices(edges)
+    return _Layout(len(edges), vertices, 1 << 40, memory_words, 0).machines
 
 
 def reference(inputs: Any, num_vertices: int | None = None) -> np.ndarray:

@@ -27,10 +27,10 @@ are too, and each position is asked at most once per kind and step.
 
 Round bound: sort_rounds + barrier (2*depth(M, F) + 1) + 2 + 2*(ceil(log2 k) + 1) + 1, with
 sort_rounds the sort's with-high-probability bound (sort_plan) and M machines (k = 0: 1).
-Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), with at most
-(s - 4) / 7 slots per machine (a machine ends the sort with <= 2 slots' worth of pairs and
-sends 3 words for each); in the lock-step, c positions per machine hold X, P, R, two pending
-index lists and the inbox: <= 9c + 4 words, so c = (s - 4) // 10. q = max(sort machines, ceil(N / c)) = O(N / s) machines: q*s = O(N).
+Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), ending with at most
+(s - 4) / 3 - 1 pairs per machine (each goes on as 3 words); in the lock-step, c positions per
+machine hold X, P, R, two pending index lists and the inbox: <= 9c + 4 words, so
+c = (s - 4) // 10. q = max(sort machines, ceil(N / c)) = O(N / s) machines: q*s = O(N).
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ from ..errors import ConfigError
 from ..program import Machine, Program
 from . import sort
 from .barrier import Barrier
+from .payload import packed
 from .sort_plan import SortPlan
 from .spec import AlgorithmSpec, Option
 
-__all__ = ["HopK", "NONE", "find", "definition", "reference", "verify", "round_bound", "make_input",
-           "sizing", "SPEC", "effective_k", "doubling_steps"]
+__all__ = ["HopK", "NONE", "find", "definition", "reference", "verify", "round_bound",
+           "make_input", "sizing", "SPEC", "effective_k", "doubling_steps"]
 
 NONE = np.iinfo(np.int64).min  # hop_k's 'none' in outputs
 PRED, ROUTE, ASK, REPLY, FETCH = -3, -4, -5, -6, -7  # lock-step message tags
@@ -98,6 +99,9 @@ class HopK(Program):
         layout = self.layout
         assert layout is not None, "HopK.partition sets the layout before round 0"
         memory = machine.memory
+        if machine.id >= layout.barrier.machines:  # more machines than the job needs
+            machine.halt()
+            return
         if layout.k == 0 or layout.n == 0:  # hop_0 is the identity
             machine.output = memory.pop("x", None)
             machine.halt()
@@ -138,9 +142,9 @@ class _Layout:
             composite = (int(x.min()), n)
         words = 1 if composite is not None else 2
         try:
-            # after the sort a machine holds <= 2c pairs and sends 3 words for each
+            # after the sort a machine sends 3 words for each pair it holds
             sort_plan = sort.plan(n, q, max(1, s - fan - 4), words, seed=seed,
-                                  max_slots=max(1, (s - 4) // 7))
+                                  max_held=max(1, (s - 4) // 3 - 1))
         except ConfigError as exc:
             raise ConfigError(problems=[(name, value if name != "memory_words" else s,
                                          f"(the sort of the (symbol, position) pairs) {rule}")
@@ -297,7 +301,7 @@ def _send_requests(machine: Machine, tag: int, c: int,
     for _, bounds in groups:
         asked |= bounds[1:] > bounds[:-1]
     for owner in np.flatnonzero(asked).tolist():
-        machine.send(owner, [tag] + [targets[b[owner]:b[owner + 1]] - owner * c
+        machine.send(owner, [tag] + [packed(targets[b[owner]:b[owner + 1]] - owner * c)
                                      for targets, b in groups])
 
 
@@ -312,7 +316,8 @@ def _answer(machine: Machine, c: int, messages: list[tuple[int, Any]]) -> None:
     memory = machine.memory
     for source, (tag, *offsets) in messages:
         table = memory["x"] if tag == FETCH else memory["p"]
-        machine.send(source, [REPLY] + [table[o] for o in offsets])
+        machine.send(source, [REPLY] + [packed(table[np.asarray(o, dtype=np.int64)])
+                                        for o in offsets])
 
 
 def _apply(machine: Machine, messages: list[tuple[int, Any]]) -> None:
@@ -323,7 +328,8 @@ def _apply(machine: Machine, messages: list[tuple[int, Any]]) -> None:
         return
     for slot, kind in enumerate(_KINDS[i] for i in kinds.tolist()):
         asking = memory.pop("ask_" + kind)
-        values = (np.concatenate([payload[1 + slot] for _, payload in messages])
+        values = (np.concatenate([np.asarray(payload[1 + slot], dtype=np.int64)
+                                  for _, payload in messages])
                   if messages else np.zeros(0, dtype=np.int64))
         if kind == "double":
             doubled = memory["p"].copy()

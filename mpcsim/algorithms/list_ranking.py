@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..program import Machine, Program
+from .payload import packed
 from .spec import AlgorithmSpec
 
 __all__ = [
@@ -122,13 +123,14 @@ def _ask(machine: Machine, c: int) -> bool:
         return False
     targets = succ[live]
     owners = targets // c
-    order = np.argsort(owners, kind="stable")
+    order = np.argsort(owners.astype(np.uint16) if owners.size and owners.max() < 65536
+                       else owners, kind="stable")  # a radix sort for 16-bit owners
     live, targets, owners = live[order], targets[order], owners[order]
     machine.memory["pending"] = live
     bounds = np.flatnonzero(np.diff(owners)) + 1
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, owners.size]):
         owner = int(owners[lo])
-        machine.send(owner, targets[lo:hi] - owner * c)
+        machine.send(owner, packed(targets[lo:hi] - owner * c))
     return True
 
 
@@ -136,7 +138,8 @@ def _answer(machine: Machine, c: int) -> None:
     """Reply to each requester with (S, D) of the nodes it asked about, in its order."""
     memory = machine.memory
     for source, offsets in machine.inbox:
-        machine.send(source, np.stack([memory["succ"][offsets], memory["dist"][offsets]]))
+        offsets = np.asarray(offsets, dtype=np.int64)
+        machine.send(source, [packed(memory["succ"][offsets]), packed(memory["dist"][offsets])])
     if "pending" not in memory:
         machine.halt()  # nothing of ours is in flight: sleep until asked again
 
@@ -145,9 +148,10 @@ def _apply(machine: Machine) -> None:
     """Replies arrive in owner order, the order the requests were grouped in."""
     memory = machine.memory
     pending = memory.pop("pending")
-    replies = np.concatenate([reply for _, reply in machine.inbox], axis=1)
-    memory["dist"][pending] += replies[1]
-    memory["succ"][pending] = replies[0]
+    succ = np.concatenate([np.asarray(reply[0], dtype=np.int64) for _, reply in machine.inbox])
+    dist = np.concatenate([np.asarray(reply[1], dtype=np.int64) for _, reply in machine.inbox])
+    memory["dist"][pending] += dist
+    memory["succ"][pending] = succ
 
 
 def _as_successors(inputs: Any) -> np.ndarray:

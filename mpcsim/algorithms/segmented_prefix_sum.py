@@ -282,6 +282,7 @@ def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int
             s *= 2
     if q is None:
         q = max(1, -(-rows // max(1, s // 4)))
+    plan(rows, q, s)  # ConfigError (naming the fix) if s or q cannot work
     return q, s
 
 

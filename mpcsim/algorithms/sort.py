@@ -24,13 +24,19 @@ segment slot order is input order among equal keys (true at the start, kept by s
 buckets in machine order and sorting stably), and the splitters' (machine, rank) break ties
 in that order.
 
+Direct plans: when one bucket per machine fits (with high probability) in a machine, the
+plan skips the counting: round 0 local sort and samples to machine 0, round 1 the splitters
+to every machine, round 2 bucket j to machine j, round 3 sort what arrived: 4 rounds, and the
+output is one bucket per machine rather than dense. This is the case for large s (e.g.
+n = 10^6 with s >= ~2^17 words).
+
 Rounds: a level on a segment spanning G machines takes a + 3D + 1 rounds (D = ceil(log_g G)
-tree levels, a = 1 or 2; at most 5-6 when G <= g ~ s/16); levels run until segments have <= c
-items, then one round merges straddlers. mpcsim.algorithms.sort_plan derives the
-with-high-probability bound (`round_bound`) and the memory per machine. With q*s = O(n):
-q = ceil(n/c) machines, c = s/(4w)..s/(8w) (w = words per item). For s >= n^delta the split
-factor is >= s^(1/2)/polylog, so O(1/delta) levels of O(1/delta) rounds: a constant for fixed
-delta; measured values for delta = 1/2 and 2/3 are in the README.
+tree levels, a = 1 or 2; 5 or 6 when G <= g); levels run until segments have <= c items, then
+one round merges straddlers. mpcsim.algorithms.sort_plan derives the with-high-probability
+bound (`round_bound`) and the memory per machine. With q*s = O(n): q = ceil(n/c) machines,
+c = s/(3w)..s/(12w) (w = words per item). For s = n^delta the number of levels and the tree
+depth are O(1/delta): a constant for fixed delta; e.g. n = 10^6: 14 rounds at s = n^(2/3),
+about 45 at s = n^(1/2) (README's table).
 
 Failure modes: ConfigError up front when no plan fits (s too small for the tree and samples,
 or too few machines), naming the least memory_words; NaN keys are rejected (they have no
@@ -45,12 +51,13 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..program import Machine, Program
+from .payload import packed
 from .sort_plan import SortPlan, plan
 from .spec import AlgorithmSpec
 
 __all__ = [
     "SampleSort", "reference", "verify", "round_bound", "make_input", "sizing", "SPEC",
-    "as_items",
+    "as_items", "place", "step", "may_sleep", "sorted_part",
 ]
 
 SIDES = ("lo", "hi")  # a machine's segment crossing its left edge, and its right edge
@@ -99,6 +106,8 @@ class SampleSort(Program):
             machine.output = sorted_part(machine.memory)
             machine.memory.clear()  # the output holds the items now: count them once
             machine.halt()
+        elif may_sleep(self.plan, machine):
+            machine.halt()  # woken by the next message for one of its segments
 
     def __repr__(self) -> str:
         return f"SampleSort(seed={self.seed})"
@@ -120,6 +129,8 @@ def place(p: SortPlan, keys: np.ndarray, values: np.ndarray | None) -> dict[int,
 
 def step(p: SortPlan, machine: Machine) -> bool:
     """One round of the sort on `machine`; True once the machine holds only sorted items."""
+    if p.direct:
+        return _direct_step(p, machine)
     memory, now = machine.memory, machine.round_idx
     if "k" in memory:
         _begin(p, machine)
@@ -142,6 +153,84 @@ def step(p: SortPlan, machine: Machine) -> bool:
             start, length, t0, _ = (int(x) for x in role)
             _split_step(p, machine, side, now - t0, inbox.get(start, []))
     return "lo" not in memory and "hi" not in memory
+
+
+def _direct_step(p: SortPlan, machine: Machine) -> bool:
+    """A direct plan (sort_plan.direct_plan): round 0 sort locally and send samples to machine
+    0; round 1 machine 0 sends every machine the splitters (m - 1 of them, or fewer if it has
+    fewer samples); round 2 cut and send bucket j to machine j; round 3 sort what arrived
+    (stably: it arrives in machine order). Every machine but machine 0 and trailing ones ends
+    with at least one item (its bucket's splitter)."""
+    memory, t, me = machine.memory, machine.round_idx, machine.id
+    if me >= p.machines:
+        return True
+    if t == 0:
+        keys, values = _sorted(p, memory.pop("k"), memory.pop("v", None))
+        memory["lok"] = keys
+        if values is not None:
+            memory["lov"] = values
+        slot = _draws(p, 0, p.n)
+        local = np.unique(slot[(slot >= me * p.slots) & (slot < me * p.slots + keys.size)]
+                          - me * p.slots)
+        sample, ranks = keys[local], local - np.searchsorted(keys, keys[local], side="left")
+        if me == 0:
+            memory["losk"], memory["losr"] = sample, ranks
+        elif local.size:
+            machine.send(0, [0, packed(sample), packed(ranks)])
+        return False
+    if t == 1:
+        if me == 0:
+            keys, ranks = [memory.pop("losk")], [memory.pop("losr")]
+            owners = [np.zeros(keys[0].size, dtype=np.int64)]
+            for source, (_, k, r) in machine.inbox:
+                keys.append(np.asarray(k, dtype=keys[0].dtype))
+                ranks.append(np.asarray(r, dtype=np.int64))
+                owners.append(np.full(len(k), source, dtype=np.int64))
+            k_all, r_all, m_all = (np.concatenate(a) for a in (keys, ranks, owners))
+            order = np.lexsort((r_all, m_all, k_all))
+            # buckets <= samples + 1, so the picks are distinct items: bucket j >= 1 holds
+            # its splitter, and only machine 0 or the last machines can end empty
+            buckets = min(p.machines, order.size + 1)
+            pick = order[np.arange(1, buckets) * order.size // buckets]
+            message = [0, k_all[pick], m_all[pick], r_all[pick]]
+            for dest in range(p.machines):
+                machine.send(dest, message)
+        return False
+    if t == 2:
+        ((_, (_, spl_k, spl_m, spl_r)),) = machine.inbox
+        keys = memory.pop("lok")
+        values = memory.pop("lov", None)
+        left = np.searchsorted(keys, spl_k, side="left")
+        right = np.searchsorted(keys, spl_k, side="right")
+        cut = np.where(me > spl_m, left, np.where(me < spl_m, right, left + spl_r))
+        cuts = np.concatenate([[0], cut, [keys.size]]).tolist()
+        for dest, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+            if hi > lo:
+                machine.send(dest, [0, keys[lo:hi]] if values is None
+                             else [0, keys[lo:hi], values[lo:hi]])
+        return False
+    parts = [payload for _, payload in machine.inbox]
+    if parts:
+        keys = np.concatenate([part[1] for part in parts])
+        values = np.concatenate([part[2] for part in parts]) if len(parts[0]) > 2 else None
+        keys, values = _sorted(p, keys, values)
+        _set_mid(memory, keys, values)
+    return True
+
+
+def may_sleep(p: SortPlan, machine: Machine) -> bool:
+    """True unless the machine must run next round without a message: a leader whose segment
+    started this round takes its samples next round, even if no other machine sent any. Every
+    other step of a level is triggered by a message (splitters, counts, prefixes, items)."""
+    if p.direct:
+        return machine.round_idx >= 2  # every machine receives its splitters in round 2
+    memory = machine.memory
+    for side in SIDES:
+        role = memory.get(side)
+        if role is not None and int(role[3]) == SPLIT and int(role[2]) == machine.round_idx:
+            if int(role[0]) // p.slots == machine.id:
+                return False
+    return True
 
 
 def sorted_part(memory: dict[str, Any]) -> np.ndarray | None:
@@ -263,7 +352,7 @@ def _send_samples(p: SortPlan, machine: Machine, side: str, start: int, length: 
     if machine.id == first:
         memory[side + "sk"], memory[side + "sr"] = sample, ranks
     elif local.size:
-        machine.send(first, [start, sample, ranks])
+        machine.send(first, [start, packed(sample), packed(ranks)])
 
 
 def _choose_splitters(p: SortPlan, machine: Machine, side: str, tree: Any, start: int,
@@ -273,8 +362,8 @@ def _choose_splitters(p: SortPlan, machine: Machine, side: str, tree: Any, start
     ranks = [memory.pop(side + "sr")]
     owners = [np.full(keys[0].size, machine.id, dtype=np.int64)]
     for source, (k, r) in messages:
-        keys.append(k)
-        ranks.append(r)
+        keys.append(np.asarray(k, dtype=keys[0].dtype))
+        ranks.append(np.asarray(r, dtype=np.int64))
         owners.append(np.full(len(k), source, dtype=np.int64))
     k_all, r_all, m_all = np.concatenate(keys), np.concatenate(ranks), np.concatenate(owners)
     order = np.lexsort((r_all, m_all, k_all))
@@ -292,7 +381,8 @@ def _gather(messages: list[tuple[int, list[Any]]], fields: int) -> list[np.ndarr
     """Concatenate each field of the messages' payloads."""
     if not messages:
         return [np.zeros(0, dtype=np.int64) for _ in range(fields)]
-    return [np.concatenate([payload[i] for _, payload in messages]) for i in range(fields)]
+    return [np.concatenate([np.asarray(payload[i]) for _, payload in messages])
+            for i in range(fields)]
 
 
 def _send_grouped(machine: Machine, dests: np.ndarray, tag: int, *fields: np.ndarray) -> None:
@@ -302,9 +392,9 @@ def _send_grouped(machine: Machine, dests: np.ndarray, tag: int, *fields: np.nda
     order = np.argsort(dests, kind="stable")
     dests = dests[order]
     fields = tuple(f[order] for f in fields)
-    cuts = np.flatnonzero(np.diff(dests)) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, dests.size]):
-        machine.send(int(dests[lo]), [tag, *(f[lo:hi] for f in fields)])
+    cuts = (np.flatnonzero(dests[1:] != dests[:-1]) + 1).tolist()
+    for lo, hi in zip([0] + cuts, cuts + [dests.size]):
+        machine.send(int(dests[lo]), [tag, *(packed(f[lo:hi]) for f in fields)])
 
 
 def _forward_splitters(machine: Machine, tree: Any, level: int, local: int, start: int,
@@ -312,8 +402,9 @@ def _forward_splitters(machine: Machine, tree: Any, level: int, local: int, star
                        ranks: np.ndarray) -> None:
     block_start, block_size = tree.block(level, local)
     if level == 1:  # every machine of the block needs every splitter
+        message = [start, packed(index), packed(keys), packed(owners), packed(ranks)]
         for leaf in range(block_start, block_start + block_size):
-            machine.send(first + leaf, [start, index, keys, owners, ranks])
+            machine.send(first + leaf, message)
         return
     for child_start, child_size in tree.children(level, block_start, block_size):
         dests = tree.hosts(level - 1, index, child_start, child_size) + first
@@ -324,6 +415,7 @@ def _count(p: SortPlan, machine: Machine, side: str, tree: Any, local: int, star
            first: int, messages: list[tuple[int, list[Any]]]) -> None:
     """Receive every splitter, cut the local items into buckets, send counts up."""
     index, keys, owners, ranks = _gather(messages, 4)
+    index, owners, ranks = (a.astype(np.int64) for a in (index, owners, ranks))
     b = p.buckets
     spl_k = np.zeros(b, dtype=keys.dtype if keys.size else np.float64)
     spl_m = np.zeros(b, dtype=np.int64)
@@ -354,7 +446,7 @@ def _absorb_counts(machine: Machine, side: str, tree: Any, level: int, local: in
     table = np.zeros((len(children), hosted.size), dtype=np.int64)
     for source, (index, counts) in messages:
         child = tree.child_of(level, block_start, source - first)
-        table[child, np.searchsorted(hosted, index)] = counts
+        table[child, np.searchsorted(hosted, np.asarray(index, dtype=np.int64))] = counts
     if level < tree.depth:
         machine.memory[f"{side}h{level}"] = table
         upper_start, upper_size = tree.block(level + 1, local)
@@ -373,7 +465,7 @@ def _pass_prefixes(machine: Machine, side: str, tree: Any, level: int, local: in
     before = np.zeros(hosted.size, dtype=np.int64)
     totals = np.zeros(hosted.size, dtype=np.int64)
     for _, (index, prefix, total) in messages:
-        cols = np.searchsorted(hosted, index)
+        cols = np.searchsorted(hosted, np.asarray(index, dtype=np.int64))
         before[cols], totals[cols] = prefix, total
     block_start, block_size = tree.block(level, local)
     _send_prefixes(machine, tree, level, start, first,
@@ -395,6 +487,7 @@ def _scatter(p: SortPlan, machine: Machine, side: str, start: int,
     """Every bucket's (prefix, total) known: send each destination its run of items."""
     memory = machine.memory
     index, prefix, totals_part = _gather(messages, 3)
+    index = index.astype(np.int64)
     prefixes = np.zeros(p.buckets, dtype=np.int64)
     totals = np.zeros(p.buckets, dtype=np.int64)
     prefixes[index], totals[index] = prefix, totals_part

@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from ..errors import ConfigError
 from .split_tree import SplitTree
@@ -57,6 +56,7 @@ class SortPlan:
     fan: int  # g: block fan-in of the split trees
     seed: int  # seeds the sample hashes
     stable_floats: bool  # float keys with both signs of zero: use stable sorts throughout
+    direct: bool = False  # one level, bucket j straight to machine j (see `direct_plan`)
 
     @property
     def machines(self) -> int:
@@ -91,6 +91,9 @@ class SortPlan:
         """An upper bound on the words any machine holds after delivery, in any round: its
         slots, a straddler's (or one tag per arriving message), and two segments' state."""
         c, w = self.slots, self.item_words
+        if self.direct:  # slots + samples, or its bucket + one tag per sender
+            m = self.machines
+            return max(c * w + 3 * self.samples + 4 * m, self.bucket_cap * w + m) + _SPARE_WORDS
         if self.machines <= 1:
             return c * w + _SPARE_WORDS
         data = max(c * (w + 1), 2 * c * w) + 2
@@ -132,10 +135,22 @@ class SortPlan:
             items = min(items, smaller)
         return out
 
+    @property
+    def bucket_cap(self) -> int:
+        """Direct plans: the largest bucket a machine may receive, except with probability
+        FAILURE_PROBABILITY. A bucket spans a = floor(0.9 S / B) sample gaps; with samples a
+        Poisson process of rate S'/n (S' >= 0.9 S distinct draws), P(bucket > x) =
+        P(Poisson(x S'/n) < a); a union over the B buckets gives x."""
+        a = max(1, int(0.9 * self.samples) // self.buckets)
+        lam = _poisson_upper(a, FAILURE_PROBABILITY / self.buckets)
+        return min(self.n, math.ceil(self.n * lam / (0.9 * self.samples)) + 1)
+
     def round_bound(self, probability: float = FAILURE_PROBABILITY) -> int:
         """Rounds the sort takes, except with probability <= probability per split."""
         if self.n <= self.slots:
             return 1
+        if self.direct:  # samples, splitters, scatter, arrival
+            return 4
         levels = self.levels(probability)
         if levels and levels[-1][0] == -1:
             return -1
@@ -149,6 +164,24 @@ class SortPlan:
 @lru_cache(maxsize=4096)
 def _tree(machines: int, fan: int, buckets: int, leader_budget: int) -> SplitTree:
     return SplitTree.build(machines, fan, buckets, leader_budget)
+
+
+@lru_cache(maxsize=1024)
+def _poisson_upper(k: int, probability: float) -> float:
+    """The least lam (to 0.5%) with P(Poisson(lam) <= k - 1) <= probability."""
+    def lower_tail(lam: float) -> float:
+        log_term = -lam  # log of e^-lam lam^i / i!, summed for i < k in log space
+        total = 0.0
+        for i in range(k):
+            if i:
+                log_term += math.log(lam) - math.log(i)
+            total += math.exp(log_term)
+        return total
+
+    lam = float(k)
+    while lower_tail(lam) > probability:
+        lam *= 1.005
+    return lam
 
 
 @lru_cache(maxsize=4096)
@@ -167,11 +200,12 @@ def _product_bound(n: int, a: int, buckets: int, levels: int, probability: float
 def plan(n: int, num_machines: int, memory_words: int, item_words: int = 1, seed: int = 0,
          stable_floats: bool = False, slots: int | None = None, samples: int | None = None,
          buckets: int | None = None, fan: int | None = None,
-         max_slots: int | None = None) -> SortPlan:
+         max_held: int | None = None) -> SortPlan:
     """The plan with the fewest expected rounds that fits (n, q, s); ConfigError naming the
-    problem (and the least memory_words that would do) otherwise. max_slots caps c (for a
-    program that does more with the sorted items than the sort's own budget allows)."""
-    overrides = (slots, samples, buckets, fan, max_slots)
+    problem (and the least memory_words that would do) otherwise. max_held caps the items a
+    machine may hold when the sort ends (2c for a segment plan, bucket_cap for a direct one),
+    for a program that does more with them than the sort's own budget allows."""
+    overrides = (slots, samples, buckets, fan, max_held)
     found = _search(n, num_machines, memory_words, item_words, seed, stable_floats, overrides)
     if found is not None:
         return found
@@ -191,8 +225,28 @@ def plan(n: int, num_machines: int, memory_words: int, item_words: int = 1, seed
 
 
 @lru_cache(maxsize=256)
+def direct_plan(n: int, s: int, w: int, seed: int, stable_floats: bool,
+                max_held: int | None = None) -> SortPlan | None:
+    """The direct plan, if it fits: c = s / (2w) items per machine, m = ceil(n/c) machines and
+    m buckets, bucket j on machine j. The leader (machine 0) sends all m - 1 splitters to every
+    machine (4 words each: (m - 1)(4m - 3) <= s); a bucket holds at most bucket_cap items
+    (with high probability, S = 256m samples), and must fit a machine. 4 rounds: samples
+    up, splitters out, scatter, arrive and sort."""
+    c = max(1, s // (2 * w) if max_held is None else min(s // (2 * w), int(max_held / 1.5)))
+    m = -(-n // c)
+    if m < 2 or (m - 1) * (4 * m - 3) > s:
+        return None
+    p = SortPlan(n, w, c, min(256 * m, max(m, s // 8)), m, 2, seed, stable_floats, direct=True)
+    fits = p.bucket_cap * w + m + 8 <= s and p.peak_words <= s
+    return p if fits and (max_held is None or p.bucket_cap <= max_held) else None
+
+
 def _search(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,
             overrides: tuple[int | None, ...]) -> SortPlan | None:
+    direct = (direct_plan(n, s, w, seed, stable_floats, overrides[-1])
+              if not any(overrides[:-1]) else None)
+    if direct is not None and direct.machines <= q:
+        return direct
     best = None
     for cand in _candidates(n, s, w, *overrides):
         p = SortPlan(n, w, *cand, seed=seed, stable_floats=stable_floats)
@@ -209,7 +263,7 @@ def _search(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,
 
 def _candidates(n: int, s: int, w: int, slots: int | None, samples: int | None,
                 buckets: int | None, fan: int | None,
-                max_slots: int | None = None) -> list[tuple[int, int, int, int]]:
+                max_held: int | None = None) -> list[tuple[int, int, int, int]]:
     """(c, S, B, g) to try: data taking 1/4..1/2 of s, fans and bucket counts around s/16."""
     out = []
     def options(given: int | None, divisors: tuple[float, ...], least: int) -> list[int]:
@@ -219,8 +273,8 @@ def _candidates(n: int, s: int, w: int, slots: int | None, samples: int | None,
     if not buckets:  # large s: few buckets may do (fewer samples to draw and sort)
         bucket_options = sorted(set(bucket_options) | {b for b in (16, 64, 256) if b < s // 8})
     slot_options = options(slots, tuple(k * w for k in (3, 4, 6, 8, 12)), 1)
-    if max_slots is not None:
-        slot_options = sorted({min(c, max_slots) for c in slot_options})
+    if max_held is not None:
+        slot_options = sorted({min(c, max(1, max_held // 2)) for c in slot_options})
     for c in slot_options:
         for g in options(fan, (6, 8, 12, 16, 24, 32, 48, 64), 2):
             for b in bucket_options:

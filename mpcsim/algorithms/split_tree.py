@@ -34,6 +34,7 @@ tells them apart without a header.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -101,11 +102,7 @@ class SplitTree:
 
     def hosted(self, level: int, local: int) -> np.ndarray:
         """The indices (0..B-1) that machine `local` hosts at `level`, ascending."""
-        start, size = self.block(level, local)
-        if level == self.depth and self.leader_top:
-            return np.arange(self.width) if local == 0 else np.zeros(0, dtype=np.int64)
-        index = np.arange(self.width, dtype=np.int64)
-        return index[(index * self.depth + level - 1) % size == local - start]
+        return _hosted(self, level, local)
 
     def host_levels(self, local: int) -> list[int]:
         """The levels at which `local` hosts at least one index."""
@@ -135,3 +132,13 @@ class SplitTree:
         the top."""
         top = -(-self.size // self.fan ** (self.depth - 1)) * self.width if self.leader_top else 0
         return max(top, self.width * self.depth + self.fan)
+
+
+@lru_cache(maxsize=1 << 16)
+def _hosted(tree: SplitTree, level: int, local: int) -> np.ndarray:
+    start, size = tree.block(level, local)
+    if level == tree.depth and tree.leader_top:
+        return (np.arange(tree.width, dtype=np.int64) if local == 0
+                else np.zeros(0, dtype=np.int64))
+    index = np.arange(tree.width, dtype=np.int64)
+    return index[(index * tree.depth + level - 1) % size == local - start]

@@ -1,0 +1,50 @@
+"""`mpcsim bench`: run a suite, write results.json / results.csv / PNGs / RESULTS.md to --out,
+print the ratio table (or, with --json, the results as JSON on stdout). Registered in
+mpcsim.cli.COMMANDS; the suites are mpcsim.bench.suite, the run mpcsim.bench.runner."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from .suite import PUBLIC_SUITES, SUITES
+
+__all__ = ["configure", "handle"]
+
+BACKEND_CHOICES = ("local", "ray", "both")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", choices=tuple(SUITES), default="quick",
+                        metavar="{" + ",".join(PUBLIC_SUITES) + "}",
+                        help="quick (3 repeats, under 3 minutes on 2 cores) or full (7 "
+                             "repeats, larger sweeps, under 30 minutes) (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="both",
+                        help="backends to measure; rows of the other are listed as skipped "
+                             "(default: %(default)s)")
+    parser.add_argument("--out", default="bench-results", metavar="DIR",
+                        help="folder for results.json, results.csv, RESULTS.md and the PNGs "
+                             "(default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout instead of the table")
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Exit 0 when every measured ratio meets its target, 1 otherwise."""
+    from .report import print_summary, write_results
+    from .runner import run_suite
+
+    backends = ("local", "ray") if args.backend == "both" else (args.backend,)
+    command = shlex.join(["mpcsim", "bench", "--suite", args.suite, "--backend", args.backend,
+                          "--out", args.out])
+    results = run_suite(SUITES[args.suite], backends, command)
+    paths = write_results(results, Path(args.out))
+    if args.json:
+        print(json.dumps(results, default=str))
+    else:
+        print_summary(results, sys.stdout)
+        print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    return 0 if all(row["pass"] is not False for row in results["ratios"]) else 1

@@ -1,0 +1,221 @@
+"""Writing a bench run's results: results.json (everything), results.csv (every table's rows,
+a `table` column naming which), small PNG plots (matplotlib, dpi 80), RESULTS.md (the ratio
+table, the plots, the command, date and machine) and the summary table on a terminal.
+The results dict comes from mpcsim.bench.runner.run_suite."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+
+__all__ = ["write_results", "write_plots", "results_markdown", "print_summary", "TABLES"]
+
+TABLES = ("ratios", "breakdown", "scaling", "wall_vs_rounds", "strategies")
+DPI = 80
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write results.json, results.csv, the PNGs and RESULTS.md into out_dir; return them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = out_dir / "results.json", out_dir / "results.csv"
+    json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    _write_csv(results, csv_path)
+    plots = write_plots(results, out_dir)
+    md_path = out_dir / "RESULTS.md"
+    md_path.write_text(results_markdown(results, [p.name for p in plots]))
+    return [json_path, csv_path, md_path, *plots]
+
+
+def _write_csv(results: dict[str, Any], path: Path) -> None:
+    fields: list[str] = ["table"]
+    for table in TABLES:
+        for row in results.get(table, []):
+            fields += [key for key in row if key not in fields]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for table in TABLES:
+            for row in results.get(table, []):
+                writer.writerow({"table": table, **row})
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    return {True: "pass", False: "FAIL", None: "skipped"}[row["pass"]]
+
+
+def results_markdown(results: dict[str, Any], plots: list[str]) -> str:
+    machine = results["machine"]
+    lines = [
+        "# mpcsim bench results", "",
+        f"Suite `{results['suite']}`, backends {', '.join(results['backends'])}, run on "
+        f"{results['date']} on a {machine['cores']}-core, {machine['memory_gib']} GiB machine "
+        f"(Python {machine['python']}, {machine['platform']}); the whole run took "
+        f"{results.get('wall_s', 0):.0f} s. Reproduce with:", "",
+        f"    {results['command']}", "",
+        "Each ratio is the median over repeats of ours vs the baseline measured side by side "
+        "(alternately, in the same run), with min and max to show the noise. Time ratios "
+        "(`<=`) are ours over the baseline; throughput ratios (`>=`) the baseline's time over "
+        "ours.", "",
+        "| benchmark | ratio | min | max | target | result | ours s | baseline s | note |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for row in results["ratios"]:
+        seconds = [_fmt(row[key]) if row[key] is None else f"{row[key]:.4f}"
+                   for key in ("ours_s", "baseline_s")]
+        lines.append(f"| {row['name']} | {_fmt(row['ratio'])} | {_fmt(row['min'])} | "
+                     f"{_fmt(row['max'])} | {row['target']} | {_verdict(row)} | {seconds[0]} "
+                     f"| {seconds[1]} | {row.get('note', '')} |")
+    lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(results: dict[str, Any], out: TextIO) -> None:
+    """The ratio table: rich on a terminal, aligned text otherwise."""
+    rows = [(r["name"], _fmt(r["ratio"]), _fmt(r["min"]), _fmt(r["max"]), r["target"],
+             _verdict(r)) for r in results["ratios"]]
+    header = ("benchmark", "ratio", "min", "max", "target", "result")
+    if out.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"mpcsim bench --suite {results['suite']} "
+                            f"({results.get('wall_s', 0):.0f} s)", title_justify="left")
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        Console(file=out).print(table)
+    else:
+        width = max(len(r[0]) for r in rows)
+        print(f"{header[0]:{width}} {'ratio':>6} {'min':>6} {'max':>6} {'target':>8}  result",
+              file=out)
+        for row in rows:
+            print(f"{row[0]:{width}} {row[1]:>6} {row[2]:>6} {row[3]:>6} {row[4]:>8}  {row[5]}",
+                  file=out)
+    for row in results["ratios"]:
+        if row["pass"] is None:
+            print(f"  {row['name']}: {row['note']}", file=out)
+
+
+# -- plots ------------------------------------------------------------------------------------
+
+def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """The PNGs, each skipped when its table is empty; returns the paths written."""
+    paths = []
+    for backend in results["backends"]:
+        rows = [r for r in results["breakdown"] if r["backend"] == backend]
+        if rows:
+            paths.append(_breakdown_plot(rows, out_dir / f"breakdown_{backend}.png"))
+    scaling = [p for p in results["scaling"] if "wall_s" in p]
+    if scaling:
+        for key, label in (("rounds", "rounds"), ("wall_s", "wall-clock (s)")):
+            paths.append(_scaling_plot(scaling, key, label,
+                                       out_dir / f"scaling_{key.split('_')[0]}.png"))
+    if results["wall_vs_rounds"] or scaling:
+        paths.append(_wall_vs_rounds_plot(results, out_dir / "wall_vs_rounds.png"))
+    if results["strategies"]:
+        paths.append(_strategies_plot(results["strategies"], out_dir / "tree_vs_ring.png"))
+    return paths
+
+
+def _figure(width: float = 5.0, height: float = 3.2) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI)
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    return path
+
+
+def _breakdown_plot(rows: list[dict[str, Any]], path: Path) -> Path:
+    figure = _figure()
+    axes = figure.add_subplot()
+    bottom = [0.0] * len(rows)
+    labels = [r["workload"] for r in rows]
+    for part in ("compute", "exchange", "barrier"):
+        values = [1e3 * r[f"{part}_s"] for r in rows]
+        axes.barh(labels, values, left=bottom, label=part)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    axes.set_xlabel("median ms per round")
+    axes.set_title(f"per-round cost, {rows[0]['backend']} backend")
+    axes.tick_params(axis="y", labelsize=7)
+    axes.legend(fontsize=7)
+    return _save(figure, path)
+
+
+def _scaling_plot(points: list[dict[str, Any]], key: str, label: str, path: Path) -> Path:
+    figure = _figure(6.0, 3.2)
+    rules = sorted({p["s_rule"] for p in points})
+    for i, rule in enumerate(rules):
+        axes = figure.add_subplot(1, len(rules), i + 1)
+        for algorithm in dict.fromkeys(p["algorithm"] for p in points):
+            mine = [p for p in points if p["algorithm"] == algorithm and p["s_rule"] == rule]
+            axes.plot([p["n"] for p in mine], [p[key] for p in mine], marker="o",
+                      label=algorithm)
+        axes.set_xscale("log")
+        if key == "wall_s":
+            axes.set_yscale("log")
+        axes.set_xlabel("n (words)")
+        axes.set_ylabel(label)
+        axes.set_title(f"s = {rule}", fontsize=9)
+        axes.grid(alpha=0.3)
+    axes.legend(fontsize=6)
+    return _save(figure, path)
+
+
+def _wall_vs_rounds_plot(results: dict[str, Any], path: Path) -> Path:
+    """One colour per algorithm or transformer family; circles s = n^(1/2), triangles n^(2/3),
+    squares transformers (one per depth or k)."""
+    figure = _figure(6.4, 3.4)
+    axes = figure.add_subplot()
+    groups: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for p in results["scaling"]:
+        if "wall_s" in p:
+            marker = "o" if p["s_rule"] == "n^(1/2)" else "^"
+            groups.setdefault(p["algorithm"], {}).setdefault(marker, []).append(
+                (p["rounds"], p["wall_s"]))
+    for p in results["wall_vs_rounds"]:
+        groups.setdefault(f"{p['family']} N={p['n']}", {}).setdefault("s", []).append(
+            (p["rounds"], p["wall_s"]))
+    for i, (name, by_marker) in enumerate(groups.items()):
+        for j, (marker, xy) in enumerate(by_marker.items()):
+            axes.scatter([x for x, _ in xy], [y for _, y in xy], s=16, marker=marker,
+                         color=f"C{i % 10}", label=name if j == 0 else None)
+    axes.set_yscale("log")
+    axes.set_xlabel("rounds")
+    axes.set_ylabel("wall-clock (s)")
+    axes.set_title("wall-clock vs rounds, local (o: s=n^(1/2), ^: s=n^(2/3), "
+                   "square: transformers)", fontsize=8)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(figure, path)
+
+
+def _strategies_plot(rows: list[dict[str, Any]], path: Path) -> Path:
+    figure = _figure(6.0, 3.0)
+    rounds, wall = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    for strategy in ("tree", "ring"):
+        mine = [r for r in rows if r["strategy"] == strategy]
+        ns = [r["n"] for r in mine]
+        rounds.plot(ns, [r["rounds"] for r in mine], marker="o", label=strategy)
+        wall.plot(ns, [r["wall_s"] for r in mine], marker="o", label=strategy)
+    dense = {r["n"]: r["dense_s"] for r in rows}
+    wall.plot(list(dense), list(dense.values()), marker="s", linestyle="--", label="dense")
+    for axes, label in ((rounds, "rounds"), (wall, "wall-clock (s)")):
+        axes.set_xscale("log", base=2)
+        axes.set_xlabel("N (tokens)")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    wall.set_yscale("log")
+    figure.suptitle("bridge: tree vs ring (random GPT-2 L=4)", fontsize=9)
+    return _save(figure, path)

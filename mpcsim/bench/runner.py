@@ -1,0 +1,217 @@
+"""The bench orchestrator: runs a Suite's steps in order, with progress, and returns the results
+(ratio rows, per-round breakdowns, scaling, depth and strategy points) as one plain dict.
+
+Ray is started once, before the first Ray step, and shut down at the end. The bridge's
+measurements (transformer_bridge.bench) are imported only when a bridge step runs. Rows for a
+backend not selected are kept, marked skipped, so the table always lists every target.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import core
+from .baselines import numpy_hopk, numpy_sort
+from .library import algorithm_vs_baseline, scaling_points
+from .progress import Progress
+from .ratios import Target, ratio_row, skipped_row
+from .suite import Suite
+
+__all__ = ["run_suite", "machine_info"]
+
+Step = tuple[str, Callable[[], None]]
+
+
+def machine_info() -> dict[str, Any]:
+    """Cores, memory (GiB, from /proc/meminfo when there is one), Python and platform."""
+    memory_gib = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+        memory_gib = round(kib / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    return {"cores": os.cpu_count(), "memory_gib": memory_gib,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def run_suite(suite: Suite, backends: tuple[str, ...], command: str) -> dict[str, Any]:
+    """Run every step of `suite` on `backends` ("local", "ray"); see the module docstring."""
+    results: dict[str, Any] = {
+        "suite": suite.name, "backends": list(backends), "command": command,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(), "ratios": [], "breakdown": [], "scaling": [],
+        "wall_vs_rounds": [], "strategies": [], "notes": []}
+    steps = _steps(suite, backends, results)
+    started = time.perf_counter()
+    ray_started = False
+    try:
+        with Progress(len(steps)) as progress:
+            for label, step in steps:
+                progress.starting(label)
+                if "ray" in backends and "ray" in label.split(":")[0] and not ray_started:
+                    from ..backends import ray_actors
+
+                    ray_actors.connect()
+                    ray_started = True
+                step()
+                progress.advance(label)
+    finally:
+        if ray_started:
+            from ..backends import ray_actors
+
+            ray_actors.shutdown()
+    results["wall_s"] = time.perf_counter() - started
+    return results
+
+
+def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> list[Step]:
+    ratios: list[dict[str, Any]] = results["ratios"]
+    local, ray = "local" in backends, "ray" in backends
+    le, ge = (lambda bound: Target("<=", bound)), (lambda bound: Target(">=", bound))
+    n_sort, n_hop, k = suite.sort_n, suite.hopk_n, suite.hopk_k
+
+    def measured(name: str, target: Target, enabled: bool, backend: str,
+                 fn: Callable[[], tuple[list[float], list[float]]]) -> Step:
+        def step() -> None:
+            ratios.append(ratio_row(name, *fn(), target) if enabled else
+                          skipped_row(name, target, f"skipped: --backend excludes {backend}"))
+        return (f"{backend}: {name}", step)
+
+    def library(name: str, algorithm: str, n: int, options: dict[str, Any],
+                baseline: Callable[[Any], Any], target: Target, backend: str) -> Step:
+        enabled = backend in backends
+
+        def step() -> None:
+            ratios.append(algorithm_vs_baseline(
+                name, algorithm, n, options, baseline, target, suite.repeats, backend=backend,
+                num_workers=2 if backend == "ray" else None) if enabled else
+                skipped_row(name, target, f"skipped: --backend excludes {backend}"))
+        return (f"{backend}: {name}", step)
+
+    steps: list[Step] = [
+        measured("ray barrier: empty round, 8 machines/8 actors vs bare", le(1.5), ray, "ray",
+                 lambda: core.measure_barrier(suite.repeats)),
+        measured("ray shuffle throughput vs bare object-store shuffle", ge(0.5), ray, "ray",
+                 lambda: core.measure_shuffle_ray(suite.repeats)),
+        measured("local shuffle throughput vs numpy copy", ge(0.5), local, "local",
+                 lambda: core.measure_shuffle_local(suite.repeats)),
+        measured(f"local overhead: {suite.overhead_machines:,} trivial machines vs bare loop",
+                 le(3.0), local, "local",
+                 lambda: core.measure_overhead(suite.repeats, quiet=True,
+                                               num_machines=suite.overhead_machines)),
+        ("local+ray: bridge, random GPT-2 vs dense", lambda: _bridge_rows(suite, backends,
+                                                                         ratios)),
+        ("local: bridge checkpoint vs dense", lambda: _checkpoint_row(suite, local, ratios)),
+        library(f"hop-k N={n_hop:,} k={k}, local vs numpy pointer doubling", "hop-k", n_hop,
+                {"k": k}, lambda x: numpy_hopk(x, k), le(5.0), "local"),
+        library(f"sort {n_sort:,} float64, local vs numpy.sort", "sort", n_sort, {}, numpy_sort,
+                le(5.0), "local"),
+        library(f"sort {n_sort:,} float64, ray (2 workers) vs numpy.sort", "sort", n_sort, {},
+                numpy_sort, le(10.0), "ray"),
+    ]
+    for backend in backends:
+        steps.append((f"{backend}: per-round breakdown",
+                      lambda backend=backend: results["breakdown"].extend(
+                          _breakdown(backend, suite.sort_n // 10))))
+    steps += [
+        ("local: rounds and wall vs n", lambda: results["scaling"].extend(scaling_points(
+            suite.scaling_sizes, (("n^(1/2)", 1 / 2), ("n^(2/3)", 2 / 3)),
+            suite.scaling_algorithms, suite.sweep_repeats))),
+        ("local: wall vs rounds, transformer depths", lambda: _depth_points(suite, results)),
+        ("local: tree vs ring", lambda: _strategies(suite, results)),
+    ]
+    return steps
+
+
+def _bridge_rows(suite: Suite, backends: tuple[str, ...], ratios: list[dict[str, Any]]) -> None:
+    from transformer_bridge import bench
+
+    rows = bench.random_gpt2_rows(suite.repeats, "ray" not in backends, n=suite.bridge_n,
+                                  manage_ray=False)
+    targets = [Target("<=", 3.0), Target("<=", 6.0)]
+    for row, target in zip(rows, targets):
+        if "local" not in backends and target.bound == 3.0:
+            row = skipped_row(row["name"], target, "skipped: --backend excludes local")
+        ratios.append(_bridge_row(row))
+    if "ray" not in backends:
+        name = rows[0]["name"].replace("local vs dense", f"ray ({bench.RAY_WORKERS} workers) "
+                                                         "vs dense")
+        ratios.append(skipped_row(name, targets[1], "skipped: --backend excludes ray"))
+
+
+def _bridge_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A bridge row in the common fields (baseline_s is the dense forward's)."""
+    if row.get("ratio") is None:
+        return row
+    return {"name": row["name"], "ratio": row["ratio"], "min": row["min"], "max": row["max"],
+            "target": row["target"], "pass": row["pass"], "ours_s": row["ours_s"],
+            "baseline_s": row["dense_s"], "repeats": row["repeats"],
+            "note": f"{row['rounds']} rounds, max |mpc - dense| "
+                    f"{row['max_abs_diff_vs_dense']:.1g}"}
+
+
+def _checkpoint_row(suite: Suite, local: bool, ratios: list[dict[str, Any]]) -> None:
+    from transformer_bridge import bench
+
+    name = "width4-depth3 checkpoint, golden batch, local vs dense"
+    target = Target("<=", 3.0)
+    folder = Path(os.environ.get("MPCSIM_CHECKPOINTS", bench.CHECKPOINT.parent)) / \
+        bench.CHECKPOINT.name
+    if not suite.checkpoint:
+        ratios.append(skipped_row(name, target, f"skipped: not in the {suite.name} suite"))
+    elif not local:
+        ratios.append(skipped_row(name, target, "skipped: --backend excludes local"))
+    elif not folder.is_dir():
+        ratios.append(skipped_row(name, target, f"skipped: no checkpoint folder at {folder} "
+                                                "(set MPCSIM_CHECKPOINTS to its parent)"))
+    else:
+        ratios.append(_bridge_row(bench.checkpoint_row(suite.repeats, folder)))
+
+
+def _breakdown(backend: str, sort_n: int) -> list[dict[str, Any]]:
+    """Median compute / exchange / barrier per round of three workloads on `backend`."""
+    from ..algorithms import ALGORITHMS
+    from ..api import run
+
+    workers = {"num_workers": 2} if backend == "ray" else {}
+    runs = [("empty rounds, 8 machines", lambda: run(core.EmptyRounds(20), num_machines=8,
+                                                     memory_words=1, backend=backend,
+                                                     **workers)),
+            ("all-to-all 2 MB blocks, 8 machines", lambda: run(
+                core.AllToAll(3), num_machines=core.SHUFFLE_MACHINES,
+                memory_words=core.SHUFFLE_WORDS, backend=backend, **workers))]
+    if "sort" in ALGORITHMS:
+        spec = ALGORITHMS["sort"]
+        q, s = spec.sizing(sort_n, None, None)
+        keys = spec.make_input(sort_n, np.random.default_rng(0))
+        runs.append((f"sort {sort_n:,} keys", lambda: run(spec.program(), keys, num_machines=q,
+                                                          memory_words=s, backend=backend,
+                                                          **workers)))
+    return [{"backend": backend, "workload": label, "rounds": (result := fn()).rounds,
+             **{f"{part}_s": value for part, value in
+                core.round_breakdown(result.trace).items()}}
+            for label, fn in runs]
+
+
+def _depth_points(suite: Suite, results: dict[str, Any]) -> None:
+    from transformer_bridge import bench
+
+    points = results["wall_vs_rounds"]
+    points += bench.depth_points(suite.depth_n, suite.depths, suite.sweep_repeats)
+    points += bench.hopk_points(suite.depth_n, suite.hopk_ks, suite.sweep_repeats)
+
+
+def _strategies(suite: Suite, results: dict[str, Any]) -> None:
+    from transformer_bridge import bench
+
+    s, rows = bench.strategy_table(suite.sweep_repeats, suite.strategy_ns, suite.strategy_tile)
+    results["strategy_memory_words"] = s
+    results["strategies"] = rows

@@ -1,0 +1,116 @@
+"""hop_k: the MPC program equals the plain-Python definition (NOTES §4) on random and
+adversarial sequences, for k = 0, small k, large k and k > N, within its round bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mpcsim
+from mpcsim.algorithms import ALGORITHMS, HopK, hopk
+
+from regimes import memory_for
+
+RNG = np.random.default_rng(11)
+PAPER = np.array([ord(c) for c in "baebcabebdea"])
+
+
+def run(x: np.ndarray, k: int, s: int = 600, **kwargs: object) -> tuple[mpcsim.Result, HopK]:
+    spec = ALGORITHMS["hop-k"]
+    q, _ = spec.sizing(max(x.size, 1), None, s)
+    program = HopK(k, seed=2)
+    return mpcsim.run(program, x, num_machines=q, memory_words=s, **kwargs), program
+
+
+def as_text(values: np.ndarray) -> str:
+    return "".join("~" if v == hopk.NONE else chr(v) for v in values)
+
+
+@pytest.mark.parametrize("k, want", [(0, "baebcabebdea"), (1, "~~~a~ecbe~bb"),
+                                     (2, "~~~~~~~ab~ec")])
+def test_the_papers_example(k: int, want: str) -> None:
+    result, _ = run(PAPER, k)
+    assert as_text(np.concatenate([o for o in result.output if o is not None])) == want
+    assert as_text(hopk.definition(PAPER, k)) == want
+
+
+SEQUENCES = {
+    "paper-like": hopk.make_input(1500, RNG),
+    "all equal (fixed points)": np.zeros(1500, dtype=np.int64),
+    "all distinct (all none)": RNG.permutation(1500),
+    "sorted runs": np.repeat(np.arange(30), 50),
+    "two symbols": RNG.integers(0, 2, 1500),
+    "huge symbols (records)": RNG.integers(-2**62, 2**62, 1500),
+}
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 8, 64, 2000])
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_equals_the_definition_within_the_bound(name: str, k: int) -> None:
+    x = SEQUENCES[name]
+    result, program = run(x, k, seed=k)
+    assert hopk.verify(result.output, x, k)
+    got = np.concatenate([o for o in result.output if o is not None])
+    np.testing.assert_array_equal(got, hopk.definition(x, k))
+    assert program.layout is not None and result.rounds <= program.layout.rounds()
+
+
+def test_reference_equals_the_definition_on_random_sequences() -> None:
+    for trial in range(20):
+        x = RNG.integers(0, 1 + trial % 5, int(RNG.integers(0, 200)))
+        for k in (0, 1, 2, 5, 17, 300):
+            np.testing.assert_array_equal(hopk.reference(x, k), hopk.definition(x, k))
+
+
+@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 2 / 3),
+                                      (100_000, 2 / 3)])
+def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
+                                                                          delta: float) -> None:
+    spec = ALGORITHMS["hop-k"]
+    s = memory_for(spec, n, delta)
+    q, _ = spec.sizing(n, None, s)
+    x = spec.make_input(n, np.random.default_rng(n))
+    result = mpcsim.run(spec.program(k=16), x, num_machines=q, memory_words=s)
+    assert spec.verify(result.output, x, k=16)
+    assert result.rounds <= spec.round_bound(n, q, s, k=16)
+
+
+def test_doubling_takes_ceil_log2_k_steps_of_two_rounds() -> None:
+    x = hopk.make_input(4000, np.random.default_rng(0))
+    rounds = {}
+    for k in (1, 2, 4, 8, 16, 32, 64):
+        result, program = run(x, k, s=3000, seed=0)
+        rounds[k] = result.rounds
+    steps = [rounds[2 * k] - rounds[k] for k in (1, 2, 4, 8, 16, 32)]
+    assert steps == [2] * 6  # one more doubling step (request + reply) per doubling of k
+    assert hopk.doubling_steps(64) == 6 and hopk.doubling_steps(65) == 7
+
+
+def test_runs_the_same_on_every_backend(backend: str) -> None:
+    x = hopk.make_input(1200, np.random.default_rng(3))
+    result, _ = run(x, 5, backend=backend, num_workers=2)
+    local, _ = run(x, 5)
+    assert hopk.verify(result.output, x, 5)
+    assert result.rounds == local.rounds
+
+
+def test_bad_inputs_are_rejected() -> None:
+    with pytest.raises(mpcsim.ConfigError, match="int symbols"):
+        run(np.array([0.5, 1.5]), 1)
+    with pytest.raises(mpcsim.ConfigError, match="reserved"):
+        run(np.array([hopk.NONE, 1]), 1)
+    with pytest.raises(mpcsim.ConfigError, match="k"):
+        HopK(-1)
+
+
+def test_the_cli_takes_k_and_reports_it(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mpcsim import cli
+
+    assert cli.main(["run", "hop-k", "--n", "3000", "--k", "9", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["k"] == 9 and report["verified"] is True
+    assert report["rounds"] <= report["round_bound"]
+    assert cli.main(["run", "sort", "--n", "100", "--k", "3"]) == 2  # not a sort option
+    assert "--k=3: is not an option of sort" in capsys.readouterr().err

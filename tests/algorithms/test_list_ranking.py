@@ -1,0 +1,88 @@
+"""List ranking: every node's distance to its list's end, by pointer jumping, in
+2*ceil(log2 n) + 1 rounds, on one long list, many short ones, and cycles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mpcsim
+from mpcsim.algorithms import ALGORITHMS, ListRanking, list_ranking
+
+from regimes import memory_for
+
+RNG = np.random.default_rng(21)
+
+
+def lists(lengths: list[int], shuffle: bool = True) -> np.ndarray:
+    """Disjoint lists of the given lengths over randomly (or orderly) numbered nodes."""
+    n = sum(lengths)
+    ids = RNG.permutation(n) if shuffle else np.arange(n)
+    succ = np.full(n, -1, dtype=np.int64)
+    at = 0
+    for length in lengths:
+        chain = ids[at:at + length]
+        succ[chain[:-1]] = chain[1:]
+        at += length
+    return succ
+
+
+CASES = {
+    "one random list": lists([3000]),
+    "one list in id order": lists([3000], shuffle=False),
+    "one list in reverse id order": np.arange(-1, 2999, dtype=np.int64),  # i -> i - 1
+    "many short lists": lists(list(RNG.integers(1, 6, 800))),
+    "singletons": np.full(1000, -1, dtype=np.int64),
+    "a long and many short": lists([2000] + [2] * 300),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_ranks_equal_the_sequential_walk_within_the_bound(name: str) -> None:
+    succ = CASES[name]
+    q, s = ALGORITHMS["list-ranking"].sizing(succ.size, None, 300)
+    result = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=s, seed=1)
+    assert list_ranking.verify(result.output, succ)
+    assert result.rounds <= list_ranking.round_bound(succ.size, q, s)
+
+
+def test_nodes_on_a_cycle_rank_minus_one() -> None:
+    succ = np.array([1, 2, 0, -1, 3, 6, -1, 5], dtype=np.int64)  # cycle 0-1-2, 4->3, 7->5->6
+    result = mpcsim.run(ListRanking(chunk_words=2), succ, num_machines=4, memory_words=20)
+    got = np.concatenate([o for o in result.output if o is not None])
+    np.testing.assert_array_equal(got, [-1, -1, -1, 0, 1, 1, 0, 2])
+
+
+@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 1 / 2),
+                                      (10_000, 2 / 3)])
+def test_caps_hold_and_rounds_meet_the_bound_for_s_n_to_the_delta(n: int, delta: float) -> None:
+    spec = ALGORITHMS["list-ranking"]
+    s = memory_for(spec, n, delta)
+    q, _ = spec.sizing(n, None, s)
+    succ = spec.make_input(n, np.random.default_rng(n))
+    result = mpcsim.run(spec.program(), succ, num_machines=q, memory_words=s)
+    assert spec.verify(result.output, succ)
+    assert result.rounds == spec.round_bound(n, q, s) == 2 * int(np.ceil(np.log2(n))) + 1
+
+
+def test_a_hundred_thousand_nodes_meet_the_bound() -> None:
+    spec = ALGORITHMS["list-ranking"]
+    q, s = spec.sizing(100_000, None, None)
+    succ = spec.make_input(100_000, np.random.default_rng(0))
+    result = mpcsim.run(spec.program(), succ, num_machines=q, memory_words=s)
+    assert spec.verify(result.output, succ) and result.rounds <= spec.round_bound(100_000, q, s)
+
+
+def test_runs_the_same_on_every_backend(backend: str) -> None:
+    succ = lists([500, 300, 1])
+    result = mpcsim.run(ListRanking(), succ, num_machines=25, memory_words=200,
+                        backend=backend, num_workers=2)
+    assert list_ranking.verify(result.output, succ)
+    # machines whose nodes reached their ends stop asking: the longest list (500 nodes)
+    # needs ceil(log2 500) = 9 steps, under the bound's ceil(log2 801) = 10
+    assert result.rounds == 2 * 9 + 1 < list_ranking.round_bound(801, 25, 200)
+
+
+def test_a_node_with_two_predecessors_is_rejected() -> None:
+    with pytest.raises(mpcsim.ConfigError, match="at most one node"):
+        mpcsim.run(ListRanking(), np.array([2, 2, -1]), num_machines=1, memory_words=64)
