@@ -35,8 +35,8 @@ tree levels, a = 1 or 2; 5 or 6 when G <= g); levels run until segments have <= 
 one round merges straddlers. mpcsim.algorithms.sort_plan derives the with-high-probability
 bound (`round_bound`) and the memory per machine. With q*s = O(n): q = ceil(n/c) machines,
 c = s/(3w)..s/(12w) (w = words per item). For s = n^delta the number of levels and the tree
-depth are O(1/delta): a constant for fixed delta; e.g. n = 10^6: 14 rounds at s = n^(2/3),
-about 45 at s = n^(1/2) (README's table).
+depth are O(1/delta): a constant for fixed delta; e.g. n = 10^6: 14 rounds (bound 14) at
+s = n^(2/3), 41 (bound 52) at s = n^(1/2) (README's table).
 
 Failure modes: ConfigError up front when no plan fits (s too small for the tree and samples,
 or too few machines), naming the least memory_words; NaN keys are rejected (they have no

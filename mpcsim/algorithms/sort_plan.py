@@ -26,8 +26,8 @@ cut exactly (buckets <= ceil(T/B)). Levels repeat while segments exceed c items;
 round merges the segments of <= c items that straddle two machines; `round_bound` adds these
 up. For fixed delta with s = n^delta, S, B and fan grow like a power of s, so the number of
 levels and of rounds per level are O(1/delta): a constant. Measured rounds and the bound for
-delta = 1/2 and 2/3 are in the README's table (e.g. n = 10^6: 14 rounds at s = n^(2/3), about
-45 at s = n^(1/2)). The bound and the plan need s >= ~250 words (the split tree's state).
+delta = 1/2 and 2/3 are in the README's table (e.g. n = 10^6: 14 rounds at s = n^(2/3), 41 at
+s = n^(1/2), bounds 14 and 52). The bound and the plan need s >= ~250 words (the split tree's state).
 """
 
 from __future__ import annotations
