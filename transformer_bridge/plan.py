@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from mpcsim import MPCError
+from mpcsim.algorithms import tree
 
 from .attention import AttentionSpec, visible_blocks
 from .model import Transformer
@@ -128,12 +129,7 @@ class Plan:
 
 def heap_depth(nodes: int, fan_in: int) -> int:
     """Depth of a b-ary heap of `nodes` nodes (root at depth 0): min{d : sum b^i >= nodes}."""
-    depth, capacity, level = 0, 1, 1
-    while capacity < nodes:
-        level *= fan_in
-        capacity += level
-        depth += 1
-    return depth
+    return tree.depth(nodes, fan_in)
 
 
 def transformer_to_plan(model: Transformer, seq_len: int, memory_words: int,
