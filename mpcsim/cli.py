@@ -62,13 +62,7 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
                         help="number of machines q (default: the algorithm's sizing for n)")
     parser.add_argument("--memory-words", type=_count(1), metavar="S",
                         help="words per machine s (default: the algorithm's sizing for n)")
-    parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="where machines run (default: %(default)s)")
-    parser.add_argument("--address", metavar="A",
-                        help="Ray cluster address for --backend ray (default: a local Ray)")
-    parser.add_argument("--workers", type=_count(1), metavar="W",
-                        help="hosts (Ray actors) to spread machines over (default: 1 for "
-                             "local, one per CPU for ray)")
+    add_backend_arguments(parser)
     parser.add_argument("--seed", type=_count(0), default=0,
                         help="seeds the input and the run (default: %(default)s)")
     parser.add_argument("--json", action="store_true",
@@ -489,6 +483,17 @@ def _print_table(title: str, rows: list[tuple[str, str]], out: TextIO) -> None:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}", file=out)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend, --address, --workers: where a command's MPC job runs (shared by commands)."""
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="where machines run (default: %(default)s)")
+    parser.add_argument("--address", metavar="A",
+                        help="Ray cluster address for --backend ray (default: a local Ray)")
+    parser.add_argument("--workers", type=_count(1), metavar="W",
+                        help="hosts (Ray actors) to spread machines over (default: 1 for "
+                             "local, one per CPU for ray)")
 
 
 def _count(minimum: int) -> Callable[[str], int]:

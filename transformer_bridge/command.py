@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from mpcsim.cli import EXIT_ERROR, EXIT_OK, _count, _print_table, _Progress
-from mpcsim.config import BACKENDS
+from mpcsim.cli import (EXIT_ERROR, EXIT_OK, _count, _print_table, _Progress,
+                        add_backend_arguments)
 
 from .checkpoint import CheckpointError, load_gpt2
 from .compiler import Job, compile_transformer
@@ -54,13 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fan-in", type=_count(1), metavar="b",
                         help="children per heap node, tree only (default: the largest that "
                              "fits)")
-    parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="where machines run (default: %(default)s)")
-    parser.add_argument("--address", metavar="A",
-                        help="Ray cluster address for --backend ray (default: a local Ray)")
-    parser.add_argument("--workers", type=_count(1), metavar="W",
-                        help="hosts (Ray actors) to spread machines over (default: 1 for "
-                             "local, one per CPU for ray)")
+    add_backend_arguments(parser)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object on stdout instead of the summary")
 

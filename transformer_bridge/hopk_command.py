@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mpcsim.cli import EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, _count, _print_table, _Progress
-from mpcsim.config import BACKENDS
+from mpcsim.cli import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, _count, _print_table,
+                        _Progress, add_backend_arguments)
 
 from .checkpoint import CheckpointError, load_gpt2
 from .command import default_memory_words
@@ -90,12 +90,7 @@ def _configure_common(parser: argparse.ArgumentParser,
     parser.add_argument("--memory-words", type=_count(1), metavar="S",
                         help="words per machine (default: the cap whose largest tile is about "
                              "N/4 tokens, as `mpcsim transformer`)")
-    parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="where machines run (default: %(default)s)")
-    parser.add_argument("--address", metavar="A",
-                        help="Ray cluster address for --backend ray (default: a local Ray)")
-    parser.add_argument("--workers", type=_count(1), metavar="W",
-                        help="hosts (Ray actors) (default: 1 for local, one per CPU for ray)")
+    add_backend_arguments(parser)
     parser.add_argument("--json", action="store_true", help=json_help)
 
 
