@@ -13,7 +13,8 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
 - hopk (HopK): k-hop induction heads, a sort then pointer doubling, O(1/delta + log k) rounds;
 - connectivity (Connectivity): components by random-mate contraction, O(log n) rounds w.h.p.
 
-Building blocks used by these: tree (b-ary trees over machine ids), split_tree and sort_plan
+Building blocks used by these: tree (b-ary trees over machine ids), scan (the aligned-tree
+scan both prefix sums are instances of), split_tree and sort_plan
 (the sort's per-segment trees and plan), barrier (a common start round after a stage of
 varying length), combining (reads and write-mins through combining trees), graphs (input
 generators and the union-find reference), payload (message shapes).

@@ -43,7 +43,8 @@ def test_outputs_concatenate_to_cumsum_within_the_bound(n: int, q: int, s: int,
     assert plan.rounds == 2 * ceil_log(max(plan.num_chunks, 1), plan.fan_in) + 1
     trace = result.trace
     assert trace.max_memory_words <= plan.peak_words <= s
-    assert max(trace.max_sent_words, trace.max_received_words) <= plan.fan_in - 1
+    assert trace.max_received_words <= plan.fan_in - 1
+    assert trace.max_sent_words <= plan.fan_in  # left totals down and the block's total up
 
 
 def test_outputs_sit_on_the_first_machines_in_input_order() -> None:
@@ -74,10 +75,18 @@ def test_verify_rejects_a_wrong_or_short_output() -> None:
 
 def test_default_fan_in_reaches_the_least_depth_with_the_least_fan_in() -> None:
     plan = prefix_sum.plan(1_000_000, 500, 4000)  # the CLI default for n = 10^6
-    assert (plan.chunk_words, plan.num_chunks, plan.fan_in, plan.depth) == (2000, 500, 500, 1)
-    plan = prefix_sum.plan(1000, 100, 40, chunk_words=10)  # 100 chunks; depth 2 does not fit
+    assert (plan.chunk_items, plan.num_chunks, plan.fan_in, plan.depth) == (2000, 500, 500, 1)
+    plan = prefix_sum.plan(1000, 100, 40, chunk_words=10)  # 100 chunks; depth 1 does not fit
+    assert (plan.fan_in, plan.depth) == (10, 2)  # 10^2 >= 100 > 9^2
+    plan = prefix_sum.plan(1000, 100, 20, chunk_words=10)  # peak 10 + 2 + b: b <= 8
     assert (plan.fan_in, plan.depth) == (5, 3)  # 5^3 >= 100 > 4^3
-    assert plan.peak_words <= 40 < prefix_sum.PrefixSumPlan(1000, 10, 100, 10, 2).peak_words
+
+
+def test_peak_memory_does_not_grow_with_the_depth() -> None:
+    """Left totals live with the children, so a binary tree of any depth needs the same."""
+    peaks = {prefix_sum.plan(n, n, 8, fan_in=2, chunk_words=1).peak_words
+             for n in (2, 16, 1024, 10**5)}
+    assert peaks == {1 + 2 + 3}  # chunk, plan, a left total with the offset and its message
 
 
 def test_one_million_numbers_run_in_a_few_rounds_quickly() -> None:
@@ -98,8 +107,9 @@ def test_too_few_machines_is_rejected_with_the_count_needed() -> None:
 
 
 def test_a_tree_that_cannot_fit_is_rejected_with_the_words_needed() -> None:
-    with pytest.raises(mpcsim.ConfigError, match=r"need >= \d+ words per machine") as info:
-        mpcsim.run(PrefixSum(fan_in=2), np.arange(1000), num_machines=100, memory_words=20)
+    with pytest.raises(mpcsim.ConfigError, match=r"need >= 23 words per machine") as info:
+        mpcsim.run(PrefixSum(fan_in=2, chunk_words=18), np.arange(1000), num_machines=100,
+                   memory_words=20)  # 18 + 2 (plan) + 3 (left, offset, message) = 23
     assert [p[0] for p in info.value.problems] == ["memory_words"]
 
 
