@@ -7,9 +7,11 @@ find's value f(p) = p' + 1 for the previous occurrence p' < p of X_p (so f(p) <=
 f(p) = p when X_(p-1) = X_p), -1 for none, and `NONE` (the least int64) marks a none output.
 
 Stages:
-1. find for all positions, O(1) rounds for fixed delta: sort the (symbol, position) pairs
-   stably by symbol (mpcsim.algorithms.sort; as one int64 key (symbol - min) * N + position
-   when that fits, else as records); then a barrier (mpcsim.algorithms.barrier), after which
+1. find for all positions: sort the (symbol, position) pairs stably by symbol
+   (mpcsim.algorithms.sort; as one int64 key (symbol - min) * N + position when that fits,
+   else as records); then, after a sample sort (its levels end at different rounds on
+   different machines), a barrier (mpcsim.algorithms.barrier); a network sort (small s,
+   sort_network) ends in the same known round on every machine and needs none. From there
    every machine runs in lock-step. Round 0 of the lock-step: each sorted machine sends its
    last pair to the next one; round 1: a pair's predecessor in sorted order, if it has the
    same symbol, is the previous occurrence, so f(p) = p' + 1; (p, f(p), X_p) goes to the owner
@@ -25,12 +27,19 @@ Requests never pile up: f is injective on the positions it does not send to none
 f(p) = f(p') = t with p < p', then p is an occurrence of X_p' between t - 1 and p'), so P and R
 are too, and each position is asked at most once per kind and step.
 
-Round bound: sort_rounds + barrier (2*depth(M, F) + 1) + 2 + 2*(ceil(log2 k) + 1) + 1, with
-sort_rounds the sort's with-high-probability bound (sort_plan) and M machines (k = 0: 1).
+Round bound: sort_rounds + barrier + 2 + 2*(ceil(log2 k) + 1) + 1, with sort_rounds the
+sort's bound (sort_plan: with high probability for its levels, exact for its network),
+barrier = 2*depth(M, F) + 1 after a levels or direct sort on M machines, 0 after a network
+(k = 0: 1). The sort's part is O(1/delta) for s = n^delta at large n and ~((1 - delta)
+log2 N)^2 / 2 at small s (see sort_plan); measured at s = ceil(N^delta), k = 16 (rounds =
+bound with a network sort): N = 10^3: 42 (s = 32), 35 (s = 100); N = 10^4: 59 (s = 100), 42
+(s = 465); N = 10^5: 80 (s = 317), 38 (s = 2155, bound 40); N = 10^6: 60 (s = 1000, bound
+73), 33 (s = 10^4, bound 34).
 Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), ending with at most
-(s - 4) / 3 - 1 pairs per machine (each goes on as 3 words); in the lock-step, c positions per
-machine hold X, P, R, two pending index lists and the inbox: <= 9c + 4 words, so
-c = (s - 4) // 10. q = max(sort machines, ceil(N / c)) = O(N / s) machines: q*s = O(N).
+s // 4 pairs per machine (each goes on as 3 words, in messages of one tag word each); in the
+lock-step, c positions per machine hold X, P, R, two pending index lists and the inbox:
+<= 9c + 4 words, so c = (s - 4) // 10. q = max(sort machines, ceil(N / c)): q*s ~ 10N
+(<= 17N for s >= 24). Any s >= 14 words has a plan (c = 1, a network sort).
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from ..program import Machine, Program
 from . import sort
 from .barrier import Barrier
 from .payload import packed
-from .sort_plan import SortPlan
+from .sort_plan import KINDS, SortPlan
 from .spec import AlgorithmSpec, Option
 
 __all__ = ["HopK", "NONE", "find", "definition", "reference", "verify", "round_bound",
@@ -69,26 +78,32 @@ def doubling_steps(k: int) -> int:
 class HopK(Program):
     """hop_k of a 1-D int sequence by sort, barrier and pointer doubling (module docstring).
 
-    k: hops (int >= 0). seed: the sort's sample seed. Output: machine j holds hop_k for
-    positions j*c .. (j+1)*c - 1 (int64, NONE for none), machines 0..ceil(N/c)-1.
+    k: hops (int >= 0). seed: the sort's sample seed. sort_kind: None (the best sort plan),
+    or only that kind of plan (sort_plan.KINDS), for tests and comparisons. Output: machine j
+    holds hop_k for positions j*c .. (j+1)*c - 1 (int64, NONE for none), machines
+    0..ceil(N/c)-1.
     """
 
-    def __init__(self, k: int = 4, seed: int = 0) -> None:
+    def __init__(self, k: int = 4, seed: int = 0, sort_kind: str | None = None) -> None:
         problems = []
         if type(k) is not int or k < 0:
             problems.append(("k", k, "must be an int >= 0"))
         if type(seed) is not int or seed < 0:
             problems.append(("seed", seed, "must be an int >= 0"))
+        if sort_kind not in KINDS + (None,):
+            problems.append(("sort_kind", sort_kind, f"must be one of {KINDS} or None"))
         if problems:
             raise ConfigError(problems=problems)
         self.k = k
         self.seed = seed
+        self.sort_kind = sort_kind
         self.layout: _Layout | None = None  # set by partition
 
     def partition(self, inputs: Any, num_machines: int,
                   memory_words: int) -> dict[int, dict[str, Any]]:
         x = _as_symbols(inputs)
-        self.layout = layout = _Layout.build(x, self.k, num_machines, memory_words, self.seed)
+        self.layout = layout = _Layout.build(x, self.k, num_machines, memory_words, self.seed,
+                                             self.sort_kind)
         if layout.k == 0 or x.size == 0:
             c = layout.positions
             return {j: {"x": x[j * c:(j + 1) * c]} for j in range(-(-x.size // c))}
@@ -99,41 +114,62 @@ class HopK(Program):
         layout = self.layout
         assert layout is not None, "HopK.partition sets the layout before round 0"
         memory = machine.memory
-        if machine.id >= layout.barrier.machines:  # more machines than the job needs
+        if machine.id >= layout.machines:  # more machines than the job needs
             machine.halt()
             return
         if layout.k == 0 or layout.n == 0:  # hop_0 is the identity
             machine.output = memory.pop("x", None)
             machine.halt()
             return
-        own, barrier_messages = layout.barrier.split(machine.inbox)
-        start = memory.get("b.start")
-        if start is None:
-            machine.inbox = own
-            ready = (machine.id >= layout.sort_plan.machines
-                     or sort.step(layout.sort_plan, machine))
-            start = layout.barrier.step(machine, ready, barrier_messages)
-            if start is None or machine.round_idx < start:
-                if memory.get("b.told") and start is None:
-                    machine.halt()  # ready and reported: sleep until GO arrives
-                return
-        _lock_step(layout, machine, machine.round_idx - start, own)
+        sorted_by = _sort_stage(layout, machine)
+        if sorted_by is not None:
+            own, start = sorted_by
+            _lock_step(layout, machine, machine.round_idx - start, own)
 
     def __repr__(self) -> str:
-        return f"HopK(k={self.k}, seed={self.seed})"
+        kind = "" if self.sort_kind is None else f", sort_kind={self.sort_kind!r}"
+        return f"HopK(k={self.k}, seed={self.seed}{kind})"
+
+
+def _sort_stage(layout: _Layout, machine: Machine) -> tuple[list[tuple[int, Any]], int] | None:
+    """Run the sort (and the barrier after a sample sort) on `machine`; once the lock-step
+    has started, (the lock-step's messages, its start round), else None."""
+    if layout.barrier is None:  # a network sort ends in the same round on every machine
+        start = layout.sort_plan.round_bound()
+        if machine.round_idx >= start:
+            return machine.inbox, start
+        if machine.id >= layout.sort_plan.machines:
+            machine.halt()  # woken by the finds it owns (lock-step round 2)
+        else:
+            sort.step(layout.sort_plan, machine)
+        return None
+    memory = machine.memory
+    own, barrier_messages = layout.barrier.split(machine.inbox)
+    start = memory.get("b.start")
+    if start is None:
+        machine.inbox = own
+        ready = (machine.id >= layout.sort_plan.machines
+                 or sort.step(layout.sort_plan, machine))
+        start = layout.barrier.step(machine, ready, barrier_messages)
+        if start is None or machine.round_idx < start:
+            if memory.get("b.told") and start is None:
+                machine.halt()  # ready and reported: sleep until GO arrives
+            return None
+    return own, start
 
 
 class _Layout:
     """The run's shape: sort plan, barrier, positions per machine, k, and the doubling
     schedule; built once in partition from the input and (q, s)."""
 
-    def __init__(self, n: int, k: int, positions: int, sort_plan: SortPlan, barrier: Barrier,
-                 composite: tuple[int, int] | None) -> None:
-        self.n, self.k, self.positions = n, k, positions
+    def __init__(self, n: int, k: int, positions: int, sort_plan: SortPlan, machines: int,
+                 barrier: Barrier | None, composite: tuple[int, int] | None) -> None:
+        self.n, self.k, self.positions, self.machines = n, k, positions, machines
         self.sort_plan, self.barrier, self.composite = sort_plan, barrier, composite
 
     @classmethod
-    def build(cls, x: np.ndarray, k: int, q: int, s: int, seed: int) -> _Layout:
+    def build(cls, x: np.ndarray, k: int, q: int, s: int, seed: int,
+              sort_kind: str | None = None) -> _Layout:
         n = x.size
         c = max(1, (s - 4) // _WORDS_PER_POSITION)
         fan = max(2, min(64, s // 16))
@@ -142,9 +178,10 @@ class _Layout:
             composite = (int(x.min()), n)
         words = 1 if composite is not None else 2
         try:
-            # after the sort a machine sends 3 words for each pair it holds
+            # after the sort a machine sends each pair it holds on as 3 words, in messages
+            # of one tag word each (<= one per pair): <= 4 words per pair
             sort_plan = sort.plan(n, q, max(1, s - fan - 4), words, seed=seed,
-                                  max_held=max(1, (s - 4) // 3 - 1))
+                                  max_held=max(1, s // 4), kind=sort_kind)
         except ConfigError as exc:
             raise ConfigError(problems=[(name, value if name != "memory_words" else s,
                                          f"(the sort of the (symbol, position) pairs) {rule}")
@@ -160,7 +197,8 @@ class _Layout:
                              f"{_WORDS_PER_POSITION + 4} words per machine"))
         if problems:
             raise ConfigError(problems=problems)
-        return cls(n, effective_k(k, n), c, sort_plan, Barrier(machines, fan), composite)
+        barrier = None if sort_plan.network else Barrier(machines, fan)
+        return cls(n, effective_k(k, n), c, sort_plan, machines, barrier, composite)
 
     def sort_items(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         positions = np.arange(self.n, dtype=np.int64)
@@ -181,11 +219,12 @@ class _Layout:
         """The round bound (module docstring)."""
         if self.k == 0 or self.n == 0:
             return 1
-        return (self.sort_plan.round_bound() + self.barrier.rounds + 2
+        barrier = 0 if self.barrier is None else self.barrier.rounds
+        return (self.sort_plan.round_bound() + barrier + 2
                 + 2 * (doubling_steps(self.k) + 1) + 1)
 
 
-# -- the lock-step after the barrier ---------------------------------------------------------
+# -- the lock-step after the sort (and barrier) ----------------------------------------------
 
 def _lock_step(layout: _Layout, machine: Machine, tau: int,
                messages: list[tuple[int, Any]]) -> None:
@@ -429,7 +468,9 @@ def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
     """Default (q, s): s = max(512, 10*ceil(n^(2/3))) (for a given q, enough for ceil(n/q)
-    positions and the sort), doubled until everything fits; q = the machines needed."""
+    positions and the sort), doubled until everything fits. q = the machines needed:
+    max(sort machines, ceil(n/c)) with c = (s - 4) // 10 positions per machine, so
+    q*s ~ 10n (<= 17n for s >= 24); any s >= 14 is accepted (module docstring)."""
     x = make_input(n, np.random.default_rng(0))
     if s is None:
         s = max(512, _WORDS_PER_POSITION * math.ceil(max(n, 1) ** (2 / 3)) + 4)
@@ -439,7 +480,7 @@ def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int
             s *= 2
     if q is None:
         layout = _Layout.build(x, 1, 1 << 40, s, 0)
-        q = max(1, layout.barrier.machines)
+        q = max(1, layout.machines)
     return q, s
 
 

@@ -1,4 +1,5 @@
-"""Sample sort: a stable sort of n keys (ints or floats) or (key, value) records.
+"""Sample sort: a stable sort of n keys (ints or floats) or (key, value) records (at small s,
+by a merge-split network instead: see "Network plans" below).
 
 Layout: a dense array of n slots, c per machine (machine j holds slots [jc, (j+1)c)). The
 items of a *segment* (a range of slots) are known to belong to exactly those slots in sorted
@@ -30,17 +31,26 @@ to every machine, round 2 bucket j to machine j, round 3 sort what arrived: 4 ro
 output is one bucket per machine rather than dense. This is the case for large s (e.g.
 n = 10^6 with s >= ~2^17 words).
 
+Network plans (small s, mpcsim.algorithms.sort_network): the same dense layout, sorted by a
+bitonic merge-split network over the machines: deterministic, L(L+1)/2 + 1 rounds
+(L = ceil(log2 m)), c = floor((s - 2) / (2w')) items per machine (w' = w, + 1 when items carry
+their input position as the tiebreak: records, signed zeros).
+
 Rounds: a level on a segment spanning G machines takes a + 3D + 1 rounds (D = ceil(log_g G)
 tree levels, a = 1 or 2; 5 or 6 when G <= g); levels run until segments have <= c items, then
 one round merges straddlers. mpcsim.algorithms.sort_plan derives the with-high-probability
-bound (`round_bound`) and the memory per machine. With q*s = O(n): q = ceil(n/c) machines,
-c = s/(3w)..s/(12w) (w = words per item). For s = n^delta the number of levels and the tree
-depth are O(1/delta): a constant for fixed delta; e.g. n = 10^6: 14 rounds (bound 14) at
-s = n^(2/3), 41 (bound 52) at s = n^(1/2) (README's table).
+bound (`round_bound`) and the memory per machine, and chooses the plan with the fewest
+rounds: the levels' bound is O(1/delta) for s = n^delta (a constant for fixed delta), the
+network's ~((1 - delta) log2 n)^2 / 2 grows with n but is lower at small s. E.g. at
+s = ceil(n^(1/2)): n = 10^3 (s = 32) network 29 rounds, n = 10^4 (s = 100) network 37,
+n = 10^5 (s = 317) network 56, n = 10^6 (s = 1000) levels 41 (bound 52); at
+s = ceil(n^(2/3)): 16, 22, 21 (levels, bound 22), 14 (levels, bound 14). Any s >= 4 words
+(keys; 8 for records) has a plan. With q*s = O(n): q = ceil(n/c) machines, c = s/(3w) ..
+s/(12w) for levels, (s - 2)/(2w') for the network (see `sizing`).
 
-Failure modes: ConfigError up front when no plan fits (s too small for the tree and samples,
-or too few machines), naming the least memory_words; NaN keys are rejected (they have no
-order).
+Failure modes: ConfigError up front when no plan fits (s < 4 words for keys, < 8 for records,
+or too few machines), naming the least memory_words or num_machines; NaN keys are rejected
+(they have no order).
 """
 
 from __future__ import annotations
@@ -51,8 +61,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..program import Machine, Program
+from . import sort_network
 from .payload import packed
-from .sort_plan import SortPlan, plan
+from .sort_plan import KINDS, SortPlan, plan
 from .spec import AlgorithmSpec
 
 __all__ = [
@@ -69,23 +80,28 @@ class SampleSort(Program):
 
     seed: seeds the sample draws. slots, samples, buckets, fan: override the plan's choice of
     c (items per machine), S, B and the split trees' fan-in (None: searched for the fewest
-    rounds; see sort_plan.plan). Output: machine j's share of the sorted sequence (a 1-D
+    rounds; see sort_plan.plan); kind: None (the best plan), or only "direct", "network" or
+    "levels" plans (sort_plan.KINDS). Output: machine j's share of the sorted sequence (a 1-D
     array of keys, or an (k, 2) array of records), in machine order; None on machines that
     end empty.
     """
 
     def __init__(self, seed: int = 0, slots: int | None = None, samples: int | None = None,
-                 buckets: int | None = None, fan: int | None = None) -> None:
+                 buckets: int | None = None, fan: int | None = None,
+                 kind: str | None = None) -> None:
         problems = [(name, value, "must be an int >= 2 or None")
                     for name, value in (("slots", slots), ("samples", samples),
                                         ("buckets", buckets), ("fan", fan))
                     if value is not None and (type(value) is not int or value < 2)]
         if type(seed) is not int or seed < 0:
             problems.append(("seed", seed, "must be an int >= 0"))
+        if kind not in KINDS + (None,):
+            problems.append(("kind", kind, f"must be one of {KINDS} or None"))
         if problems:
             raise ConfigError(problems=problems)
         self.seed = seed
-        self.overrides = {"slots": slots, "samples": samples, "buckets": buckets, "fan": fan}
+        self.overrides = {"slots": slots, "samples": samples, "buckets": buckets, "fan": fan,
+                          "kind": kind}
         self.plan: SortPlan | None = None  # set by partition, for this input and (q, s)
 
     def partition(self, inputs: Any, num_machines: int,
@@ -131,6 +147,8 @@ def step(p: SortPlan, machine: Machine) -> bool:
     """One round of the sort on `machine`; True once the machine holds only sorted items."""
     if p.direct:
         return _direct_step(p, machine)
+    if p.network:
+        return sort_network.step(p, machine)
     memory, now = machine.memory, machine.round_idx
     if "k" in memory:
         _begin(p, machine)
@@ -224,6 +242,8 @@ def may_sleep(p: SortPlan, machine: Machine) -> bool:
     other step of a level is triggered by a message (splitters, counts, prefixes, items)."""
     if p.direct:
         return machine.round_idx >= 2  # every machine receives its splitters in round 2
+    if p.network:
+        return False  # a stage may pass it by without a message: it runs every round
     memory = machine.memory
     for side in SIDES:
         role = memory.get(side)
@@ -633,7 +653,10 @@ def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
     """Default (q, s): s = max(256, 8*ceil(n^(2/3))) (for a given q, at least 8*ceil(n/q)),
-    doubled until a plan fits; q = the plan's machines."""
+    doubled until a plan fits. q = the plan's machines, ceil(n/c) for c keys per machine:
+    c = floor((s - 2)/2) for a network plan (q*s ~ 2n, the small-s case: e.g. s = n^(1/2)
+    up to n = 10^5), c = s/3 .. s/12 for a levels plan (q*s ~ 3n .. 12n), s/2 for a direct
+    plan; any s >= 4 is accepted."""
     if s is None:
         s = max(256, 8 * int(np.ceil(max(n, 1) ** (2 / 3))))
         if q is not None:

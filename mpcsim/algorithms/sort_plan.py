@@ -1,10 +1,28 @@
-"""The sample sort's plan: slots per machine, samples, buckets and tree fan-in for (n, q, s),
-the memory each machine may need, and the round bound.
+"""The sort's plan for (n, q, s): which of its three plans runs, and its shape (items per
+machine; samples, buckets and tree fan-in), the memory each machine may need, and the round
+bound.
 
-How the sort works is in mpcsim.algorithms.sort; the per-segment tree in split_tree. Here:
+How the sort works is in mpcsim.algorithms.sort, the per-segment tree in split_tree, the
+network in sort_network. `plan` builds every plan that fits (n, q, s) and keeps the one with
+the fewest expected + bounded rounds (`SortPlan.kind`):
+- "direct" (large s): one level, bucket j straight to machine j, 4 rounds (`direct_plan`);
+- "network" (small s): the bitonic merge-split network, deterministic, T + 1 rounds with
+  T = L(L+1)/2, L = ceil(log2 m); c = floor((s - 2) / (2w')) (`network_plan`, sort_network);
+  it fits any s >= 2w' + 2, so the sort accepts s >= 4 words (keys), s >= 8 (records);
+- "levels": the sample sort's levels over split trees, below. It needs s >= ~90 words (the
+  trees' and samples' state) and wins from about s = n^(1/2) at n = 10^6 up.
+q = m = ceil(n / c) machines in each (sort.sizing): q*s ~ 3wn .. 12wn for levels
+(c = s/(3w) .. s/(12w)), ~ 2w'n for the network (w' = w, + 1 for a position tiebreak with
+records or signed zeros), ~ 2wn for direct. So the bound is the least of the three: for
+fixed delta with s = n^delta the levels' O(1/delta) once n is large; at small s the
+network's, ~((1 - delta) log2 n)^2 / 2.
+Measured at s = ceil(n^delta) (float keys; rounds = bound for the network):
+    n = 10^3: s = 32 network 29, s = 100 network 16;  n = 10^4: s = 100 network 37,
+    s = 465 network 22;  n = 10^5: s = 317 network 56, s = 2155 levels 21 (bound 22);
+    n = 10^6: s = 1000 levels 41 (bound 52), s = 10^4 levels 14 (bound 14).
 
-Memory, per machine (w = words per item: 1 for keys, 2 for (key, value) records; c slots),
-the most it holds after delivery in any round (`SortPlan.peak_words`):
+The levels plan. Memory, per machine (w = words per item: 1 for keys, 2 for (key, value)
+records; c slots), the most it holds after delivery in any round (`SortPlan.peak_words`):
 - data: its c slots (c*w words); in the round a segment's items arrive, also one tag word per
   message (<= c); the round after, at most c*w more words of a small segment straddling in
   from the left neighbour: data <= max(c*(w+1), 2*c*w) + 2.
@@ -12,8 +30,8 @@ the most it holds after delivery in any round (`SortPlan.peak_words`):
   its right edge; `role_words`): 6 words of state, B + 1 cut positions, and the largest of its
   phases: the leader's samples (<= 3S: key, rank among equal keys, a tag per sender), the
   splitters arriving (<= 5B), or its host tables and a counts/prefixes inbox.
-`plan` tries a grid of (c, S, B, fan) and keeps the one with the smallest expected + bounded
-rounds whose peak fits s; q = m = ceil(n / c), so q*s = O(n) (c is s/(3w) .. s/(12w)).
+The search tries a grid of (c, S, B, fan) (c = s/(3w) .. s/(12w)) and keeps the one with the
+smallest expected + bounded rounds whose peak fits s.
 
 Round bound (with probability >= 1 - 1e-9 over the sampling, for any input): a level on a
 segment spanning G machines takes SplitTree.rounds = a + 3D + 1 rounds (D = ceil(log_fan G),
@@ -25,9 +43,7 @@ segment's size after l levels (`size_after`); a segment of T <= S items is sampl
 cut exactly (buckets <= ceil(T/B)). Levels repeat while segments exceed c items; one last
 round merges the segments of <= c items that straddle two machines; `round_bound` adds these
 up. For fixed delta with s = n^delta, S, B and fan grow like a power of s, so the number of
-levels and of rounds per level are O(1/delta): a constant. Measured rounds and the bound for
-delta = 1/2 and 2/3 are in the README's table (e.g. n = 10^6: 14 rounds at s = n^(2/3), 41 at
-s = n^(1/2), bounds 14 and 52). The bound and the plan need s >= ~250 words (the split tree's state).
+levels and of rounds per level are O(1/delta): a constant.
 """
 
 from __future__ import annotations
@@ -37,13 +53,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import ConfigError
+from . import sort_network
 from .split_tree import SplitTree
 
-__all__ = ["SortPlan", "plan", "FAILURE_PROBABILITY"]
+__all__ = ["SortPlan", "plan", "network_plan", "direct_plan", "FAILURE_PROBABILITY", "KINDS"]
 
 FAILURE_PROBABILITY = 1e-9  # per split, for the with-high-probability round bound
 _ROLE_WORDS = 5  # a segment's state: start, length, first round, kind, and its tag
 _SPARE_WORDS = 2  # slack
+KINDS = ("direct", "network", "levels")  # the plans `plan` chooses among
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,7 @@ class SortPlan:
     seed: int  # seeds the sample hashes
     stable_floats: bool  # float keys with both signs of zero: use stable sorts throughout
     direct: bool = False  # one level, bucket j straight to machine j (see `direct_plan`)
+    network: bool = False  # the bitonic merge-split network (sort_network, `network_plan`)
 
     @property
     def machines(self) -> int:
@@ -67,6 +86,16 @@ class SortPlan:
     def leader_budget(self) -> int:
         """Words the leader may spend on the top level's counts (when it hosts it)."""
         return 2 * self.buckets + self.fan
+
+    @property
+    def kind(self) -> str:
+        """"direct", "network" or "levels" (the sample sort's split levels)."""
+        return "direct" if self.direct else "network" if self.network else "levels"
+
+    @property
+    def tiebreak(self) -> bool:
+        """Network plans: items carry their input position (records, or signed zeros)."""
+        return self.item_words == 2 or self.stable_floats
 
     def tree(self, machines: int) -> SplitTree:
         return _tree(machines, self.fan, self.buckets, self.leader_budget)
@@ -91,6 +120,8 @@ class SortPlan:
         """An upper bound on the words any machine holds after delivery, in any round: its
         slots, a straddler's (or one tag per arriving message), and two segments' state."""
         c, w = self.slots, self.item_words
+        if self.network:  # its items and its partner's, a position each if needed
+            return 2 * c * (w + self.tiebreak) + _SPARE_WORDS
         if self.direct:  # slots + samples, or its bucket + one tag per sender
             m = self.machines
             return max(c * w + 3 * self.samples + 4 * m, self.bucket_cap * w + m) + _SPARE_WORDS
@@ -151,6 +182,8 @@ class SortPlan:
             return 1
         if self.direct:  # samples, splitters, scatter, arrival
             return 4
+        if self.network:  # deterministic: a local sort, then one round per stage
+            return sort_network.stages(self.machines) + 1
         levels = self.levels(probability)
         if levels and levels[-1][0] == -1:
             return -1
@@ -158,7 +191,7 @@ class SortPlan:
 
     def expected_rounds(self) -> int:
         """The bound for a median split (probability 1/2): what a typical run takes."""
-        return self.round_bound(0.5)
+        return self.round_bound() if self.direct or self.network else self.round_bound(0.5)
 
 
 @lru_cache(maxsize=4096)
@@ -200,28 +233,36 @@ def _product_bound(n: int, a: int, buckets: int, levels: int, probability: float
 def plan(n: int, num_machines: int, memory_words: int, item_words: int = 1, seed: int = 0,
          stable_floats: bool = False, slots: int | None = None, samples: int | None = None,
          buckets: int | None = None, fan: int | None = None,
-         max_held: int | None = None) -> SortPlan:
-    """The plan with the fewest expected rounds that fits (n, q, s); ConfigError naming the
-    problem (and the least memory_words that would do) otherwise. max_held caps the items a
-    machine may hold when the sort ends (2c for a segment plan, bucket_cap for a direct one),
-    for a program that does more with them than the sort's own budget allows."""
+         max_held: int | None = None, kind: str | None = None) -> SortPlan:
+    """The plan with the fewest expected + bounded rounds that fits (n, q, s); ConfigError
+    naming the problem (and the least memory_words that would do) otherwise. max_held caps
+    the items a machine may hold when the sort ends (2c for a segment plan, bucket_cap for a
+    direct one, c for a network), for a program that does more with them than the sort's own
+    budget allows. kind: None (the best), or only "direct", "network" or "levels" plans (the
+    sample sort's levels; also what slots, samples, buckets or fan imply), for tests and
+    comparisons."""
+    if kind not in KINDS + (None,):
+        raise ConfigError(problems=[("kind", kind, f"must be one of {KINDS} or None")])
     overrides = (slots, samples, buckets, fan, max_held)
-    found = _search(n, num_machines, memory_words, item_words, seed, stable_floats, overrides)
+    found = _search(n, num_machines, memory_words, item_words, seed, stable_floats, overrides,
+                    kind)
     if found is not None:
         return found
     q, s, w = num_machines, memory_words, item_words
-    least_s = 16
+    least_s = 4
     while least_s < 1 << 40 and _search(n, 1 << 40, least_s, w, seed, stable_floats,
-                                         overrides) is None:
+                                         overrides, kind) is None:
         least_s *= 2
-    fits_s = _search(n, 1 << 40, s, w, seed, stable_floats, overrides)
+    fits_s = _search(n, 1 << 40, s, w, seed, stable_floats, overrides, kind)
     if fits_s is not None:
         raise ConfigError(problems=[("num_machines", q, f"{n} items on machines of "
                                      f"memory_words={s} need {fits_s.machines} machines; raise "
                                      f"num_machines to >= {fits_s.machines} or memory_words")])
-    raise ConfigError(problems=[("memory_words", s, f"{n} items of {w} word(s) need a split "
-                                 "tree and samples that fit with a bounded round count; raise "
-                                 f"memory_words to >= {least_s}")])
+    carried = w + (w == 2 or stable_floats)
+    raise ConfigError(problems=[("memory_words", s, f"{n} items of {w} word(s) fit no plan "
+                                 f"(the network needs 2 items of {carried} word(s) and 2 "
+                                 "spare words per machine, the levels a split tree and "
+                                 f"samples); raise memory_words to >= {least_s}")])
 
 
 @lru_cache(maxsize=256)
@@ -241,21 +282,43 @@ def direct_plan(n: int, s: int, w: int, seed: int, stable_floats: bool,
     return p if fits and (max_held is None or p.bucket_cap <= max_held) else None
 
 
+@lru_cache(maxsize=256)
+def network_plan(n: int, s: int, w: int, seed: int, stable_floats: bool,
+                 max_held: int | None = None) -> SortPlan | None:
+    """The network plan (sort_network), if one item per machine fits: c =
+    floor((s - 2) / (2w')) items per machine (at most max_held), w' = w + 1 when items carry
+    their position as a tiebreak (records, signed zeros), else w."""
+    carried = w + (w == 2 or stable_floats)
+    c = (s - _SPARE_WORDS) // (2 * carried)
+    if max_held is not None:
+        c = min(c, max_held)
+    if c < 1:
+        return None
+    return SortPlan(n, w, c, 0, 1, 2, seed, stable_floats, network=True)
+
+
 def _search(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,
-            overrides: tuple[int | None, ...]) -> SortPlan | None:
-    direct = (direct_plan(n, s, w, seed, stable_floats, overrides[-1])
-              if not any(overrides[:-1]) else None)
-    if direct is not None and direct.machines <= q:
-        return direct
+            overrides: tuple[int | None, ...], kind: str | None = None) -> SortPlan | None:
+    """The fitting plan with the fewest expected + bounded rounds (then not the network, then
+    the fewest machines): the direct plan, the network plan, or the best levels plan of the
+    grid."""
+    fixed = [] if any(overrides[:-1]) else [
+        direct_plan(n, s, w, seed, stable_floats, overrides[-1]),
+        network_plan(n, s, w, seed, stable_floats, overrides[-1])]
+    candidates = [p for p in fixed if p is not None]
+    if kind in (None, "levels"):
+        candidates += [SortPlan(n, w, *cand, seed=seed, stable_floats=stable_floats)
+                       for cand in _candidates(n, s, w, *overrides)]
     best = None
-    for cand in _candidates(n, s, w, *overrides):
-        p = SortPlan(n, w, *cand, seed=seed, stable_floats=stable_floats)
-        if p.machines > q or p.peak_words > s:
+    for p in candidates:
+        if (kind is not None and p.kind != kind) or p.machines > q or p.peak_words > s:
             continue
         bound = p.round_bound()
         if bound < 0:
             continue
-        key = (p.expected_rounds() + bound, bound, p.machines, p.samples + p.buckets)
+        # on a tie the network loses: it moves every item once per stage, not once per level
+        key = (p.expected_rounds() + bound, bound, p.network, p.machines,
+               p.samples + p.buckets)
         if best is None or key < best[0]:
             best = (key, p)
     return None if best is None else best[1]

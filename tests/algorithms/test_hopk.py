@@ -3,22 +3,23 @@ adversarial sequences, for k = 0, small k, large k and k > N, within its round b
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import mpcsim
 from mpcsim.algorithms import ALGORITHMS, HopK, hopk
 
-from regimes import memory_for
-
 RNG = np.random.default_rng(11)
 PAPER = np.array([ord(c) for c in "baebcabebdea"])
 
 
-def run(x: np.ndarray, k: int, s: int = 600, **kwargs: object) -> tuple[mpcsim.Result, HopK]:
+def run(x: np.ndarray, k: int, s: int = 600, sort_kind: str | None = None,
+        **kwargs: object) -> tuple[mpcsim.Result, HopK]:
     spec = ALGORITHMS["hop-k"]
     q, _ = spec.sizing(max(x.size, 1), None, s)
-    program = HopK(k, seed=2)
+    program = HopK(k, seed=2, sort_kind=sort_kind)
     return mpcsim.run(program, x, num_machines=q, memory_words=s, **kwargs), program
 
 
@@ -44,11 +45,14 @@ SEQUENCES = {
 }
 
 
-@pytest.mark.parametrize("k", [0, 1, 3, 8, 64, 2000])
+@pytest.mark.parametrize("k, sort_kind", [(0, None), (1, None), (3, "levels"), (8, None),
+                                           (64, "levels"), (2000, None)])
 @pytest.mark.parametrize("name", list(SEQUENCES))
-def test_equals_the_definition_within_the_bound(name: str, k: int) -> None:
+def test_equals_the_definition_within_the_bound(name: str, k: int,
+                                                sort_kind: str | None) -> None:
+    # None: the network sort at s = 600 (no barrier); "levels": the sample sort and barrier
     x = SEQUENCES[name]
-    result, program = run(x, k, seed=k)
+    result, program = run(x, k, sort_kind=sort_kind, seed=k)
     assert hopk.verify(result.output, x, k)
     got = np.concatenate([o for o in result.output if o is not None])
     np.testing.assert_array_equal(got, hopk.definition(x, k))
@@ -62,17 +66,20 @@ def test_reference_equals_the_definition_on_random_sequences() -> None:
             np.testing.assert_array_equal(hopk.reference(x, k), hopk.definition(x, k))
 
 
-@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 2 / 3),
-                                      (100_000, 2 / 3)])
-def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
-                                                                          delta: float) -> None:
+@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 1 / 2),
+                                      (10_000, 2 / 3), (100_000, 1 / 2), (100_000, 2 / 3)])
+def test_caps_hold_and_rounds_stay_within_the_bound_at_s_n_to_the_delta(n: int,
+                                                                         delta: float) -> None:
     spec = ALGORITHMS["hop-k"]
-    s = memory_for(spec, n, delta)
+    s = math.ceil(n ** delta - 1e-9)  # exactly: the model's regime, no extra words
     q, _ = spec.sizing(n, None, s)
+    assert q * s <= 16 * n  # q*s = O(n): see hopk.sizing
     x = spec.make_input(n, np.random.default_rng(n))
     result = mpcsim.run(spec.program(k=16), x, num_machines=q, memory_words=s)
     assert spec.verify(result.output, x, k=16)
     assert result.rounds <= spec.round_bound(n, q, s, k=16)
+    assert max(result.trace.max_memory_words, result.trace.max_sent_words,
+               result.trace.max_received_words) <= s
 
 
 def test_doubling_takes_ceil_log2_k_steps_of_two_rounds() -> None:
@@ -86,10 +93,11 @@ def test_doubling_takes_ceil_log2_k_steps_of_two_rounds() -> None:
     assert hopk.doubling_steps(64) == 6 and hopk.doubling_steps(65) == 7
 
 
-def test_runs_the_same_on_every_backend(backend: str) -> None:
+@pytest.mark.parametrize("sort_kind", ["levels", "network"])
+def test_runs_the_same_on_every_backend(backend: str, sort_kind: str) -> None:
     x = hopk.make_input(1200, np.random.default_rng(3))
-    result, _ = run(x, 5, backend=backend, num_workers=2)
-    local, _ = run(x, 5)
+    result, _ = run(x, 5, sort_kind=sort_kind, backend=backend, num_workers=2)
+    local, _ = run(x, 5, sort_kind=sort_kind)
     assert hopk.verify(result.output, x, 5)
     assert result.rounds == local.rounds
 
@@ -101,6 +109,8 @@ def test_bad_inputs_are_rejected() -> None:
         run(np.array([hopk.NONE, 1]), 1)
     with pytest.raises(mpcsim.ConfigError, match="k"):
         HopK(-1)
+    with pytest.raises(mpcsim.ConfigError, match="sort_kind"):
+        HopK(1, sort_kind="bubble")
 
 
 def test_the_cli_takes_k_and_reports_it(capsys: pytest.CaptureFixture[str]) -> None:

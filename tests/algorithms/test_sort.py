@@ -3,15 +3,16 @@ round bound and memory, with every cap enforced."""
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pytest
 
 import mpcsim
-from mpcsim.algorithms import ALGORITHMS, SampleSort, sort
+from mpcsim.algorithms import ALGORITHMS, SampleSort, sort, sort_network
 from mpcsim.algorithms.sort_plan import plan
 from mpcsim.algorithms.split_tree import SplitTree
-
-from regimes import memory_for
 
 RNG = np.random.default_rng(5)
 N = 3000
@@ -28,9 +29,9 @@ INPUTS = {
 }
 
 
-def run(inputs: np.ndarray, s: int, q: int | None = None, **kwargs: object
-        ) -> tuple[mpcsim.Result, SampleSort]:
-    program = SampleSort(seed=1)
+def run(inputs: np.ndarray, s: int, q: int | None = None, kind: str | None = None,
+        **kwargs: object) -> tuple[mpcsim.Result, SampleSort]:
+    program = SampleSort(seed=1, kind=kind)
     keys, values = sort.as_items(inputs)
     need = program.make_plan(keys, values, 1 << 40, s).machines
     result = mpcsim.run(program, inputs, num_machines=q or max(need, 1), memory_words=s,
@@ -38,24 +39,42 @@ def run(inputs: np.ndarray, s: int, q: int | None = None, **kwargs: object
     return result, program
 
 
-@pytest.mark.parametrize("s", [400, 2000])  # many levels of small machines; one level
+@pytest.mark.parametrize("s, plan_kind", [(400, "levels"),  # many levels of small machines
+                                           (400, "network"), (2000, None)])  # None: the best
 @pytest.mark.parametrize("kind", list(INPUTS))
-def test_output_equals_numpys_stable_sort_within_the_bound(kind: str, s: int) -> None:
+def test_output_equals_numpys_stable_sort_within_the_bound(kind: str, s: int,
+                                                           plan_kind: str | None) -> None:
     inputs = INPUTS[kind]
-    result, program = run(inputs, s, seed=3)
+    result, program = run(inputs, s, kind=plan_kind, seed=3)
     assert sort.verify(result.output, inputs)
-    assert program.plan is not None
+    assert program.plan is not None and plan_kind in (None, program.plan.kind)
     assert result.rounds <= program.plan.round_bound()
     assert result.trace.max_memory_words <= program.plan.peak_words <= s
 
 
-@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 1 / 2),
-                                      (10_000, 2 / 3), (100_000, 2 / 3)])
-def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
-                                                                          delta: float) -> None:
+def test_the_network_takes_exactly_its_bound_and_sorts_any_machine_count() -> None:
+    for machines in range(1, 40):
+        stages = sort_network.stages(machines)
+        levels = (machines - 1).bit_length()  # L = ceil(log2 m)
+        assert stages == levels * (levels + 1) // 2
+        inputs = RNG.permutation(machines * 3 - 1).astype(np.float64)  # last machine short
+        result, program = run(inputs, 2 + 2 * 3, kind="network")
+        assert program.plan is not None and program.plan.machines == machines
+        assert sort.verify(result.output, inputs)
+        assert result.rounds == program.plan.round_bound() == stages + 1
+
+
+def sizes_for(delta: float, *ns: int) -> list[tuple[int, int]]:
+    """(n, s) with s = ceil(n^delta) exactly: the model's regime, no extra words."""
+    return [(n, math.ceil(n ** delta - 1e-9)) for n in ns]
+
+
+@pytest.mark.parametrize("n, s", sizes_for(1 / 2, 1000, 10_000, 100_000)
+                         + sizes_for(2 / 3, 1000, 10_000, 100_000))
+def test_caps_hold_and_rounds_stay_within_the_bound_at_s_n_to_the_delta(n: int, s: int) -> None:
     spec = ALGORITHMS["sort"]
-    s = memory_for(spec, n, delta)
     q, _ = spec.sizing(n, None, s)
+    assert q * s <= 12 * n + s  # q*s = O(n): see sort.sizing
     inputs = spec.make_input(n, np.random.default_rng(n))
     result = mpcsim.run(spec.program(), inputs, num_machines=q, memory_words=s)
     assert spec.verify(result.output, inputs)
@@ -64,15 +83,34 @@ def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
                result.trace.max_received_words) <= s
 
 
-def test_n_to_the_two_thirds_takes_few_rounds_at_a_million_words_per_plan() -> None:
-    p = plan(10**6, 1 << 40, 10**4)  # s = n^(2/3)
-    assert p.round_bound() <= 16 and p.machines * 10**4 <= 5 * 10**6
+@pytest.mark.parametrize("n, s", sizes_for(1 / 2, 1000, 10_000))  # n records, 2n words
+def test_records_fit_s_n_to_the_half_counted_in_records(n: int, s: int) -> None:
+    rng = np.random.default_rng(n)
+    inputs = np.column_stack([rng.integers(0, 20, n), rng.standard_normal(n)])
+    q = plan(n, 1 << 40, s, item_words=2).machines
+    assert q * s <= 8 * n  # 3 words an item (with its position), c = (s - 2) // 6
+    result = mpcsim.run(SampleSort(), inputs, num_machines=q, memory_words=s)
+    assert sort.verify(result.output, inputs)
+    assert result.rounds <= sort.round_bound(n, q, s, item_words=2)
+    assert max(result.trace.max_memory_words, result.trace.max_sent_words,
+               result.trace.max_received_words) <= s
 
 
-def test_runs_the_same_on_every_backend(backend: str) -> None:
+def test_a_million_keys_plan_quickly_with_few_rounds_at_s_n_to_the_delta() -> None:
+    start = time.perf_counter()
+    two_thirds = plan(10**6, 1 << 40, 10**4)
+    half = plan(10**6, 1 << 40, 10**3)
+    assert time.perf_counter() - start < 5  # the search, uncached
+    assert two_thirds.round_bound() <= 16 and two_thirds.machines * 10**4 <= 5 * 10**6
+    assert half.kind == "levels" and half.round_bound() < plan(
+        10**6, 1 << 40, 10**3, kind="network").round_bound()
+
+
+@pytest.mark.parametrize("kind", ["levels", "network"])
+def test_runs_the_same_on_every_backend(backend: str, kind: str) -> None:
     inputs = RNG.standard_normal(2500)
-    result, program = run(inputs, 400, backend=backend, num_workers=2, seed=4)
-    local, _ = run(inputs, 400, seed=4)
+    result, program = run(inputs, 400, kind=kind, backend=backend, num_workers=2, seed=4)
+    local, _ = run(inputs, 400, kind=kind, seed=4)
     assert sort.verify(result.output, inputs)
     assert result.rounds == local.rounds
     assert [r.words for r in result.trace.rounds] == [r.words for r in local.trace.rounds]
@@ -80,16 +118,23 @@ def test_runs_the_same_on_every_backend(backend: str) -> None:
 
 def test_extra_machines_stay_empty_and_the_output_is_in_machine_order() -> None:
     inputs = RNG.integers(0, 100, 1500)
-    result, program = run(inputs, 400, q=120)
+    result, program = run(inputs, 400, q=120, kind="levels")
     assert program.plan is not None and program.plan.machines < 120
     assert all(o is None for o in result.output[program.plan.machines:])
     assert sort.verify(result.output, inputs)
 
 
 def test_too_little_memory_is_rejected_naming_the_least_that_works() -> None:
-    with pytest.raises(mpcsim.ConfigError, match=r"raise memory_words to >= \d+"):
+    # the network plan needs one item and its partner's per machine (+ 2 spare words);
+    # records also carry their input position: 2 * 3 + 2 words
+    with pytest.raises(mpcsim.ConfigError, match=r"raise memory_words to >= 4\b"):
         mpcsim.run(SampleSort(), RNG.standard_normal(5000), num_machines=10_000,
-                   memory_words=40)
+                   memory_words=3)
+    with pytest.raises(mpcsim.ConfigError, match=r"raise memory_words to >= 8\b"):
+        plan(100, 1 << 40, 7, item_words=2)
+    assert plan(100, 1 << 40, 8, item_words=2).slots == 1
+    with pytest.raises(mpcsim.ConfigError, match=r"raise num_machines to >= 50\b"):
+        plan(100, 10, 6)
 
 
 def test_nan_keys_and_other_shapes_are_rejected() -> None:
