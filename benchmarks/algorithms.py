@@ -10,14 +10,14 @@ wall_s (the rounds' wall time from the trace: median of --repeats, [min-max]), t
 memory any machine held (words), and whether the output equals the sequential reference.
 Runs whose first repeat takes over 20 s are not repeated (their wall_s is one run).
 
-Ratios (medians of --ratio-repeats, min-max, ours and the baseline alternating so noise hits
-both), on fixed configurations stated in the output:
-1. hop-k, N = 10^6, k = 64, local backend, vs a vectorised numpy job: find by a stable
-   argsort, then f^64 by repeated squaring (fancy indexing), then X at the pointers.
-   Target <= 5x.
-2. sort of 10^6 float64: local backend vs numpy.sort (target <= 5x); Ray backend, 2 actors,
-   vs numpy.sort (target <= 10x). Both as the rounds' wall time (trace) and end to end
-   (mpcsim.run, including partition, start-up and collecting the output).
+Ratios: the rows `mpcsim bench` measures, at the same configurations (mpcsim.bench.library:
+ours end to end, i.e. the whole mpcsim.run, and the baseline alternately, median of
+--ratio-repeats with min and max; the note gives the rounds alone too):
+1. hop-k, N = 10^6, k = 64, local backend, machines of 2^18 words, vs vectorised numpy
+   (mpcsim.bench.baselines.numpy_hopk: find by a stable argsort, then f^64 by repeated
+   squaring). Target <= 5x.
+2. sort of 10^6 float64 vs numpy.sort (numpy's default, fastest kind): local backend, machines
+   of 2^18 words (target <= 5x); Ray backend, 2 actors, machines of 2^19 words (target <= 10x).
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ import math
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 import mpcsim
-from mpcsim.algorithms import ALGORITHMS, hopk
+from mpcsim.algorithms import ALGORITHMS
+from mpcsim.bench.baselines import numpy_hopk, numpy_sort
+from mpcsim.bench.library import algorithm_vs_baseline
+from mpcsim.bench.ratios import Target
 
 TABLE_ALGORITHMS = ("prefix-sum", "segmented-prefix-sum", "sort", "list-ranking", "hop-k",
                     "connectivity")
@@ -79,88 +82,21 @@ def table_row(name: str, n: int, delta: float, label: str, repeats: int) -> dict
     }
 
 
-# -- the ratios -------------------------------------------------------------------------------
-
-def numpy_hop_k(x: np.ndarray, k: int) -> np.ndarray:
-    """The baseline: hop_k by vectorised numpy pointer doubling."""
-    n = x.size
-    order = np.argsort(x, kind="stable")
-    same = x[order[1:]] == x[order[:-1]]
-    f = np.full(n, -1, dtype=np.int64)
-    f[order[1:][same]] = order[:-1][same] + 1
-    power, square = np.arange(n), f
-    while k:
-        if k & 1:
-            power = np.where(power >= 0, square[np.maximum(power, 0)], -1)
-        square = np.where(square >= 0, square[np.maximum(square, 0)], -1)
-        k >>= 1
-    return np.where(power >= 0, x[np.maximum(power, 0)], hopk.NONE)
-
-
-def side_by_side(ours: Callable[[], tuple[float, float]], baseline: Callable[[], Any],
-                 repeats: int) -> dict[str, Any]:
-    """Alternate ours and the baseline; ours returns (rounds' wall_s, end-to-end s)."""
-    rounds_s, total_s, base_s = [], [], []
-    ours()  # warm-up: plan caches, Ray actors
-    baseline()
-    for _ in range(repeats):
-        r, t = ours()
-        rounds_s.append(r)
-        total_s.append(t)
-        t0 = time.perf_counter()
-        baseline()
-        base_s.append(time.perf_counter() - t0)
-    base = statistics.median(base_s)
-
-    def ratios(values: list[float]) -> dict[str, float]:
-        return {"median": statistics.median(values) / base, "min": min(values) / base,
-                "max": max(values) / base, "median_s": statistics.median(values)}
-
-    return {"baseline_s": base, "rounds": ratios(rounds_s), "end_to_end": ratios(total_s)}
-
-
-def timed_run(program: Callable[[], mpcsim.Program], inputs: Any, q: int, s: int,
-              **kwargs: Any) -> Callable[[], tuple[float, float]]:
-    def go() -> tuple[float, float]:
-        t0 = time.perf_counter()
-        result = mpcsim.run(program(), inputs, num_machines=q, memory_words=s, **kwargs)
-        return result.wall_s, time.perf_counter() - t0
-    return go
-
+# -- the ratios: the same rows `mpcsim bench` measures (mpcsim.bench.library) ----------------
 
 def ratio_rows(repeats: int, ray: bool) -> list[dict[str, Any]]:
-    rows = []
-    x = hopk.make_input(10**6, np.random.default_rng(0))
-    s = 2**18
-    q, _ = ALGORITHMS["hop-k"].sizing(10**6, None, s)
-    check = mpcsim.run(hopk.HopK(64), x, num_machines=q, memory_words=s)
-    assert hopk.verify(check.output, x, 64)
-    assert np.array_equal(numpy_hop_k(x, 64), hopk.reference(x, 64))
-    rows.append({"name": "hop-k N=10^6, k=64, local", "config": f"q={q}, s={s}",
-                 "mpc_rounds": check.rounds, "target": 5.0,
-                 **side_by_side(timed_run(lambda: hopk.HopK(64), x, q, s),
-                                lambda: numpy_hop_k(x, 64), repeats)})
-    keys = np.random.default_rng(1).standard_normal(10**6)
-    sort_spec = ALGORITHMS["sort"]
-    s = 2**18
-    q, _ = sort_spec.sizing(10**6, None, s)
-    check = mpcsim.run(sort_spec.program(), keys, num_machines=q, memory_words=s)
-    assert sort_spec.verify(check.output, keys)
-    rows.append({"name": "sort 10^6 float64, local", "config": f"q={q}, s={s}",
-                 "mpc_rounds": check.rounds, "target": 5.0,
-                 **side_by_side(timed_run(sort_spec.program, keys, q, s),
-                                lambda: np.sort(keys), repeats)})
+    le = lambda bound: Target("<=", bound)  # noqa: E731
+    rows = [
+        algorithm_vs_baseline("hop-k N=10^6, k=64, local vs numpy pointer doubling", "hop-k",
+                              10**6, {"k": 64}, lambda x: numpy_hopk(x, 64), le(5.0), repeats,
+                              memory_words=2**18),
+        algorithm_vs_baseline("sort 10^6 float64, local vs numpy.sort", "sort", 10**6, {},
+                              numpy_sort, le(5.0), repeats, memory_words=2**18),
+    ]
     if ray:
-        s = 2**19
-        q, _ = sort_spec.sizing(10**6, None, s)
-        check = mpcsim.run(sort_spec.program(), keys, num_machines=q, memory_words=s,
-                           backend="ray", num_workers=2)
-        assert sort_spec.verify(check.output, keys)
-        rows.append({"name": "sort 10^6 float64, Ray (2 actors)", "config": f"q={q}, s={s}",
-                     "mpc_rounds": check.rounds, "target": 10.0,
-                     **side_by_side(timed_run(sort_spec.program, keys, q, s, backend="ray",
-                                              num_workers=2),
-                                    lambda: np.sort(keys), repeats)})
+        rows.append(algorithm_vs_baseline("sort 10^6 float64, Ray (2 actors) vs numpy.sort",
+                                          "sort", 10**6, {}, numpy_sort, le(10.0), repeats,
+                                          backend="ray", num_workers=2, memory_words=2**19))
     return rows
 
 
@@ -184,16 +120,17 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def print_ratios(rows: list[dict[str, Any]]) -> None:
-    print("| benchmark | config | baseline | ours: rounds (trace) | ours: end to end | target |")
+    print("| benchmark | ours, end to end: median (min-max) | baseline | target | result | "
+          "configuration |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        def cell(d: dict[str, float]) -> str:
-            ok = "pass" if d["median"] <= r["target"] else "FAIL"
-            return (f"{d['median']:.2f}x ({d['min']:.2f}-{d['max']:.2f}), "
-                    f"{d['median_s'] * 1e3:.1f} ms, {ok}")
-        print(f"| {r['name']} | {r['config']}, {r['mpc_rounds']} rounds | "
-              f"{r['baseline_s'] * 1e3:.1f} ms | {cell(r['rounds'])} | {cell(r['end_to_end'])} "
-              f"| <= {r['target']:.0f}x |", flush=True)
+        if r["ratio"] is None:
+            print(f"| {r['name']} | - | - | {r['target']} | skipped | {r['note']} |")
+            continue
+        verdict = "pass" if r["pass"] else "FAIL"
+        print(f"| {r['name']} | {r['ratio']:.2f}x ({r['min']:.2f}-{r['max']:.2f}), "
+              f"{r['ours_s'] * 1e3:.1f} ms | {r['baseline_s'] * 1e3:.1f} ms | {r['target']} | "
+              f"{verdict} | {r['note']} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms", default=",".join(TABLE_ALGORITHMS))
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray ratio")
     parser.add_argument("--no-table", action="store_true", help="only the ratios")
+    parser.add_argument("--no-ratios", action="store_true", help="only the table")
     parser.add_argument("--json", metavar="FILE", help="also write every row as JSON")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {"table": [], "ratios": []}
@@ -217,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(table_row(name, n, delta, label, args.repeats))
                     print_table(rows[-1:])
         print()
-    print("Ratios:\n")
-    out["ratios"] = ratio_rows(args.ratio_repeats, not args.no_ray)
-    print_ratios(out["ratios"])
+    if not args.no_ratios:
+        print("Ratios:\n")
+        out["ratios"] = ratio_rows(args.ratio_repeats, not args.no_ray)
+        print_ratios(out["ratios"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
-    if not args.no_ray:
+    if not args.no_ray and not args.no_ratios:
         from mpcsim.backends import ray_actors
 
         ray_actors.shutdown()

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from .library import SLOW_POINT_S
 
 __all__ = ["write_results", "write_plots", "results_markdown", "print_summary", "TABLES"]
 
@@ -71,8 +72,29 @@ def results_markdown(results: dict[str, Any], plots: list[str]) -> str:
         lines.append(f"| {row['name']} | {_fmt(row['ratio'])} | {_fmt(row['min'])} | "
                      f"{_fmt(row['max'])} | {row['target']} | {_verdict(row)} | {seconds[0]} "
                      f"| {seconds[1]} | {row.get('note', '')} |")
+    lines += _scaling_markdown(results["scaling"])
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
+
+
+def _scaling_markdown(points: list[dict[str, Any]]) -> list[str]:
+    """The scaling points as a table; a point that could not run says why."""
+    if not points:
+        return []
+    lines = ["", "## Rounds and wall-clock vs n (local backend)", "",
+             "s = n^delta words exactly (rounded up), q = what the algorithm's sizing needs "
+             "for that s; wall-clock is the whole `mpcsim.run`: the median of the runs made (the "
+             f"suite's sweep repeats, fewer once a point's runs took {SLOW_POINT_S:g} s).", "",
+             "| algorithm | s | n | q | rounds | wall s | runs | verified |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in points:
+        head = f"| {p['algorithm']} | {p['s_rule']} = {p.get('memory_words', '-')} | {p['n']:,} |"
+        if "error" in p:
+            lines.append(f"{head} - | - | - | - | not run: {p['error']} |")
+        else:
+            lines.append(f"{head} {p['machines']:,} | {p['rounds']} | {p['wall_s']:.3f} | "
+                         f"{p.get('repeats', 1)} | {'yes' if p['verified'] else 'NO'} |")
+    return lines
 
 
 def print_summary(results: dict[str, Any], out: TextIO) -> None:

@@ -88,12 +88,13 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
     def library(name: str, algorithm: str, n: int, options: dict[str, Any],
                 baseline: Callable[[Any], Any], target: Target, backend: str) -> Step:
         enabled = backend in backends
+        words = suite.library_words * (2 if backend == "ray" else 1)
 
         def step() -> None:
             ratios.append(algorithm_vs_baseline(
                 name, algorithm, n, options, baseline, target, suite.repeats, backend=backend,
-                num_workers=2 if backend == "ray" else None) if enabled else
-                skipped_row(name, target, f"skipped: --backend excludes {backend}"))
+                num_workers=2 if backend == "ray" else None, memory_words=words) if enabled
+                else skipped_row(name, target, f"skipped: --backend excludes {backend}"))
         return (f"{backend}: {name}", step)
 
     steps: list[Step] = [
