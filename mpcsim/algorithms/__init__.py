@@ -8,16 +8,18 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
 - allreduce (AllReduce): sum/prod/min/max onto every machine, 2*depth(q, b) + 1 rounds;
 - prefix_sum (PrefixSum): global running totals of a chunked input, 2*ceil(log_b m) + 1 rounds;
 - segmented_prefix_sum (SegmentedPrefixSum): running totals restarting at flagged rows, same;
-- sort (SampleSort): stable sample sort of keys or records, O(1/delta) levels (sort_plan);
+- sort (SampleSort): stable sample sort of keys or records, O(1/delta) levels, or a bitonic
+  network of machines where that bound is lower (small s; sort_plan chooses);
 - list_ranking (ListRanking): distance to the end of each list, 2*ceil(log2 n) + 1 rounds;
 - hopk (HopK): k-hop induction heads, a sort then pointer doubling, O(1/delta + log k) rounds;
 - connectivity (Connectivity): components by random-mate contraction, O(log n) rounds w.h.p.
 
 Building blocks used by these: tree (b-ary trees over machine ids), scan (the aligned-tree
-scan both prefix sums are instances of), split_tree and sort_plan
-(the sort's per-segment trees and plan), barrier (a common start round after a stage of
-varying length), combining (reads and write-mins through combining trees), graphs (input
-generators and the union-find reference), payload (message shapes).
+scan both prefix sums are instances of), split_tree, sort_network and sort_plan (the sort's
+per-segment trees, its small-memory bitonic network, and the plan choosing between them),
+barrier (a common start round after a stage of varying length), combining (reads and
+write-mins through combining trees), graphs (input generators and the union-find reference),
+payload (message shapes).
 
 To add an algorithm, write its module with a SPEC and list it in _SPECS below.
 """

@@ -27,13 +27,30 @@ id) is one exchange through mpcsim.algorithms.combining (a butterfly of combinin
 label in a million edges costs its owner no more than its share: 2D + 2 rounds per exchange,
 D = 0..3 chosen by `_choose`.
 
-Round bound (`_Layout.rounds`, eps = 1e-9): T exchanges of contraction, the tally's latency
-(<= 2H + 1 + (2D + 2) rounds for its heap tree of depth H), the jumps and the least-id
-exchange, and 2 output rounds; O(log n) for fixed delta. Memory, per machine (`_peak`): its
-c_e edges (2 words each) and owned vertices (id and hook, ~V/Q + 4 sd), the requests'
-bookkeeping, and the exchange's host and owner loads at twice the mean load; `_choose` picks
-D, c_e and Q = g^(D+1) >= max(E / c_e, V / (s/4)) machines (q*s = O(n)) with the least
-estimated time whose peak fits s. Connectivity needs s >= ~250 words.
+Round bound (`_Layout.rounds`, eps = 1e-9): T (2D + 2) rounds of contraction, the tally's
+latency (<= 2H + 1 + (2D + 2) rounds for its heap tree of depth H), (ceil(log2(T' + 1)) + 1)
+(2D + 2) for the jumps and the least-id exchange (T' = those rounds in whole exchanges), and
+2 output rounds;
+O(log n) for fixed delta (D <= 3, H = O(1/delta)).
+
+Machines: q = Q = g^(D+1), the least such power >= max(E / c_e, V / (s/4)), with c_e = s/8 ..
+s/256 edges per machine and D = 0..3 chosen by `_choose` (rounding up to a power g^(D+1)
+at most doubles per digit, so Q <= 16 max(E / c_e, 4V / s)): q*s = O(n), but with a large
+constant at small s, where c_e = 1: q*s/n = 121 at n = 10^3, s = 236, and 244 at n = 10^6,
+s = 459; 27 at n = 10^6, s = 1000; 17 at s = 10^4.
+
+Memory, per machine (`_peak`): its c_e edges (2 words each) and owned vertices (id and hook),
+the requests' bookkeeping, and the exchange's host and owner loads. This is an estimate, not a
+with-high-probability bound: owners' vertex counts are taken at mean + 4 sd and the
+exchange's loads at twice the mean request load r, but a combining host can receive a popular
+label once from each of its g children, so its load is a sum with weights up to g, and a
+Chernoff bound at failure probability 1e-9 over all hosts and exchanges needs hundreds to
+thousands of words per machine (e.g. ~1000 at n = 10^3). Runs so far stay far below the
+estimate (the largest holding is the output step, 3 words per arriving label), but an
+adversarial input could exceed s; caps are enforced, so it would raise, not pass silently.
+The least s that `sizing` accepts: 236 words (n = 10^3), 297 (10^4), 351 (10^5), 459 (10^6),
+for the random graph; so s = n^(1/2) is not supported for n <= 10^5, nor s = n^(2/3) at
+n = 10^3 (a deterministic exchange, e.g. by sorting, would be needed there).
 """
 
 from __future__ import annotations
@@ -452,7 +469,9 @@ def make_input(n: int, rng: np.random.Generator, graph: str = "random") -> np.nd
 def sizing(n: int, q: int | None = None, s: int | None = None,
            graph: str = "random") -> tuple[int, int]:
     """Default (q, s): s = max(1024, 16*ceil(n^(2/3))) (for a given q, enough for its share
-    of the edges), doubled until it fits; q = the machines the layout needs."""
+    of the edges), doubled until it fits; q = the machines the layout needs: Q = g^(D+1)
+    >= max(E / c_e, 4V / s) (module docstring). A given s below what the layout needs
+    (236 words at n = 10^3 .. 459 at n = 10^6) raises ConfigError naming memory_words."""
     edges = make_input(n, np.random.default_rng(0), graph)
     vertices = graphs.num_vertices(edges)
     if s is None:

@@ -4,13 +4,13 @@ components, within the with-high-probability round bound, with caps enforced."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import mpcsim
 from mpcsim.algorithms import ALGORITHMS, Connectivity, connectivity, graphs
-
-from regimes import memory_for
 
 RNG = np.random.default_rng(41)
 
@@ -46,16 +46,50 @@ def test_isolated_vertices_and_repeated_edges_keep_their_own_labels() -> None:
     np.testing.assert_array_equal(labels, [0, 1, 2, 2, 4, 0, 6, 7, 8, 8])
 
 
+def least_memory_words(n: int, graph: str = "random") -> int:
+    """The least s that connectivity's sizing accepts for a generated graph of n words."""
+    spec, lo, hi = ALGORITHMS["connectivity"], 8, 1 << 16
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            spec.sizing(n, None, mid, graph=graph)
+            hi = mid
+        except mpcsim.ConfigError:
+            lo = mid + 1
+    return lo
+
+
+def assert_caps_and_bound(n: int, s: int, graph: str) -> None:
+    spec = ALGORITHMS["connectivity"]
+    q, _ = spec.sizing(n, None, s, graph=graph)
+    edges = spec.make_input(n, np.random.default_rng(n), graph=graph)
+    result = mpcsim.run(spec.program(), edges, num_machines=q, memory_words=s)
+    trace = result.trace
+    assert spec.verify(result.output, edges)
+    assert result.rounds <= spec.round_bound(n, q, s, graph=graph)
+    assert max(trace.max_memory_words, trace.max_sent_words, trace.max_received_words) <= s
+
+
 @pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 2 / 3)])
 def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
                                                                           delta: float) -> None:
+    """At s = n^delta, or the least s connectivity supports where that is more (the module
+    docstring says which: s = n^(1/2) needs a deterministic exchange it does not have)."""
+    s = max(math.ceil(n ** delta - 1e-9), least_memory_words(n))
+    assert_caps_and_bound(n, s, "random")
+
+
+@pytest.mark.parametrize("graph", ["path", "star", "cycles", "tiny"])
+def test_every_generator_keeps_the_caps_at_the_least_supported_s(graph: str) -> None:
+    assert_caps_and_bound(1000, least_memory_words(1000, graph), graph)
+
+
+def test_too_little_memory_is_rejected_naming_memory_words() -> None:
     spec = ALGORITHMS["connectivity"]
-    s = memory_for(spec, n, delta)
-    q, _ = spec.sizing(n, None, s)
-    edges = spec.make_input(n, np.random.default_rng(n))
-    result = mpcsim.run(spec.program(), edges, num_machines=q, memory_words=s)
-    assert spec.verify(result.output, edges)
-    assert result.rounds <= spec.round_bound(n, q, s)
+    s = least_memory_words(1000)
+    assert math.ceil(1000 ** 0.5) < s <= 300  # the documented least s at n = 10^3
+    with pytest.raises(mpcsim.ConfigError, match="memory_words"):
+        spec.sizing(1000, None, s - 1)
 
 
 def test_a_hundred_thousand_words_meet_the_bound() -> None:
