@@ -53,12 +53,14 @@ def test_float_values_agree_to_round_off() -> None:
 @pytest.mark.parametrize("delta", [1 / 2, 2 / 3])
 def test_caps_hold_and_rounds_meet_the_bound_for_s_n_to_the_delta(n: int, delta: float) -> None:
     spec = ALGORITHMS["segmented-prefix-sum"]
-    s = memory_for(spec, n, delta)
+    s = memory_for(n, delta)
     q, _ = spec.sizing(n, None, s)
     inputs = spec.make_input(n, np.random.default_rng(n))
     result = mpcsim.run(spec.program(), inputs, num_machines=q, memory_words=s)
     assert spec.verify(result.output, inputs)
     assert result.rounds == spec.round_bound(n, q, s)
+    assert max(result.trace.max_memory_words, result.trace.max_sent_words,
+               result.trace.max_received_words) <= s
 
 
 def test_runs_the_same_on_every_backend(backend: str) -> None:
