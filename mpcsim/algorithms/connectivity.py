@@ -3,7 +3,7 @@
 Input: an (E, 2) int64 edge list over vertices 0..V-1 (V = 1 + the largest id unless given;
 graph generators, including the paper's one-vs-two-cycles instance, in
 mpcsim.algorithms.graphs). Output: the labels of vertices j*c .. (j+1)*c - 1 on machine j
-(c = s // 4), in machine order.
+(c = s // 4; c_v, below, in the sorted plan), in machine order.
 
 Algorithm: random-mate contraction ("hooking" of stars; Reif 1985) plus pointer jumping.
 Every edge holds the labels (a, b) of its endpoints' current super-vertices (at first
@@ -15,42 +15,61 @@ merged). Hooks go tail -> head only, so edges always join current labels: no poi
 during the phases. A label with a neighbour disappears with probability >= 1/4 per phase, so
 the expected number of labels with neighbours shrinks by 3/4 per phase, and after
 T = ceil(log_{4/3}(V / eps)) phases no edge is left, except with probability eps (Markov's
-inequality): O(log n) phases. When a phase starts with no edge left (a tally over a heap tree
-says so), pointer jumping over the hooks, P <- P o P, ceil(log2(phases + 1)) times (a label
+inequality): O(log n) phases. When a phase starts with no edge left (a tally over a heap tree,
+or the sorted plan's scan, says so), pointer jumping over the hooks, P <- P o P, ceil(log2(phases + 1)) times (a label
 hooks at most once, to a label not yet hooked, so every chain has at most one hook per phase),
 takes each vertex to its component's last label; one more exchange gives every such label the
 least vertex id offering it (each vertex offers its own), and the labels go to the output
 machines.
 
 Every step that reads or write-mins labels (the hooks, the relabelling, each jump, the least
-id) is one exchange through mpcsim.algorithms.combining (a butterfly of combining hosts), so a
-label in a million edges costs its owner no more than its share: 2D + 2 rounds per exchange,
-D = 0..3 chosen by `_choose`.
+id) is one exchange, by one of two plans (`_Layout` picks the combining plan when it fits s,
+else the sorted plan):
+- combining (mpcsim.algorithms.combining, a butterfly of combining hosts, hashed owners): a
+  label in a million edges costs its owner no more than its share: 2D + 2 rounds per
+  exchange, D = 0..3 chosen by `_choose`; memory is an estimate (below);
+- sorted (mpcsim.algorithms.sort_exchange, for small s): requests (label, offer, slot) and
+  the owners' records are sorted together by a bitonic merge-split network, a segmented scan
+  gives every request its label's entry and least offer, and one round sends the answers
+  back: T_s + 2D + 1 rounds per exchange (T_s = L(L+1)/2, L = ceil(log2 q); D =
+  ceil(log_b q) for the scan's fan-in b), with deterministic memory. Owners are contiguous
+  (vertex v on machine v // c_v), each vertex also asks for its own new label (so its owner
+  learns its hook), and the tally is the scan's sum of live edges (no separate tree).
 
-Round bound (`_Layout.rounds`, eps = 1e-9): T (2D + 2) rounds of contraction, the tally's
-latency (<= 2H + 1 + (2D + 2) rounds for its heap tree of depth H), (ceil(log2(T' + 1)) + 1)
-(2D + 2) for the jumps and the least-id exchange (T' = those rounds in whole exchanges), and
-2 output rounds;
-O(log n) for fixed delta (D <= 3, H = O(1/delta)).
+Round bound (`_Layout.rounds`, eps = 1e-9), combining plan: T (2D + 2) rounds of
+contraction, the tally's latency (<= 2H + 1 + (2D + 2) rounds for its heap tree of depth H),
+(ceil(log2(T' + 1)) + 1) (2D + 2) for the jumps and the least-id exchange (T' = those rounds
+in whole exchanges), and 2 output rounds; O(log n) for fixed delta (D <= 3, H = O(1/delta)).
+Sorted plan: (T + 1 + ceil(log2(T + 2)) + 1) R + 2 rounds, R = T_s + 2D + 1 per exchange
+(the phase after the first one with no edge learns so from the previous exchange's scan):
+O(log n) exchanges of O(log^2 q) rounds each, e.g. 6594 at n = 10^3, s = 32 (R = 64) and
+10117 at n = 10^5, s = 317 (R = 85); runs stop when the edges run out, far earlier.
 
-Machines: q = Q = g^(D+1), the least such power >= max(E / c_e, V / (s/4)), with c_e = s/8 ..
-s/256 edges per machine and D = 0..3 chosen by `_choose` (rounding up to a power g^(D+1)
-at most doubles per digit, so Q <= 16 max(E / c_e, 4V / s)): q*s = O(n), but with a large
-constant at small s, where c_e = 1: q*s/n = 121 at n = 10^3, s = 236, and 244 at n = 10^6,
-s = 459; 27 at n = 10^6, s = 1000; 17 at s = 10^4.
+Machines, combining plan: q = Q = g^(D+1), the least such power >= max(E / c_e, V / (s/4)),
+with c_e = s/8 .. s/256 edges per machine and D = 0..3 chosen by `_choose` (rounding up to a
+power g^(D+1) at most doubles per digit, so Q <= 16 max(E / c_e, 4V / s)): q*s = O(n), but
+with a large constant at small s, where c_e = 1: q*s/n = 121 at n = 10^3, s = 236, and 244 at
+n = 10^6, s = 459; 27 at n = 10^6, s = 1000; 17 at s = 10^4. Sorted plan: q = max(E / c_e,
+V / c_v) with c = max(2 c_e + c_v, 2 c_v) items per machine and (`_sorted_peak`) 2 c_e + 2 c_v
++ 4 + max(6c + 2, 3c + 4 + 5(b - 1), 11(b - 1) + 5) <= s, c_e and c_v chosen for the fewest
+machines (`_choose_sorted`): about 14 c_e + 8 c_v <= s, so q*s = O(n), ~11 n for the random
+graph (V = E = n/2) once s is large enough that the constant words do not dominate: q = 500,
+q*s/n = 16 at n = 10^3, s = 32; q = 1250, 12.5 at n = 10^4, s = 100; q = 3572, 11.3 at
+n = 10^5, s = 317. The output is then c_v labels per machine (the owned vertices), not s/4.
 
-Memory, per machine (`_peak`): its c_e edges (2 words each) and owned vertices (id and hook),
-the requests' bookkeeping, and the exchange's host and owner loads. This is an estimate, not a
-with-high-probability bound: owners' vertex counts are taken at mean + 4 sd and the
-exchange's loads at twice the mean request load r, but a combining host can receive a popular
-label once from each of its g children, so its load is a sum with weights up to g, and a
-Chernoff bound at failure probability 1e-9 over all hosts and exchanges needs hundreds to
-thousands of words per machine (e.g. ~1000 at n = 10^3). Runs so far stay far below the
-estimate (the largest holding is the output step, 3 words per arriving label), but an
-adversarial input could exceed s; caps are enforced, so it would raise, not pass silently.
-The least s that `sizing` accepts: 236 words (n = 10^3), 297 (10^4), 351 (10^5), 459 (10^6),
-for the random graph; so s = n^(1/2) is not supported for n <= 10^5, nor s = n^(2/3) at
-n = 10^3 (a deterministic exchange, e.g. by sorting, would be needed there).
+Memory, per machine, combining plan (`_peak`): its c_e edges (2 words each) and owned
+vertices (id and hook), the requests' bookkeeping, and the exchange's host and owner loads.
+This is an estimate, not a with-high-probability bound: owners' vertex counts are taken at
+mean + 4 sd and the exchange's loads at twice the mean request load r, but a combining host
+can receive a popular label once from each of its g children, so its load is a sum with
+weights up to g, and a Chernoff bound at failure probability 1e-9 over all hosts and
+exchanges needs hundreds to thousands of words per machine (e.g. ~1000 at n = 10^3). Runs
+so far stay far below the estimate, but an adversarial input could exceed s; caps are
+enforced, so it would raise, not pass silently. The combining plan fits from 236 words
+(n = 10^3), 297 (10^4), 351 (10^5), 459 (10^6) for the random graph. Sorted plan: every
+machine holds at most c items whatever the input (the network keeps c per machine, a scan
+round adds O(b) words, answers come to the c slots that asked), so `_sorted_peak` is a bound,
+not an estimate; it needs s >= 28 words (c_e = c_v = 1), at any n.
 """
 
 from __future__ import annotations
@@ -64,6 +83,7 @@ from ..errors import ConfigError
 from ..program import Machine, Program
 from . import graphs
 from .combining import NO_VALUE, Exchange, mix
+from .sort_exchange import ITEM_WORDS, SortExchange
 from .spec import AlgorithmSpec, Option
 from .tree import children, depth, parent
 
@@ -89,12 +109,19 @@ class _Layout:
         self.edges, self.vertices, self.seed = edges, vertices, seed
         self.output_words = max(1, s // _OUTPUT_DIVISOR)
         self.tally_fan = max(2, s // 8)
-        choice = _choose(edges, vertices, s, seed)
+        self.vertex_words = 0  # sorted plan: vertices per machine (owners are v // cv)
+        choice: tuple[int, Any] | None = _choose(edges, vertices, s, seed)
+        if choice is None:
+            sorted_choice = _choose_sorted(edges, vertices, s)
+            if sorted_choice is not None:
+                ce, self.vertex_words, fan = sorted_choice
+                choice = (ce, _sort_exchange(edges, vertices, ce, self.vertex_words, fan))
+                self.output_words = self.vertex_words
         problems: list[tuple[str, Any, str]] = []
         if choice is None:
             problems.append(("memory_words", s, f"{edges} edges over {vertices} vertices do not "
-                             "fit machines of this size (connectivity needs roughly 40 words "
-                             "per edge per machine and >= ~200 words); raise memory_words"))
+                             f"fit machines of this size (connectivity needs >= {_LEAST_SORTED} "
+                             "words); raise memory_words"))
         else:
             self.edge_words, self.exchange = choice
             if self.machines > q:
@@ -107,6 +134,16 @@ class _Layout:
     @property
     def machines(self) -> int:
         return self.exchange.machines
+
+    @property
+    def sorted(self) -> bool:
+        """True for the sorted plan (mpcsim.algorithms.sort_exchange), else combining."""
+        return isinstance(self.exchange, SortExchange)
+
+    def owner(self, vertices: np.ndarray) -> np.ndarray:
+        if self.sorted:
+            return vertices // self.vertex_words
+        return self.exchange.owner(vertices)
 
     @property
     def phase_rounds(self) -> int:
@@ -125,6 +162,8 @@ class _Layout:
         """Contraction phases (with high probability), the tally's latency up to the next
         phase start, the jumps and the least-member exchange, and 2 output rounds."""
         phases = phase_bound(self.vertices)
+        if self.sorted:  # the tally rides on the exchange's scan: one exchange's latency
+            return (phases + 1 + jumps_for(phases + 1) + 1) * self.phase_rounds + 2
         latency = 2 * self.tally_depth + 1 + self.phase_rounds
         stop = phases * self.phase_rounds + latency
         jumps = jumps_for(-(-stop // self.phase_rounds))
@@ -181,6 +220,59 @@ def _choose(edges: int, vertices: int, s: int, seed: int) -> tuple[int, Exchange
     return None if best is None else (best[1], best[2])
 
 
+_STATE_WORDS = 4  # sorted plan: stage, jumps, request count, the exchange's total
+
+
+def _sorted_peak(edge_words: int, vertex_words: int, capacity: int, fan: int) -> int:
+    """Words a machine holds in the sorted plan, deterministically: its edges (2 words
+    each), vertex ids and hooks (or pointers), a few counters, and the exchange's
+    (SortExchange.peak_words)."""
+    return (2 * edge_words + 2 * vertex_words + _STATE_WORDS
+            + SortExchange.peak_words(capacity, fan))
+
+
+def _capacity(edge_words: int, vertex_words: int) -> int:
+    """Items a machine puts in an exchange: 2 requests per edge and 1 per vertex while
+    contracting; 1 owner record and 1 request per vertex while jumping."""
+    return max(2 * edge_words + vertex_words, 2 * vertex_words)
+
+
+def _sort_exchange(edges: int, vertices: int, ce: int, cv: int, fan: int) -> SortExchange:
+    machines = max(1, -(-edges // ce), -(-vertices // cv))
+    return SortExchange(machines, _capacity(ce, cv), fan)
+
+
+def _choose_sorted(edges: int, vertices: int, s: int) -> tuple[int, int, int] | None:
+    """(edges per machine c_e, vertices per machine c_v, scan fan-in b) for the sorted plan:
+    the fewest machines (so the fewest network stages) whose peak fits s, then the largest
+    fan-in that fits (the fewest scan rounds)."""
+    def fits(ce: int, cv: int) -> bool:
+        return _sorted_peak(ce, cv, _capacity(ce, cv), 2) <= s
+
+    best: tuple[int, int, int] | None = None
+    for cv in range(1, s // (2 * ITEM_WORDS) + 1):
+        if not fits(1, cv):
+            break
+        lo, hi = 1, s  # the largest c_e with this c_v that fits (the peak grows with c_e)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid, cv) else (lo, mid - 1)
+        ce = lo
+        machines = max(1, -(-edges // ce), -(-vertices // cv))
+        if best is None or machines < best[0]:
+            best = (machines, ce, cv)
+    if best is None:
+        return None
+    machines, ce, cv = best
+    fan = 2
+    while fan < machines and _sorted_peak(ce, cv, _capacity(ce, cv), fan + 1) <= s:
+        fan += 1
+    return ce, cv, fan
+
+
+_LEAST_SORTED = _sorted_peak(1, 1, _capacity(1, 1), 2)  # c_e = c_v = 1
+
+
 class Connectivity(Program):
     """Connected components by random-mate contraction; see the module docstring.
 
@@ -209,7 +301,7 @@ class Connectivity(Program):
                                        self.seed)
         ce = layout.edge_words
         ids = np.arange(vertices, dtype=np.int64)
-        owners = layout.exchange.owner(ids)
+        owners = layout.owner(ids)
         order = np.argsort(owners, kind="stable")
         bounds = np.searchsorted(owners[order], np.arange(layout.machines + 1))
         out: dict[int, dict[str, Any]] = {}
@@ -227,6 +319,9 @@ class Connectivity(Program):
         memory, now = machine.memory, machine.round_idx
         if machine.id >= layout.machines:  # more machines than the job needs
             machine.halt()
+            return
+        if layout.sorted:
+            _sorted_round(layout, machine)
             return
         ex = layout.exchange
         phase, tau = divmod(now, layout.phase_rounds)
@@ -292,6 +387,90 @@ def _next_exchange(layout: _Layout, machine: Machine, phase: int,
     if stage == LEAST:
         memory["stage"] = OUTPUT
         _route_output(layout, machine, answers)
+
+
+def _sorted_round(layout: _Layout, machine: Machine) -> None:
+    """A round of the sorted plan: the same stages, one SortExchange per phase."""
+    ex, memory = layout.exchange, machine.memory
+    stage = memory.get("stage", CONTRACT)
+    if stage == OUTPUT:
+        _write_output(layout, machine, machine.inbox)
+        return
+    phase, tau = divmod(machine.round_idx, ex.rounds)
+    if tau == 0:
+        _next_sorted(layout, machine, phase)
+    else:
+        ex.advance(machine, tau, machine.inbox, _SORTED_ANSWERS[stage])
+
+
+_SORTED_ANSWERS = {  # (x, x's entry, the least offer for x) -> the answer, per stage
+    CONTRACT: lambda x, entry, least: np.where(least != NO_VALUE, least, x),  # new label
+    JUMP: lambda x, entry, least: entry,  # ptr[x]
+    LEAST: lambda x, entry, least: least,  # the least member offering x
+}
+
+
+def _next_sorted(layout: _Layout, machine: Machine, phase: int) -> None:
+    """At an exchange boundary of the sorted plan: as `_next_exchange`, but the tally is the
+    last exchange's total (the live edges at its start), and requests carry their slots."""
+    memory, ex = machine.memory, layout.exchange
+    answers = ex.answers(machine.inbox, memory.pop("nreq")) if "nreq" in memory else None
+    stage = memory.get("stage", CONTRACT)
+    vid = memory["vid"]
+    if stage == CONTRACT:
+        if answers is not None:
+            e = memory["a"].size
+            hooks = answers[2 * e:]
+            moved = hooks != vid
+            memory["hook"][moved] = hooks[moved]
+            _relabel_edges(memory, answers[:2 * e], layout.vertices)
+        total = memory.get("xtotal")
+        if total is None or total > 0:
+            a, b = memory["a"], memory["b"]
+            head_a, head_b = layout.coins(a, phase), layout.coins(b, phase)
+            offers = np.concatenate([np.where(~head_a & head_b, b, NO_VALUE),
+                                     np.where(~head_b & head_a, a, NO_VALUE),
+                                     np.full(vid.size, NO_VALUE)])
+            _sorted_request(layout, machine, np.concatenate([a, b, vid]), offers, CONTRACT,
+                            count=a.size)
+            return
+        memory["stage"], memory["jumps"] = JUMP, jumps_for(phase)
+        memory["ptr"] = memory.pop("hook")
+        for key in ("a", "b"):
+            memory.pop(key)
+        stage, answers = JUMP, None
+    if stage == JUMP:
+        if answers is not None:
+            memory["ptr"] = answers
+            memory["jumps"] -= 1
+        if memory["jumps"] > 0:
+            ptr = memory["ptr"]
+            _sorted_request(layout, machine, ptr, np.full(ptr.size, NO_VALUE), JUMP,
+                            owned=ptr)
+            return
+        memory["stage"] = LEAST
+        memory.pop("jumps")
+        _sorted_request(layout, machine, memory.pop("ptr"), vid, LEAST)
+        return
+    memory["stage"] = OUTPUT
+    _route_output(layout, machine, answers)
+
+
+def _sorted_request(layout: _Layout, machine: Machine, targets: np.ndarray,
+                    offers: np.ndarray, stage: int, count: int = 0,
+                    owned: np.ndarray | None = None) -> None:
+    """Requests (key 2x + 1, offer, slot) and, when `owned` is given, the owner records
+    (key 2v, owned[v's index], slot -1) of this machine's vertices v."""
+    ex = layout.exchange
+    machine.memory["nreq"] = targets.size
+    keys, values = 2 * targets + 1, offers
+    slots = machine.id * ex.capacity + np.arange(targets.size, dtype=np.int64)
+    if owned is not None:
+        vid = machine.memory["vid"]
+        keys = np.concatenate([2 * vid, keys])
+        values = np.concatenate([owned, values])
+        slots = np.concatenate([np.full(vid.size, -1, dtype=np.int64), slots])
+    ex.start(machine, keys, values, slots, count, _SORTED_ANSWERS[stage])
 
 
 def _answers(ex: Exchange, machine: Machine, messages: list[tuple[int, Any]]) -> np.ndarray:
@@ -470,8 +649,9 @@ def sizing(n: int, q: int | None = None, s: int | None = None,
            graph: str = "random") -> tuple[int, int]:
     """Default (q, s): s = max(1024, 16*ceil(n^(2/3))) (for a given q, enough for its share
     of the edges), doubled until it fits; q = the machines the layout needs: Q = g^(D+1)
-    >= max(E / c_e, 4V / s) (module docstring). A given s below what the layout needs
-    (236 words at n = 10^3 .. 459 at n = 10^6) raises ConfigError naming memory_words."""
+    >= max(E / c_e, 4V / s) for the combining plan, max(E / c_e, V / c_v) for the sorted
+    plan (module docstring). A given s below 28 words (the sorted plan's least, at any n)
+    raises ConfigError naming memory_words."""
     edges = make_input(n, np.random.default_rng(0), graph)
     vertices = graphs.num_vertices(edges)
     if s is None:

@@ -59,7 +59,7 @@ def least_memory_words(n: int, graph: str = "random") -> int:
     return lo
 
 
-def assert_caps_and_bound(n: int, s: int, graph: str) -> None:
+def assert_caps_and_bound(n: int, s: int, graph: str) -> mpcsim.Result:
     spec = ALGORITHMS["connectivity"]
     q, _ = spec.sizing(n, None, s, graph=graph)
     edges = spec.make_input(n, np.random.default_rng(n), graph=graph)
@@ -68,26 +68,34 @@ def assert_caps_and_bound(n: int, s: int, graph: str) -> None:
     assert spec.verify(result.output, edges)
     assert result.rounds <= spec.round_bound(n, q, s, graph=graph)
     assert max(trace.max_memory_words, trace.max_sent_words, trace.max_received_words) <= s
+    return result
 
 
-@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 2 / 3)])
+@pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 1 / 2),
+                                      (10_000, 2 / 3)])
 def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
                                                                           delta: float) -> None:
-    """At s = n^delta, or the least s connectivity supports where that is more (the module
-    docstring says which: s = n^(1/2) needs a deterministic exchange it does not have)."""
-    s = max(math.ceil(n ** delta - 1e-9), least_memory_words(n))
-    assert_caps_and_bound(n, s, "random")
+    """At exactly s = ceil(n^delta): the sorted plan below ~236 words, combining above."""
+    assert_caps_and_bound(n, math.ceil(n ** delta - 1e-9), "random")
 
 
 @pytest.mark.parametrize("graph", ["path", "star", "cycles", "tiny"])
-def test_every_generator_keeps_the_caps_at_the_least_supported_s(graph: str) -> None:
-    assert_caps_and_bound(1000, least_memory_words(1000, graph), graph)
+def test_every_generator_keeps_the_caps_at_s_n_to_the_half(graph: str) -> None:
+    assert_caps_and_bound(1000, math.ceil(1000 ** 0.5), graph)
+
+
+def test_small_s_takes_the_sorted_plan_and_large_s_keeps_combining() -> None:
+    for n, s, is_sorted in [(1000, 32, True), (10_000, 100, True), (100_000, 317, True),
+                            (1000, 236, False), (10**6, 1000, False), (10**6, 10**4, False)]:
+        edges = connectivity.make_input(n, np.random.default_rng(0))
+        layout = connectivity._Layout(len(edges), graphs.num_vertices(edges), 1 << 40, s, 0)
+        assert layout.sorted is is_sorted, (n, s)
 
 
 def test_too_little_memory_is_rejected_naming_memory_words() -> None:
     spec = ALGORITHMS["connectivity"]
     s = least_memory_words(1000)
-    assert math.ceil(1000 ** 0.5) < s <= 300  # the documented least s at n = 10^3
+    assert s == least_memory_words(100_000) <= 30  # the sorted plan's least s, at any n
     with pytest.raises(mpcsim.ConfigError, match="memory_words"):
         spec.sizing(1000, None, s - 1)
 
@@ -101,12 +109,16 @@ def test_a_hundred_thousand_words_meet_the_bound() -> None:
     assert result.rounds <= spec.round_bound(100_000, q, s, graph="path")
 
 
-def test_runs_the_same_on_every_backend(backend: str) -> None:
-    edges = graphs.random_graph(800, np.random.default_rng(2))
-    result, _ = run(edges, s=1024, backend=backend, num_workers=2)
-    local, _ = run(edges, s=1024)
+@pytest.mark.parametrize("s", [32, 1024])  # the sorted plan, and combining
+def test_runs_the_same_on_every_backend(backend: str, s: int) -> None:
+    edges = graphs.random_graph(100 if s < 236 else 800, np.random.default_rng(2))
+    result, program = run(edges, s=s, backend=backend, num_workers=2)
+    local, _ = run(edges, s=s)
+    assert program.layout is not None and program.layout.sorted is (s < 236)
     assert connectivity.verify(result.output, edges)
     assert result.rounds == local.rounds
+    assert max(result.trace.max_memory_words, result.trace.max_sent_words,
+               result.trace.max_received_words) <= s
 
 
 def test_the_phase_bound_grows_like_log_v() -> None:
