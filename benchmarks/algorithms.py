@@ -1,13 +1,14 @@
 """The algorithm library's table and its two performance ratios, measured in one run.
 
     python benchmarks/algorithms.py [--repeats 3] [--max-n 1000000] [--algorithms sort,hop-k]
-                                    [--ratio-repeats 7] [--no-ray] [--json FILE]
+                                    [--ratio-repeats 7] [--no-ray] [--no-table | --no-ratios]
+                                    [--json FILE]
 
 Table: for every algorithm, n in {10^3, 10^4, 10^5, 10^6} words and s = n^(1/2) and n^(2/3)
-(raised to the least s the algorithm accepts where its fixed per-machine state does not fit,
-marked '*'; q = what the algorithm's sizing needs for that s): rounds, the documented bound,
-wall_s (the rounds' wall time from the trace: median of --repeats, [min-max]), the largest
-memory any machine held (words), and whether the output equals the sequential reference.
+words exactly (rounded up; q = what the algorithm's sizing needs for that s): rounds, the
+documented bound, wall_s (the rounds' wall time from the trace: median of --repeats,
+[min-max]), the largest memory any machine held (words), and whether the output equals the
+sequential reference.
 Runs whose first repeat takes over 20 s are not repeated (their wall_s is one run).
 
 Ratios: the rows `mpcsim bench` measures, at the same configurations (mpcsim.bench.library:
@@ -45,25 +46,14 @@ DELTAS = ((1 / 2, "1/2"), (2 / 3, "2/3"))
 SLOW_RUN_S = 20.0
 
 
-def least_memory(name: str, n: int, delta: float) -> tuple[int, bool]:
-    """(s, raised): ceil(n^delta), or the least s in 10% steps that the algorithm accepts
-    (its sizing finds a q, and its partition of the input fits)."""
-    spec = ALGORITHMS[name]
-    inputs = spec.make_input(n, np.random.default_rng(n))
-    s = math.ceil(n ** delta - 1e-9)
-    raised = False
-    while True:
-        try:
-            q, _ = spec.sizing(n, None, s)
-            spec.program().partition(inputs, q, s)
-            return s, raised
-        except mpcsim.ConfigError:
-            s, raised = math.ceil(s * 1.1), True
+def memory_words(n: int, delta: float) -> int:
+    """s = n^delta words, rounded up: every algorithm runs at exactly this s."""
+    return math.ceil(n ** delta - 1e-9)
 
 
 def table_row(name: str, n: int, delta: float, label: str, repeats: int) -> dict[str, Any]:
     spec = ALGORITHMS[name]
-    s, raised = least_memory(name, n, delta)
+    s = memory_words(n, delta)
     q, _ = spec.sizing(n, None, s)
     inputs = spec.make_input(n, np.random.default_rng(n))
     walls, result = [], None
@@ -74,7 +64,7 @@ def table_row(name: str, n: int, delta: float, label: str, repeats: int) -> dict
             break
     assert result is not None
     return {
-        "algorithm": name, "n": n, "delta": label, "memory_words": s, "raised": raised,
+        "algorithm": name, "n": n, "delta": label, "memory_words": s,
         "machines": q, "rounds": result.rounds, "round_bound": spec.round_bound(n, q, s),
         "wall_s": statistics.median(walls), "wall_min": min(walls), "wall_max": max(walls),
         "repeats": len(walls), "max_memory_words": result.trace.max_memory_words,
@@ -110,11 +100,10 @@ def print_header() -> None:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     for r in rows:
-        star = "*" if r["raised"] else ""
         wall = (f"{r['wall_s']:.3f} [{r['wall_min']:.3f}-{r['wall_max']:.3f}]"
                 if r["repeats"] > 1 else f"{r['wall_s']:.3f} (1 run)")
         print(f"| {r['algorithm']} | 10^{round(math.log10(r['n']))} | n^{r['delta']} | "
-              f"{r['memory_words']}{star} | {r['machines']} | {r['rounds']} | "
+              f"{r['memory_words']} | {r['machines']} | {r['rounds']} | "
               f"{r['round_bound']} | {wall} | {r['max_memory_words']} | "
               f"{'yes' if r['verified'] else 'NO'} |", flush=True)
 
