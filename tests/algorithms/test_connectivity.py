@@ -72,7 +72,7 @@ def assert_caps_and_bound(n: int, s: int, graph: str) -> mpcsim.Result:
 
 
 @pytest.mark.parametrize("n, delta", [(1000, 1 / 2), (1000, 2 / 3), (10_000, 1 / 2),
-                                      (10_000, 2 / 3)])
+                                      (10_000, 2 / 3), (100_000, 2 / 3)])
 def test_caps_hold_and_rounds_stay_within_the_bound_for_s_n_to_the_delta(n: int,
                                                                           delta: float) -> None:
     """At exactly s = ceil(n^delta): the sorted plan below ~236 words, combining above."""
