@@ -61,6 +61,7 @@ __all__ = ["SortPlan", "plan", "network_plan", "direct_plan", "FAILURE_PROBABILI
 FAILURE_PROBABILITY = 1e-9  # per split, for the with-high-probability round bound
 _ROLE_WORDS = 5  # a segment's state: start, length, first round, kind, and its tag
 _SPARE_WORDS = 2  # slack
+_LEAST_LEVELS_ROUNDS = 7  # one level (a + 3D + 1 >= 5 rounds) and the final 2
 KINDS = ("direct", "network", "levels")  # the plans `plan` chooses among
 
 
@@ -306,7 +307,7 @@ def _search(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,
         direct_plan(n, s, w, seed, stable_floats, overrides[-1]),
         network_plan(n, s, w, seed, stable_floats, overrides[-1])]
     candidates = [p for p in fixed if p is not None]
-    if kind in (None, "levels"):
+    if kind == "levels" or (kind is None and not _unbeatable(candidates, n, q, s, w)):
         candidates += [SortPlan(n, w, *cand, seed=seed, stable_floats=stable_floats)
                        for cand in _candidates(n, s, w, *overrides)]
     best = None
@@ -322,6 +323,17 @@ def _search(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,
         if best is None or key < best[0]:
             best = (key, p)
     return None if best is None else best[1]
+
+
+def _unbeatable(fixed: list[SortPlan], n: int, q: int, s: int, w: int) -> bool:
+    """Whether a fitting direct or network plan beats every levels plan, so the grid need not
+    be searched (at n = 10^6 the search is most of the planning time). A levels plan holds at
+    most s // (3w) items per machine; with more items than that it needs at least one level
+    (a split tree of depth >= 1: >= 5 rounds) and the final 2: expected and bound >= 7 each,
+    a key of >= 14, which a fixed plan's smaller key beats outright."""
+    keys = [p.expected_rounds() + p.round_bound() for p in fixed
+            if p.machines <= q and p.peak_words <= s and p.round_bound() >= 0]
+    return n > s // (3 * w) and bool(keys) and min(keys) < 2 * _LEAST_LEVELS_ROUNDS
 
 
 def _candidates(n: int, s: int, w: int, slots: int | None, samples: int | None,
