@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mpcsim
-from mpcsim.algorithms import ALGORITHMS, SampleSort, sort, sort_network
+from mpcsim.algorithms import ALGORITHMS, SampleSort, sort, sort_network, sort_plan
 from mpcsim.algorithms.sort_plan import plan
 from mpcsim.algorithms.split_tree import SplitTree
 
@@ -154,3 +154,24 @@ def test_every_index_has_exactly_one_host_per_block_and_level() -> None:
                                          for m in range(start, start + size)])
                 assert sorted(hosted.tolist()) == list(range(tree.width))
         assert tree.rounds == tree.first + 3 * tree.depth + 1
+
+
+@pytest.mark.parametrize("w", [1, 2])
+def test_skipping_the_levels_grid_never_changes_the_plan(monkeypatch: pytest.MonkeyPatch,
+                                                         w: int) -> None:
+    """_unbeatable only skips searches whose winner it knows: the plans stay the same."""
+    configs = [(n, q, s) for n in (1, 10, 1000, 10**5, 10**6)
+               for s in (8, 32, 100, 1000, 2**12, 2**18, 2**19) for q in (4, 100, 1 << 40)]
+
+    def plans() -> list[str]:
+        out = []
+        for n, q, s in configs:
+            try:
+                out.append(repr(sort_plan.plan(n, q, s, w)))
+            except mpcsim.ConfigError as exc:
+                out.append(str(exc))
+        return out
+
+    shortcut = plans()
+    monkeypatch.setattr(sort_plan, "_unbeatable", lambda *args: False)
+    assert plans() == shortcut
