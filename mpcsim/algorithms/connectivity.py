@@ -16,11 +16,11 @@ during the phases. A label with a neighbour disappears with probability >= 1/4 p
 the expected number of labels with neighbours shrinks by 3/4 per phase, and after
 T = ceil(log_{4/3}(V / eps)) phases no edge is left, except with probability eps (Markov's
 inequality): O(log n) phases. When a phase starts with no edge left (a tally over a heap tree,
-or the sorted plan's scan, says so), pointer jumping over the hooks, P <- P o P, ceil(log2(phases + 1)) times (a label
-hooks at most once, to a label not yet hooked, so every chain has at most one hook per phase),
-takes each vertex to its component's last label; one more exchange gives every such label the
-least vertex id offering it (each vertex offers its own), and the labels go to the output
-machines.
+or the sorted plan's scan, says so), pointer jumping over the hooks, P <- P o P,
+ceil(log2(phases + 1)) times (a label hooks at most once, to a label not yet hooked, so every
+chain has at most one hook per phase), takes each vertex to its component's last label; one
+more exchange gives every such label the least vertex id offering it (each vertex offers its
+own), and the labels go to the output machines.
 
 Every step that reads or write-mins labels (the hooks, the relabelling, each jump, the least
 id) is one exchange, by one of two plans (`_Layout` picks the combining plan when it fits s,

@@ -55,7 +55,7 @@ from . import sort
 from .barrier import Barrier
 from .payload import packed
 from .sort_plan import KINDS, SortPlan
-from .spec import AlgorithmSpec, Option
+from .spec import AlgorithmSpec, Option, double_until_accepted
 
 __all__ = ["HopK", "NONE", "find", "definition", "reference", "verify", "round_bound",
            "make_input", "sizing", "SPEC", "effective_k", "doubling_steps"]
@@ -476,20 +476,12 @@ def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int
         s = max(512, _WORDS_PER_POSITION * math.ceil(max(n, 1) ** (2 / 3)) + 4)
         if q is not None:
             s = max(s, _WORDS_PER_POSITION * -(-n // q) + 4)
-        while not _fits(x, q, s):
-            s *= 2
+        most = q if q is not None else 1 << 40
+        s = double_until_accepted(s, lambda s: _Layout.build(x, 1, most, s, 0))
     if q is None:
         layout = _Layout.build(x, 1, 1 << 40, s, 0)
         q = max(1, layout.machines)
     return q, s
-
-
-def _fits(x: np.ndarray, q: int | None, s: int) -> bool:
-    try:
-        _Layout.build(x, 1, q if q is not None else 1 << 40, s, 0)
-    except ConfigError:
-        return False
-    return True
 
 
 SPEC = AlgorithmSpec(

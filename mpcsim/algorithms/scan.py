@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..program import Machine, Program
+from .spec import double_until_accepted
 from .tree import aligned_children, aligned_depth, aligned_level, aligned_parent, ceil_log
 
 __all__ = ["Scan", "ScanPlan", "ScanShape", "plan", "sizing"]
@@ -145,25 +146,17 @@ def sizing(shape: ScanShape, items: int, num_machines: int | None, memory_words:
     chunks fit on q machines (when q is given), then doubled until the tree fits.
     q, when not given: one machine per default chunk, ceil(items / (s // divisor)).
     ConfigError (naming the fix) when a given s or q cannot work."""
+    def machines(s: int) -> int:
+        return num_machines if num_machines is not None else _machines_for(shape, items, s)
+
     s = memory_words
     if s is None:
         s = default_words
         if num_machines is not None:
             s = max(s, shape.chunk_divisor * math.ceil(items / num_machines))
-        while not _fits(shape, items, num_machines, s):
-            s *= 2
-    q = num_machines if num_machines is not None else _machines_for(shape, items, s)
-    plan(shape, items, q, s)
-    return q, s
-
-
-def _fits(shape: ScanShape, items: int, num_machines: int | None, s: int) -> bool:
-    q = num_machines if num_machines is not None else _machines_for(shape, items, s)
-    try:
-        plan(shape, items, q, s)
-    except ConfigError:
-        return False
-    return True
+        s = double_until_accepted(s, lambda s: plan(shape, items, machines(s), s))
+    plan(shape, items, machines(s), s)
+    return machines(s), s
 
 
 def _machines_for(shape: ScanShape, items: int, s: int) -> int:

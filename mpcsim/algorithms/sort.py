@@ -64,7 +64,7 @@ from ..program import Machine, Program
 from . import sort_network
 from .payload import packed
 from .sort_plan import KINDS, SortPlan, plan
-from .spec import AlgorithmSpec
+from .spec import AlgorithmSpec, double_until_accepted
 
 __all__ = [
     "SampleSort", "reference", "verify", "round_bound", "make_input", "sizing", "SPEC",
@@ -661,19 +661,10 @@ def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int
         s = max(256, 8 * int(np.ceil(max(n, 1) ** (2 / 3))))
         if q is not None:
             s = max(s, 8 * -(-n // q))
-        while not _fits(n, q, s):
-            s *= 2
+        s = double_until_accepted(s, lambda s: plan(n, q if q is not None else 1 << 40, s))
     if q is None:
         q = max(1, plan(n, 1 << 40, s).machines)
     return q, s
-
-
-def _fits(n: int, q: int | None, s: int) -> bool:
-    try:
-        plan(n, q if q is not None else 1 << 40, s)
-    except ConfigError:
-        return False
-    return True
 
 
 SPEC = AlgorithmSpec(

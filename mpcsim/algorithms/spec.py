@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..program import Program
 
-__all__ = ["AlgorithmSpec", "Option", "default_memory_words"]
+__all__ = ["AlgorithmSpec", "Option", "default_memory_words", "double_until_accepted"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _SPEC_CALLABLES = ("program", "make_input", "reference", "verify", "round_bound", "sizing")
@@ -82,3 +82,13 @@ def default_memory_words(n: int) -> int:
     or 2, so the runs take a handful of rounds.
     """
     return max(64, 4 * math.isqrt(max(n, 1) - 1) + 4)
+
+
+def double_until_accepted(s: int, build: Callable[[int], object]) -> int:
+    """The default sizings' search: s, doubled until build(s) raises no ConfigError."""
+    while True:
+        try:
+            build(s)
+            return s
+        except ConfigError:
+            s *= 2
