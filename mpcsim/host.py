@@ -26,6 +26,7 @@ import msgpack
 import numpy as np
 
 from . import wire
+from .columns import Chunk, costs_of, offsets_of, take_segments
 from .config import RunConfig
 from .errors import MPCError, ProgramError, UnsupportedValue
 from .program import FunctionProgram, Machine, Program
@@ -36,6 +37,7 @@ __all__ = ["Layout", "Host", "StepReport", "HostSummary", "Violation"]
 
 SHUFFLE_BLOCK = 1024
 FULL_SHUFFLE_MAX = 8192
+_SINGLES, _COLUMNS = 0, 1  # the two kinds of chunk in a frame
 
 
 def _machine_id(machine: Machine) -> int:
@@ -129,6 +131,13 @@ _COUNTER_FIELDS = tuple(f.name for f in fields(StepReport)
                         if f.name not in ("violations", "outbound", "error"))
 
 
+def _run_positions(blocks: list[tuple[Any, list[Machine]]]) -> np.ndarray:
+    """The positions of the machines in `blocks`, in run order."""
+    if len(blocks) == 1:
+        return np.asarray(blocks[0][0], dtype=np.int64)
+    return np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in blocks])
+
+
 @dataclass
 class HostSummary:
     """Per-machine totals and outputs of one host, collected once at the end of a run."""
@@ -159,10 +168,14 @@ class Host:
         self.machines = [Machine(i, q, s, seed, initial.get(i), self._clock)
                          for i in range(self.lo, self.hi)]
         n = len(self.machines)
-        self.held = [memory_words(m.memory) if m.memory else 0 for m in self.machines]
-        self.sent_total = [0] * n
-        self.received_total = [0] * n
-        self.peak_memory = list(self.held)
+        # per-machine accounting, by position j = id - lo
+        self.held = np.zeros(n, dtype=np.int64)  # memory + output words after the last compute
+        for i, memory in initial.items():
+            if memory and self.lo <= i < self.hi:
+                self.held[i - self.lo] = memory_words(memory)
+        self.sent_total = np.zeros(n, dtype=np.int64)
+        self.received_total = np.zeros(n, dtype=np.int64)
+        self.peak_memory = self.held.copy()
         self.rounds_active = np.zeros(n, dtype=np.int64)
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
@@ -186,8 +199,8 @@ class Host:
         t2 = time.perf_counter()
         if report.error is None:
             try:
-                for h, bucket in self._route(senders, report).items():
-                    report.outbound[h] = self._encode(round_idx, bucket)
+                for h, chunks in self._route(senders, report).items():
+                    report.outbound[h] = self._encode(round_idx, chunks)
             except MPCError as exc:
                 report.error = exc
         report.compute_s = t2 - t1
@@ -195,37 +208,66 @@ class Host:
         return report
 
     def _deliver(self, sent_round: int, inbound: list[wire.Frame], report: StepReport) -> None:
+        """Put each frame's messages in their machines' inboxes; check the received caps.
+
+        Frames come in source-host order and list their chunks in (source, send) order, each
+        column chunk sorted stably by destination, so appending in arrival order keeps every
+        inbox ordered by source, then send order.
+        """
         lo, machines = self.lo, self.machines
-        received: dict[int, int] = {}
+        got = np.zeros(len(machines), dtype=np.int64)  # words received, by position
+        single: dict[int, int] = {}  # the same, for messages sent one by one
         for frame in inbound:
-            dests, sources, costs, payloads = wire.decode(frame)
-            for dest, source, cost, payload in zip(dests, sources, costs, payloads):
-                machines[dest - lo].inbox.append((source, payload))
-                received[dest] = received.get(dest, 0) + cost
+            for chunk in wire.decode(frame):
+                if chunk[0] == _SINGLES:
+                    _, dests, sources, costs, payloads = chunk
+                    for dest, source, cost, payload in zip(dests, sources, costs, payloads):
+                        machines[dest - lo]._inbox.append((source, payload))
+                        single[dest] = single.get(dest, 0) + cost
+                    continue
+                _, dests, sources, lens, values = chunk
+                columns = Chunk(sources, lens, values)
+                starts = np.flatnonzero(np.diff(dests)) + 1  # dests are sorted
+                ends = np.append(starts, dests.size).tolist()
+                starts = np.insert(starts, 0, 0)
+                positions = dests[starts] - lo
+                got[positions] += np.add.reduceat(costs_of(lens), starts)
+                for j, a, b in zip(positions.tolist(), starts.tolist(), ends):
+                    m = machines[j]
+                    window = (len(m._inbox), columns, a, b)
+                    if m._cols is None:
+                        m._cols = [window]
+                    else:
+                        m._cols.append(window)
+        for dest, words_in in single.items():
+            got[dest - lo] += words_in
+        receivers = np.flatnonzero(got)  # every message costs >= 1 word
+        if receivers.size == 0:
+            return
+        g = got[receivers]
+        held = self.held[receivers] + g
+        self.received_total[receivers] += g
+        self.peak_memory[receivers] = np.maximum(self.peak_memory[receivers], held)
+        report.max_received = int(g.max())
+        report.max_held = int(held.max())
         cap = self.config.memory_words
-        for dest, got in received.items():
-            j = dest - lo
-            held = self.held[j] + got
-            self.received_total[j] += got
-            if held > self.peak_memory[j]:
-                self.peak_memory[j] = held
-            if got > report.max_received:
-                report.max_received = got
-            if held > report.max_held:
-                report.max_held = held
-            if got > cap:
-                report.violations.append(Violation(sent_round, dest, "received", got, cap))
-            if held > cap:
-                report.violations.append(Violation(sent_round, dest, "memory", held, cap))
-        self._receivers = [dest - lo for dest in received]
+        if report.max_held > cap:  # received > cap implies held > cap
+            for j, words_in, words_held in zip(receivers.tolist(), g.tolist(), held.tolist()):
+                if words_in > cap:
+                    report.violations.append(
+                        Violation(sent_round, lo + j, "received", words_in, cap))
+                if words_held > cap:
+                    report.violations.append(
+                        Violation(sent_round, lo + j, "memory", words_held, cap))
+        self._receivers = receivers.tolist()
 
     def _compute(self, round_idx: int, report: StepReport) -> list[Machine]:
         """Run every active machine once, in a seeded shuffled order, and count its words.
 
         One fused loop, since this is the per-machine hot path: run the round, count memory +
-        output words, note senders; cap checks and inbox clearing happen after it, touching
-        only the machines concerned. Returns the machines that sent, in id order (so frames
-        list messages by source id).
+        output words, note senders; cap checks, accounting and inbox clearing happen after it,
+        on arrays. Returns the machines that sent, in id order (so frames list messages by
+        source id).
         """
         machines = self.machines
         self._clock[0] = round_idx
@@ -233,29 +275,29 @@ class Host:
             runnable = None  # all of them
             count = len(machines)
         else:
-            runnable = [j for j, m in enumerate(machines) if not m._halted or m.inbox]
+            runnable = [j for j, m in enumerate(machines)
+                        if not m._halted or m._inbox or m._cols is not None]
             count = len(runnable)
         run = self._round_fn
         cap = self.config.memory_words
-        held_list, peak = self.held, self.peak_memory
+        helds: list[int] = []  # in run order
         senders: list[Machine] = []
         active = 0
         m = None
+        blocks = self._order(count, runnable)
         try:
-            for positions, block in self._order(count, runnable):
-                for j, m in zip(positions, block):
+            for _, block in blocks:
+                for m in block:
                     m._halted = False
                     run(m)
                     held = memory_words(m.memory) if m.memory else 0
                     out = m.output
                     if out is not None:
                         held += 1 if type(out) is int or type(out) is float else words(out)
-                    held_list[j] = held
-                    if held > peak[j]:
-                        peak[j] = held
+                    helds.append(held)
                     if not m._halted:
                         active += 1
-                    if m._outbox:
+                    if m._outbox or m._batches is not None:
                         senders.append(m)
         except MPCError as exc:
             report.error = exc
@@ -271,8 +313,16 @@ class Host:
                 original_message=str(exc), traceback=traceback.format_exc(),
             )
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
-            machines[j].inbox = []
+            machine = machines[j]
+            machine._inbox = []
+            machine._cols = machine._merged = None
         self._receivers = []
+        ran = _run_positions(blocks)
+        if len(helds) < len(ran):  # the round failed part-way
+            ran = ran[:len(helds)]
+        held = np.array(helds, dtype=np.int64)
+        self.held[ran] = held
+        self.peak_memory[ran] = np.maximum(self.peak_memory[ran], held)
         if runnable is None:
             self.rounds_active += 1
         else:
@@ -280,12 +330,11 @@ class Host:
         self._active = active
         report.ran = count
         report.active = active
-        report.max_memory = max(held_list) if held_list else 0
+        report.max_memory = int(self.held.max()) if self.held.size else 0
         if report.max_memory > cap:  # rare: find who, among the machines that ran
-            for j in range(count) if runnable is None else runnable:
-                if held_list[j] > cap:
-                    report.violations.append(
-                        Violation(round_idx, machines[j].id, "memory", held_list[j], cap))
+            for j in np.sort(ran[held > cap]).tolist():
+                report.violations.append(
+                    Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap))
         senders.sort(key=_machine_id)
         return senders
 
@@ -301,71 +350,173 @@ class Host:
         """
         rng, machines = self._order_rng, self.machines
         if count <= FULL_SHUFFLE_MAX:
-            order = rng.permutation(count).tolist()
-            positions = order if runnable is None else [runnable[i] for i in order]
-            return [(positions, [machines[j] for j in positions])]
+            order = rng.permutation(count)
+            positions = order if runnable is None else np.asarray(runnable)[order]
+            return [(positions, [machines[j] for j in positions.tolist()])]
         blocks = -(-count // SHUFFLE_BLOCK)
         flips = (rng.random(blocks) < 0.5).tolist()
         chunks = []
         for b, flip in zip(rng.permutation(blocks).tolist(), flips):
             lo, hi = b * SHUFFLE_BLOCK, min((b + 1) * SHUFFLE_BLOCK, count)
             if runnable is None:
-                positions: Any = range(lo, hi)
+                positions: Any = np.arange(lo, hi)
                 block = machines[lo:hi]
             else:
-                positions = runnable[lo:hi]
-                block = [machines[j] for j in positions]
+                positions = np.asarray(runnable[lo:hi])
+                block = [machines[j] for j in runnable[lo:hi]]
             chunks.append((positions[::-1], block[::-1]) if flip else (positions, block))
         return chunks
 
-    def _route(self, senders: list[Machine], report: StepReport
-               ) -> dict[int, tuple[list[int], list[int], list[int], list[Any]]]:
-        """Group the senders' messages by destination host; check and total the sent words."""
-        cap, lo = self.config.memory_words, self.lo
-        q, hosts = self.layout.num_machines, self.layout.num_hosts
-        single = hosts == 1
-        buckets: dict[int, tuple[list[int], list[int], list[int], list[Any]]] = {}
-        for m in senders:
-            sent = 0
-            for dest, payload in m._outbox:
-                try:
-                    cost = message_words(payload)
-                except UncountableValue as exc:
-                    raise UnsupportedValue(
-                        machine=m.id, round_idx=report.round_idx, type_name=exc.type_name,
-                        where=f"the message to machine {dest}") from None
-                sent += cost
-                h = 0 if single else ((dest + 1) * hosts - 1) // q  # Layout.host_of, inlined
-                bucket = buckets.get(h)
-                if bucket is None:
-                    bucket = buckets[h] = ([], [], [], [])
-                bucket[0].append(dest)
-                bucket[1].append(m.id)
-                bucket[2].append(cost)
-                bucket[3].append(payload)
-            self.sent_total[m.id - lo] += sent
-            report.messages += len(m._outbox)
-            report.words_sent += sent
-            if sent > report.max_sent:
-                report.max_sent = sent
-            if sent > cap:
-                report.violations.append(Violation(report.round_idx, m.id, "sent", sent, cap))
-            m._outbox = []
-        return buckets
+    def _route(self, senders: list[Machine], report: StepReport) -> dict[int, list[list[Any]]]:
+        """The senders' messages as chunks per destination host; check and total sent words.
 
-    def _encode(self, round_idx: int, bucket: tuple[list[int], list[int], list[int], list[Any]]
-                ) -> wire.Frame:
+        Messages are walked in (source id, send order). Consecutive single sends form one
+        "singles" chunk (lists, one payload each); consecutive send_many batches of one dtype
+        form one column chunk, concatenated and sorted stably by destination with numpy. Each
+        chunk is cut into one piece per destination host; a host's frame lists its pieces in
+        walk order, which is what keeps inboxes in (source, send) order.
+        """
+        runs: list[list[Any]] = []
+        single_sent: dict[int, int] = {}
+        for m in senders:
+            outbox, batches = m._outbox, m._batches
+            if batches is None:
+                self._add_singles(runs, m, outbox, single_sent, report)
+            else:
+                pos = 0
+                for batch in batches:
+                    if batch.at > pos:
+                        self._add_singles(runs, m, outbox[pos:batch.at], single_sent, report)
+                        pos = batch.at
+                    last = runs[-1] if runs else None
+                    if last is not None and last[0] == _COLUMNS and last[1] == batch.values.dtype:
+                        last[2].append(m.id)
+                        last[3].append(batch)
+                    else:
+                        runs.append([_COLUMNS, batch.values.dtype, [m.id], [batch]])
+                if pos < len(outbox):
+                    self._add_singles(runs, m, outbox[pos:], single_sent, report)
+                m._batches = None
+            m._outbox = []
+        lo, n = self.lo, len(self.machines)
+        sent = np.zeros(n, dtype=np.int64)
+        frames: dict[int, list[list[Any]]] = {}
+        for run in runs:
+            if run[0] == _SINGLES:
+                pieces = self._split_singles(run)
+            else:
+                pieces, source_positions, costs = self._split_columns(run)
+                sent += np.bincount(source_positions, weights=costs, minlength=n
+                                    ).astype(np.int64)
+                report.messages += costs.size
+            for h, piece in pieces:
+                frames.setdefault(h, []).append(piece)
+        for source, words_out in single_sent.items():
+            sent[source - lo] += words_out
+        self.sent_total += sent
+        report.words_sent = int(sent.sum())
+        report.max_sent = int(sent.max()) if n else 0
+        cap = self.config.memory_words
+        if report.max_sent > cap:
+            for j in np.flatnonzero(sent > cap).tolist():
+                report.violations.append(
+                    Violation(report.round_idx, lo + j, "sent", int(sent[j]), cap))
+        return frames
+
+    def _add_singles(self, runs: list[list[Any]], m: Machine, messages: list[tuple[int, Any]],
+                     single_sent: dict[int, int], report: StepReport) -> None:
+        """Append m's single sends to the walk (a singles run), counting their words."""
+        last = runs[-1] if runs else None
+        if last is None or last[0] != _SINGLES:
+            last = [_SINGLES, [], [], [], []]
+            runs.append(last)
+        _, dests, sources, costs, payloads = last
+        source = m.id
+        sent = 0
+        for dest, payload in messages:
+            try:
+                cost = message_words(payload)
+            except UncountableValue as exc:
+                raise UnsupportedValue(
+                    machine=source, round_idx=report.round_idx, type_name=exc.type_name,
+                    where=f"the message to machine {dest}") from None
+            sent += cost
+            dests.append(dest)
+            sources.append(source)
+            costs.append(cost)
+            payloads.append(payload)
+        single_sent[source] = single_sent.get(source, 0) + sent
+        report.messages += len(messages)
+
+    def _split_singles(self, run: list[Any]) -> list[tuple[int, list[Any]]]:
+        _, dests, sources, costs, payloads = run
+        hosts, q = self.layout.num_hosts, self.layout.num_machines
+        if hosts == 1:
+            return [(0, run)]
+        pieces: dict[int, list[Any]] = {}
+        for dest, source, cost, payload in zip(dests, sources, costs, payloads):
+            h = ((dest + 1) * hosts - 1) // q  # Layout.host_of, inlined
+            piece = pieces.get(h)
+            if piece is None:
+                piece = pieces[h] = [_SINGLES, [], [], [], []]
+            piece[1].append(dest)
+            piece[2].append(source)
+            piece[3].append(cost)
+            piece[4].append(payload)
+        return list(pieces.items())
+
+    def _split_columns(self, run: list[Any]
+                       ) -> tuple[list[tuple[int, list[Any]]], np.ndarray, np.ndarray]:
+        """A column run sorted stably by destination and cut by destination host; also the
+        senders' positions and each message's cost, for the sent caps."""
+        _, _, ids, batches = run
+        if len(batches) == 1:
+            (batch,) = batches
+            dests, lens, values = batch.dests, batch.lens, batch.values
+            sources = np.full(dests.size, ids[0], dtype=np.int64)
+        else:
+            dests = np.concatenate([b.dests for b in batches])
+            lens = np.concatenate([b.lens for b in batches])
+            values = np.concatenate([b.values for b in batches])
+            sources = np.repeat(np.asarray(ids, dtype=np.int64),
+                                [b.dests.size for b in batches])
+        costs = costs_of(lens)
+        source_positions = sources - self.lo
+        if dests.size > 1 and np.any(dests[1:] < dests[:-1]):
+            order = np.argsort(dests, kind="stable")
+            values = take_segments(values, offsets_of(lens), order)
+            dests, sources, lens = dests[order], sources[order], lens[order]
+        hosts = self.layout.num_hosts
+        if hosts == 1:
+            return [(0, [_COLUMNS, dests, sources, lens, values])], source_positions, costs
+        cuts = np.searchsorted(dests, [self.layout.bounds(h)[0] for h in range(hosts + 1)])
+        cuts[-1] = dests.size
+        offsets = offsets_of(lens)
+        pieces = []
+        for h in range(hosts):
+            a, b = int(cuts[h]), int(cuts[h + 1])
+            if a < b:
+                va, vb = int(offsets[a]), int(offsets[b])
+                pieces.append((h, [_COLUMNS, dests[a:b], sources[a:b], lens[a:b],
+                                   values[va:vb]]))
+        return pieces, source_positions, costs
+
+    def _encode(self, round_idx: int, chunks: list[list[Any]]) -> wire.Frame:
         try:
-            return wire.encode(list(bucket))
+            return wire.encode(chunks)
         except (TypeError, ValueError, OverflowError):
-            for dest, source, payload in zip(bucket[0], bucket[1], bucket[3]):
-                found = wire.find_unencodable(payload)
-                if found:
-                    path, type_name = found
-                    raise UnsupportedValue(
-                        machine=source, round_idx=round_idx,
-                        where=f"the message to machine {dest} ({path})", type_name=type_name,
-                    ) from None
+            for chunk in chunks:
+                if chunk[0] != _SINGLES:
+                    continue
+                for dest, source, payload in zip(chunk[1], chunk[2], chunk[4]):
+                    found = wire.find_unencodable(payload)
+                    if found:
+                        path, type_name = found
+                        raise UnsupportedValue(
+                            machine=source, round_idx=round_idx,
+                            where=f"the message to machine {dest} ({path})",
+                            type_name=type_name,
+                        ) from None
             raise
 
     # -- the end ------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, UnknownDestination
+from .columns import (NUMERIC_KINDS, SCALAR, Chunk, Messages, OutBatch,
+                      tuples_as_messages)
+from .errors import ConfigError, UnknownDestination, UnsupportedValue
 from .wordcount import words
 
 __all__ = ["Program", "FunctionProgram", "Machine", "partition_inputs"]
@@ -26,25 +28,31 @@ class Machine:
     id, round_idx: ints. memory: dict that persists across rounds (its values count against
     memory_words; its keys are names and do not). inbox: list of (source_id, payload) sent to
     this machine in the previous round, ordered by source id, then send order; arrays in it are
-    read-only views (copy to modify). output: this machine's share of the result.
+    read-only views (copy to modify). inbox_columns: the same messages as numpy columns
+    (mpcsim.Messages). send / send_many: one message, or many as arrays. output: this
+    machine's share of the result.
     num_machines (q) and memory_words (s) are the run's settings; rng is a numpy Generator
     seeded by (seed, id), the same on every backend.
     """
 
     __slots__ = (
-        "id", "memory", "inbox", "output", "num_machines", "memory_words",
-        "_outbox", "_halted", "_rng", "_seed", "_clock",
+        "id", "memory", "output", "num_machines", "memory_words",
+        "_inbox", "_cols", "_merged", "_outbox", "_batches", "_halted", "_rng", "_seed",
+        "_clock",
     )
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
                  memory: dict[str, Any] | None = None, clock: list[int] | None = None) -> None:
         self.id = machine_id
         self.memory: dict[str, Any] = memory if memory is not None else {}
-        self.inbox: list[tuple[int, Any]] = []
         self.output: Any = None
         self.num_machines = num_machines
         self.memory_words = memory_words
+        self._inbox: list[tuple[int, Any]] = []  # messages delivered one by one
+        self._cols: list[tuple[int, Chunk, int, int]] | None = None  # (at, chunk, a, b) windows
+        self._merged: list[tuple[int, Any]] | None = None  # inbox view over both, built on read
         self._outbox: list[tuple[int, Any]] = []
+        self._batches: list[OutBatch] | None = None
         self._halted = False
         self._rng: np.random.Generator | None = None
         self._seed = seed
@@ -67,6 +75,104 @@ class Machine:
         if type(dest) is not int or not 0 <= dest < self.num_machines:
             dest = self._checked_dest(dest)
         self._outbox.append((dest, payload))
+
+    def send_many(self, dests: Any, payloads: Any, offsets: Any = None) -> None:
+        """Send len(dests) messages in one call; delivered at the end of this round.
+
+        `dests`: ints in 0..q-1, one per message. `payloads`, numeric (numpy dtype kinds
+        b, i, u, f, c):
+        - 1-D, offsets None: message i is the scalar payloads[i] (as `send(d, x)` of a number);
+        - 2-D: message i is the row payloads[i] (as `send(d, row)` of a 1-D array);
+        - 1-D with `offsets` (ints, len(dests) + 1, from 0 rising to len(payloads)): message i
+          is payloads[offsets[i]:offsets[i + 1]] (ragged; an empty row is a message too).
+        Every message costs max(1, its values) words of this round's sent cap and of its
+        receiver's received cap, exactly as `send` of the same value; sends of both kinds
+        interleave in call order. Checked at once: an id outside 0..q-1 raises
+        UnknownDestination naming the first bad one; a non-numeric payload raises
+        UnsupportedValue; mismatched lengths raise ValueError. The payload values are taken
+        as they are when the round ends, as `send` does.
+        """
+        raw_dests = np.asarray(dests)
+        if raw_dests.ndim != 1:
+            raise ValueError(f"send_many: dests must be 1-D, got shape {raw_dests.shape}")
+        if raw_dests.size and raw_dests.dtype.kind not in "iu":
+            bad = next((d for d in raw_dests.tolist()
+                        if isinstance(d, bool) or not isinstance(d, int)), raw_dests[0])
+            raise UnknownDestination(machine=self.id, round_idx=self.round_idx, dest=bad,
+                                     num_machines=self.num_machines)
+        dest_arr = raw_dests.astype(np.int64)  # a private copy: checked now, used at round end
+        if dest_arr.size and (dest_arr.min() < 0 or dest_arr.max() >= self.num_machines):
+            first = int(np.flatnonzero((dest_arr < 0) | (dest_arr >= self.num_machines))[0])
+            raise UnknownDestination(machine=self.id, round_idx=self.round_idx,
+                                     dest=int(dest_arr[first]), num_machines=self.num_machines)
+        values = payloads if isinstance(payloads, np.ndarray) else np.asarray(payloads)
+        if values.dtype.kind not in NUMERIC_KINDS:
+            raise UnsupportedValue(machine=self.id, round_idx=self.round_idx,
+                                   where="send_many payloads",
+                                   type_name=f"numpy array of dtype {values.dtype}")
+        k = dest_arr.size
+        if offsets is not None:
+            lens = _ragged_lengths(offsets, values, k)
+            values = values.reshape(-1)
+        elif values.ndim == 1:
+            if values.size != k:
+                raise ValueError(f"send_many: {k} dests but {values.size} scalar payloads")
+            lens = np.full(k, SCALAR, dtype=np.int64)
+        elif values.ndim == 2:
+            if values.shape[0] != k:
+                raise ValueError(f"send_many: {k} dests but {values.shape[0]} payload rows")
+            lens = np.full(k, values.shape[1], dtype=np.int64)
+            values = values.reshape(-1)
+        else:
+            raise ValueError(f"send_many: payloads must be 1-D (scalars, or ragged with "
+                             f"offsets) or 2-D (rows), got shape {values.shape}")
+        if k == 0:
+            return
+        if self._batches is None:
+            self._batches = []
+        self._batches.append(OutBatch(len(self._outbox), dest_arr, lens, values))
+
+    @property
+    def inbox(self) -> list[tuple[int, Any]]:
+        """(source, payload) per message of the previous round, by source then send order."""
+        if self._cols is None:
+            return self._inbox
+        if self._merged is None:
+            merged: list[tuple[int, Any]] = []
+            pos = 0
+            for at, chunk, a, b in self._cols:
+                merged.extend(self._inbox[pos:at])
+                merged.extend(chunk.tuples(a, b))
+                pos = at
+            merged.extend(self._inbox[pos:])
+            self._merged = merged
+        return self._merged
+
+    @inbox.setter
+    def inbox(self, messages: list[tuple[int, Any]]) -> None:
+        self._inbox = messages
+        self._cols = self._merged = None
+
+    @property
+    def inbox_columns(self) -> Messages:
+        """The previous round's messages as columns (sources, offsets, values), in inbox
+        order, without a Python object per message; see mpcsim.columns.Messages."""
+        cols = self._cols
+        if cols is None:
+            return tuples_as_messages(self._inbox) if self._inbox else Messages.empty()
+        if len(cols) == 1 and not self._inbox:
+            _, chunk, a, b = cols[0]
+            return chunk.messages(a, b)
+        parts = []
+        pos = 0
+        for at, chunk, a, b in cols:
+            if at > pos:
+                parts.append(tuples_as_messages(self._inbox[pos:at]))
+            parts.append(chunk.messages(a, b))
+            pos = at
+        if pos < len(self._inbox):
+            parts.append(tuples_as_messages(self._inbox[pos:]))
+        return Messages.concat(parts)
 
     def halt(self) -> None:
         """Vote to stop. A halted machine runs again if it receives a message (Pregel)."""
@@ -127,6 +233,25 @@ class FunctionProgram(Program):
 
     def __repr__(self) -> str:
         return f"FunctionProgram({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def _ragged_lengths(offsets: Any, values: np.ndarray, k: int) -> np.ndarray:
+    """Message lengths from send_many's offsets, checked against the values."""
+    off = np.asarray(offsets)
+    if off.dtype.kind not in "iu" or off.ndim != 1:
+        raise ValueError(f"send_many: offsets must be a 1-D int array, got {off.dtype} "
+                         f"of shape {off.shape}")
+    if values.ndim != 1:
+        raise ValueError(f"send_many: ragged payloads (with offsets) must be 1-D, got shape "
+                         f"{values.shape}")
+    if off.size != k + 1:
+        raise ValueError(f"send_many: {k} dests need {k + 1} offsets, got {off.size}")
+    lens = np.diff(off.astype(np.int64))
+    if off[0] != 0 or off[-1] != values.size or (lens.size and lens.min() < 0):
+        raise ValueError(f"send_many: offsets must rise from 0 to len(payloads)="
+                         f"{values.size}; got {off[0]}..{off[-1]}"
+                         + (" and a decrease" if lens.size and lens.min() < 0 else ""))
+    return lens
 
 
 def partition_inputs(inputs: Any, num_machines: int,

@@ -1,0 +1,209 @@
+"""Columnar messages: many messages as a few numpy arrays, on the way out and on the way in.
+
+The model is unchanged: every row is one message that costs max(1, words(row)) of the
+sender's sent cap and the receiver's received cap, and an inbox is ordered by source, then
+send order. Only the representation changes. A batch of k messages is
+
+    dests   int64[k]          the destination machine of each message
+    lens    int64[k]          values per message; -1 marks a scalar message (one value)
+    values  1-D numeric array the messages' values, back to back
+
+On the way out, `Machine.send_many` checks its arguments at once and appends an `OutBatch` to
+the machine's outbox. The host (mpcsim.host) concatenates the round's batches, sorts them by
+destination (stably, so source-then-send order holds within each destination), and ships the
+columns in the frame for each destination host (a `Chunk` of arrays: msgpack header plus
+out-of-band buffers, no pickle). The receiving host gives each machine a window (chunk, a, b)
+of the chunk's rows: no Python object per message is built unless the program asks for one.
+
+On the way in, `Machine.inbox_columns` returns a `Messages` (sources, offsets, values) over
+every message received, whichever API sent it; `Machine.inbox` still gives (source, payload)
+tuples, where a row of a 2-D batch or a ragged segment is a read-only 1-D array and a scalar
+message is a Python number, exactly what `Machine.send` of that value delivers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+__all__ = ["Messages", "OutBatch", "Chunk", "NUMERIC_KINDS", "take_segments", "costs_of"]
+
+NUMERIC_KINDS = frozenset("biufc")
+SCALAR = -1  # lens value of a scalar message: one value, delivered as a Python number
+_EMPTY_INT = np.zeros(0, dtype=np.int64)
+_EMPTY_INT.flags.writeable = False
+
+
+class OutBatch(NamedTuple):
+    """k messages from one machine, as `Machine.send_many` recorded them (already checked).
+
+    `at` is the number of single `send` calls made before this batch in the same round, so
+    the host can interleave the two kinds in send order.
+    """
+
+    at: int
+    dests: np.ndarray  # int64[k], a private copy
+    lens: np.ndarray  # int64[k]; SCALAR for scalar messages
+    values: np.ndarray  # 1-D, numeric; taken as it is at the end of the round, as send does
+
+
+def costs_of(lens: np.ndarray) -> np.ndarray:
+    """Words each message costs: max(1, words(row)); a scalar message (-1) costs 1."""
+    return np.maximum(lens, 1)
+
+
+def value_counts(lens: np.ndarray) -> np.ndarray:
+    """Values each message occupies in `values`: a scalar message holds one."""
+    return np.where(lens == SCALAR, 1, lens)
+
+
+def offsets_of(lens: np.ndarray) -> np.ndarray:
+    """int64[k + 1]: message i's values are values[offsets[i]:offsets[i + 1]]."""
+    offsets = np.zeros(lens.size + 1, dtype=np.int64)
+    np.cumsum(value_counts(lens), out=offsets[1:])
+    return offsets
+
+
+def take_segments(values: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The segments values[offsets[i]:offsets[i+1]] for i in `order`, concatenated."""
+    starts = offsets[:-1][order]
+    counts = offsets[1:][order] - starts
+    total = int(counts.sum())
+    if total == values.size and np.array_equal(order, np.arange(order.size)):
+        return values
+    if counts.size and counts.min() == counts.max():  # equal-width rows: one fancy index
+        width = int(counts[0])
+        index = starts[:, None] + np.arange(width)
+        return values[index.reshape(-1)]
+    # index of each output value = its segment's start + its position inside the segment
+    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return values[np.arange(total) + shift]
+
+
+class Chunk:
+    """Rows of one kind from one frame, sorted by destination (stable): the receive side.
+
+    Built by the receiving host from the frame's columns. `window(a, b)` views rows a..b-1,
+    which all go to one machine.
+    """
+
+    __slots__ = ("sources", "lens", "offsets", "values")
+
+    def __init__(self, sources: np.ndarray, lens: np.ndarray, values: np.ndarray) -> None:
+        self.sources = sources
+        self.lens = lens
+        self.offsets = offsets_of(lens)
+        self.values = values
+
+    def messages(self, a: int, b: int) -> Messages:
+        lo, hi = int(self.offsets[a]), int(self.offsets[b])
+        return Messages(self.sources[a:b], self.offsets[a:b + 1] - lo, self.values[lo:hi])
+
+    def tuples(self, a: int, b: int) -> list[tuple[int, Any]]:
+        """Rows a..b-1 as (source, payload) pairs, payloads exactly as `send` delivers them."""
+        sources = self.sources[a:b].tolist()
+        lens = self.lens[a:b].tolist()
+        offsets = self.offsets[a:b + 1].tolist()
+        values = self.values
+        out = []
+        for i, (source, n) in enumerate(zip(sources, lens)):
+            lo = offsets[i]
+            payload = values[lo].item() if n == SCALAR else values[lo:lo + n]
+            out.append((source, payload))
+        return out
+
+
+class Messages:
+    """A machine's inbox as columns: message i came from sources[i] and holds
+    values[offsets[i]:offsets[i + 1]].
+
+    Messages are in inbox order (by source, then send order). A scalar message holds one
+    value. Arrays are read-only (copy to modify). When messages of several dtypes arrived,
+    `values` has numpy's promoted dtype (e.g. int64 and float64 give float64); read
+    `Machine.inbox` to keep each message's own type.
+    """
+
+    __slots__ = ("sources", "offsets", "values")
+
+    def __init__(self, sources: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
+        self.sources = sources
+        self.offsets = offsets
+        self.values = values
+
+    def __len__(self) -> int:
+        return self.sources.size
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Values per message (int64[k])."""
+        return np.diff(self.offsets)
+
+    def rows(self, width: int | None = None) -> np.ndarray:
+        """The values as a (k, width) array when every message holds `width` values (default:
+        the common width). Raises ValueError for ragged messages."""
+        k = len(self)
+        if k == 0:
+            return self.values.reshape(0, width or 0)
+        w = self.values.size // k
+        if width is not None and width != w or w * k != self.values.size or (
+                k > 1 and not np.all(self.offsets == np.arange(k + 1) * w)):
+            lengths = self.lengths
+            raise ValueError(f"messages hold {lengths.min()}..{lengths.max()} values, not "
+                             f"{width if width is not None else 'one common number'} each; "
+                             "use values and offsets (or lengths)")
+        return self.values.reshape(k, w)
+
+    def segment(self, i: int) -> np.ndarray:
+        """The values of message i."""
+        return self.values[self.offsets[i]:self.offsets[i + 1]]
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(source, values) per message; for bulk work use the arrays directly."""
+        for i, source in enumerate(self.sources.tolist()):
+            yield source, self.segment(i)
+
+    def __repr__(self) -> str:
+        return (f"Messages({len(self)} messages, {self.values.size} values of "
+                f"{self.values.dtype})")
+
+    @classmethod
+    def empty(cls) -> Messages:
+        return cls(_EMPTY_INT, np.zeros(1, dtype=np.int64), _EMPTY_INT)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Messages]) -> Messages:
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        sizes = np.array([p.values.size for p in parts], dtype=np.int64)
+        shifts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        offsets = np.concatenate([[0]] + [p.offsets[1:] + shift
+                                          for p, shift in zip(parts, shifts.tolist())])
+        return cls(_readonly(np.concatenate([p.sources for p in parts])), _readonly(offsets),
+                   _readonly(np.concatenate([p.values for p in parts])))
+
+
+def tuples_as_messages(pairs: Sequence[tuple[int, Any]]) -> Messages:
+    """Per-message (source, payload) pairs as columns. Payloads must be numbers or numeric
+    arrays (or lists of numbers); anything else raises TypeError naming the message."""
+    sources = np.fromiter((source for source, _ in pairs), dtype=np.int64, count=len(pairs))
+    segments = []
+    for source, payload in pairs:
+        arr = np.asarray(payload)
+        if arr.dtype.kind not in NUMERIC_KINDS:
+            raise TypeError(
+                f"machine.inbox_columns: the message from machine {source} holds a "
+                f"{type(payload).__name__}, not numbers; read it through machine.inbox")
+        segments.append(arr.reshape(-1))
+    lengths = np.fromiter((seg.size for seg in segments), dtype=np.int64, count=len(segments))
+    offsets = np.zeros(len(segments) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.concatenate(segments) if segments else _EMPTY_INT
+    return Messages(_readonly(sources), _readonly(offsets), _readonly(values))
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
