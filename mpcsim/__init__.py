@@ -8,6 +8,7 @@ See README.md for the model, the word-counting rule (mpcsim.words) and the backe
 """
 
 from .api import run
+from .columns import Messages
 from .config import BACKENDS, RunConfig
 from .driver import Result
 from .errors import (
@@ -28,7 +29,8 @@ from .wordcount import words
 __version__ = "0.1.0"
 
 __all__ = [
-    "run", "Program", "FunctionProgram", "Machine", "partition_inputs", "Result", "Trace",
+    "run", "Program", "FunctionProgram", "Machine", "Messages", "partition_inputs", "Result",
+    "Trace",
     "RoundRecord", "Violation", "RunConfig", "BACKENDS", "words",
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",
     "ProgramError", "MaxRoundsExceeded", "BackendUnavailable", "__version__",
