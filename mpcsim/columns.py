@@ -27,7 +27,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["Messages", "OutBatch", "Chunk", "NUMERIC_KINDS", "take_segments", "costs_of"]
+__all__ = ["Messages", "Inbox", "OutBatch", "Chunk", "NUMERIC_KINDS", "take_segments", "costs_of"]
 
 NUMERIC_KINDS = frozenset("biufc")
 SCALAR = -1  # lens value of a scalar message: one value, delivered as a Python number
@@ -37,12 +37,9 @@ _EMPTY_INT.flags.writeable = False
 
 class OutBatch(NamedTuple):
     """k messages from one machine, as `Machine.send_many` recorded them (already checked).
+    It sits in the machine's outbox between the (dest, payload) pairs of single sends, in
+    call order."""
 
-    `at` is the number of single `send` calls made before this batch in the same round, so
-    the host can interleave the two kinds in send order.
-    """
-
-    at: int
     dests: np.ndarray  # int64[k], a private copy
     lens: np.ndarray  # int64[k]; SCALAR for scalar messages
     values: np.ndarray  # 1-D, numeric; taken as it is at the end of the round, as send does
@@ -112,6 +109,48 @@ class Chunk:
             payload = values[lo].item() if n == SCALAR else values[lo:lo + n]
             out.append((source, payload))
         return out
+
+
+class Inbox:
+    """A machine's inbox when columns arrived: the singly sent (source, payload) pairs, and
+    windows (at, chunk, a, b) of column chunks, `at` being how many singles came before."""
+
+    __slots__ = ("singles", "windows", "_tuples")
+
+    def __init__(self, singles: list[tuple[int, Any]]) -> None:
+        self.singles = singles
+        self.windows: list[tuple[int, Chunk, int, int]] = []
+        self._tuples: list[tuple[int, Any]] | None = None
+
+    def tuples(self) -> list[tuple[int, Any]]:
+        """Every message as (source, payload), in inbox order (built once)."""
+        if self._tuples is None:
+            merged: list[tuple[int, Any]] = []
+            pos = 0
+            for at, chunk, a, b in self.windows:
+                merged.extend(self.singles[pos:at])
+                merged.extend(chunk.tuples(a, b))
+                pos = at
+            merged.extend(self.singles[pos:])
+            self._tuples = merged
+        return self._tuples
+
+    def messages(self) -> Messages:
+        """Every message as columns, in inbox order."""
+        singles, windows = self.singles, self.windows
+        if len(windows) == 1 and not singles:
+            _, chunk, a, b = windows[0]
+            return chunk.messages(a, b)
+        parts = []
+        pos = 0
+        for at, chunk, a, b in windows:
+            if at > pos:
+                parts.append(tuples_as_messages(singles[pos:at]))
+            parts.append(chunk.messages(a, b))
+            pos = at
+        if pos < len(singles):
+            parts.append(tuples_as_messages(singles[pos:]))
+        return Messages.concat(parts)
 
 
 class Messages:

@@ -17,19 +17,21 @@ Cap checks, per machine and round r (s = memory_words):
 
 from __future__ import annotations
 
+import gc
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import msgpack
 import numpy as np
 
 from . import wire
-from .columns import Chunk, costs_of, offsets_of, take_segments
+from .columns import Chunk, Inbox, OutBatch, costs_of, offsets_of, take_segments
 from .config import RunConfig
 from .errors import MPCError, ProgramError, UnsupportedValue
-from .program import FunctionProgram, Machine, Program
+from .program import FunctionProgram, Machine, Program, RunState
 from .wordcount import UncountableValue, memory_words, message_words, words
 
 __all__ = ["Layout", "Host", "StepReport", "HostSummary", "Violation"]
@@ -131,6 +133,21 @@ _COUNTER_FIELDS = tuple(f.name for f in fields(StepReport)
                         if f.name not in ("violations", "outbound", "error"))
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (if it runs) while a host builds or runs its
+    machines. Building 10^5 machine objects otherwise triggers collections that traverse every
+    one of them, which doubles the cost; the collector resumes afterwards and catches up."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _run_positions(blocks: list[tuple[Any, list[Machine]]]) -> np.ndarray:
     """The positions of the machines in `blocks`, in run order."""
     if len(blocks) == 1:
@@ -164,9 +181,9 @@ class Host:
         self.host = host
         self.lo, self.hi = layout.bounds(host)
         q, s, seed = config.num_machines, config.memory_words, config.seed
-        self._clock = [0]  # the round index every machine of this host reads
-        self.machines = [Machine(i, q, s, seed, initial.get(i), self._clock)
-                         for i in range(self.lo, self.hi)]
+        self._run = RunState(q, s, seed)  # shared by this host's machines
+        with gc_paused():
+            self.machines = Machine.fleet(self._run, self.lo, self.hi, initial)
         n = len(self.machines)
         # per-machine accounting, by position j = id - lo
         self.held = np.zeros(n, dtype=np.int64)  # memory + output words after the last compute
@@ -195,7 +212,8 @@ class Host:
         if not compute or (report.violations and self.config.enforce):
             report.exchange_s = t1 - t0
             return report
-        senders = self._compute(round_idx, report)
+        with gc_paused():
+            senders = self._compute(round_idx, report)
         t2 = time.perf_counter()
         if report.error is None:
             try:
@@ -222,7 +240,14 @@ class Host:
                 if chunk[0] == _SINGLES:
                     _, dests, sources, costs, payloads = chunk
                     for dest, source, cost, payload in zip(dests, sources, costs, payloads):
-                        machines[dest - lo]._inbox.append((source, payload))
+                        m = machines[dest - lo]
+                        box = m._in
+                        if box is None:
+                            m._in = [(source, payload)]
+                        elif type(box) is list:
+                            box.append((source, payload))
+                        else:
+                            box.singles.append((source, payload))
                         single[dest] = single.get(dest, 0) + cost
                     continue
                 _, dests, sources, lens, values = chunk
@@ -234,11 +259,10 @@ class Host:
                 got[positions] += np.add.reduceat(costs_of(lens), starts)
                 for j, a, b in zip(positions.tolist(), starts.tolist(), ends):
                     m = machines[j]
-                    window = (len(m._inbox), columns, a, b)
-                    if m._cols is None:
-                        m._cols = [window]
-                    else:
-                        m._cols.append(window)
+                    box = m._in
+                    if type(box) is not Inbox:
+                        box = m._in = Inbox([] if box is None else box)
+                    box.windows.append((len(box.singles), columns, a, b))
         for dest, words_in in single.items():
             got[dest - lo] += words_in
         receivers = np.flatnonzero(got)  # every message costs >= 1 word
@@ -270,18 +294,17 @@ class Host:
         source id).
         """
         machines = self.machines
-        self._clock[0] = round_idx
+        run_state = self._run
+        run_state.round_idx = round_idx
         if self._active == len(machines) and not self._receivers:
             runnable = None  # all of them
             count = len(machines)
         else:
-            runnable = [j for j, m in enumerate(machines)
-                        if not m._halted or m._inbox or m._cols is not None]
+            runnable = [j for j, m in enumerate(machines) if not m._halted or m._in is not None]
             count = len(runnable)
         run = self._round_fn
         cap = self.config.memory_words
         helds: list[int] = []  # in run order
-        senders: list[Machine] = []
         active = 0
         m = None
         blocks = self._order(count, runnable)
@@ -297,8 +320,6 @@ class Host:
                     helds.append(held)
                     if not m._halted:
                         active += 1
-                    if m._outbox or m._batches is not None:
-                        senders.append(m)
         except MPCError as exc:
             report.error = exc
         except UncountableValue as exc:
@@ -313,10 +334,10 @@ class Host:
                 original_message=str(exc), traceback=traceback.format_exc(),
             )
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
-            machine = machines[j]
-            machine._inbox = []
-            machine._cols = machine._merged = None
+            machines[j]._in = None
         self._receivers = []
+        senders = run_state.senders
+        run_state.senders = []
         ran = _run_positions(blocks)
         if len(helds) < len(ran):  # the round failed part-way
             ran = ran[:len(helds)]
@@ -378,26 +399,30 @@ class Host:
         """
         runs: list[list[Any]] = []
         single_sent: dict[int, int] = {}
+        batched = self._run.batched
         for m in senders:
-            outbox, batches = m._outbox, m._batches
-            if batches is None:
-                self._add_singles(runs, m, outbox, single_sent, report)
-            else:
-                pos = 0
-                for batch in batches:
-                    if batch.at > pos:
-                        self._add_singles(runs, m, outbox[pos:batch.at], single_sent, report)
-                        pos = batch.at
-                    last = runs[-1] if runs else None
-                    if last is not None and last[0] == _COLUMNS and last[1] == batch.values.dtype:
-                        last[2].append(m.id)
-                        last[3].append(batch)
-                    else:
-                        runs.append([_COLUMNS, batch.values.dtype, [m.id], [batch]])
-                if pos < len(outbox):
-                    self._add_singles(runs, m, outbox[pos:], single_sent, report)
-                m._batches = None
-            m._outbox = []
+            out = m._out
+            m._out = None
+            if m.id not in batched:
+                self._add_singles(runs, m, out, single_sent, report)
+                continue
+            singles: list[tuple[int, Any]] = []
+            for item in out:
+                if type(item) is not OutBatch:
+                    singles.append(item)
+                    continue
+                if singles:
+                    self._add_singles(runs, m, singles, single_sent, report)
+                    singles = []
+                last = runs[-1] if runs else None
+                if last is not None and last[0] == _COLUMNS and last[1] == item.values.dtype:
+                    last[2].append(m.id)
+                    last[3].append(item)
+                else:
+                    runs.append([_COLUMNS, item.values.dtype, [m.id], [item]])
+            if singles:
+                self._add_singles(runs, m, singles, single_sent, report)
+        self._run.batched = set()
         lo, n = self.lo, len(self.machines)
         sent = np.zeros(n, dtype=np.int64)
         frames: dict[int, list[list[Any]]] = {}
@@ -529,7 +554,7 @@ class Host:
             for m in self.machines:
                 found = wire.find_unencodable(m.output, "machine.output")
                 if found:
-                    raise UnsupportedValue(machine=m.id, round_idx=self._clock[0],
+                    raise UnsupportedValue(machine=m.id, round_idx=self._run.round_idx,
                                            where=found[0], type_name=found[1]) from None
             raise
         return HostSummary(

@@ -14,12 +14,25 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .columns import (NUMERIC_KINDS, SCALAR, Chunk, Messages, OutBatch,
-                      tuples_as_messages)
+from .columns import NUMERIC_KINDS, SCALAR, Inbox, Messages, OutBatch, tuples_as_messages
 from .errors import ConfigError, UnknownDestination, UnsupportedValue
 from .wordcount import words
 
-__all__ = ["Program", "FunctionProgram", "Machine", "partition_inputs"]
+__all__ = ["Program", "FunctionProgram", "Machine", "RunState", "partition_inputs"]
+
+
+class RunState:
+    """What a host's machines share: the run's settings, the round, and who sent this round."""
+
+    __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched")
+
+    def __init__(self, num_machines: int, memory_words: int, seed: int) -> None:
+        self.num_machines = num_machines
+        self.memory_words = memory_words
+        self.seed = seed
+        self.round_idx = 0
+        self.senders: list[Machine] = []  # machines that sent this round, in first-send order
+        self.batched: set[int] = set()  # ids of those that used send_many
 
 
 class Machine:
@@ -35,33 +48,54 @@ class Machine:
     seeded by (seed, id), the same on every backend.
     """
 
-    __slots__ = (
-        "id", "memory", "output", "num_machines", "memory_words",
-        "_inbox", "_cols", "_merged", "_outbox", "_batches", "_halted", "_rng", "_seed",
-        "_clock",
-    )
+    __slots__ = ("id", "memory", "output", "_run", "_in", "_out", "_halted", "_rng")
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
-                 memory: dict[str, Any] | None = None, clock: list[int] | None = None) -> None:
+                 memory: dict[str, Any] | None = None) -> None:
         self.id = machine_id
         self.memory: dict[str, Any] = memory if memory is not None else {}
         self.output: Any = None
-        self.num_machines = num_machines
-        self.memory_words = memory_words
-        self._inbox: list[tuple[int, Any]] = []  # messages delivered one by one
-        self._cols: list[tuple[int, Chunk, int, int]] | None = None  # (at, chunk, a, b) windows
-        self._merged: list[tuple[int, Any]] | None = None  # inbox view over both, built on read
-        self._outbox: list[tuple[int, Any]] = []
-        self._batches: list[OutBatch] | None = None
+        self._run = RunState(num_machines, memory_words, seed)
+        self._in: list[tuple[int, Any]] | Inbox | None = None  # this round's inbox
+        self._out: list[Any] | None = None  # (dest, payload) pairs and OutBatches, in order
         self._halted = False
-        self._rng: np.random.Generator | None = None
-        self._seed = seed
-        self._clock = clock if clock is not None else [0]  # shared by a host's machines
+
+    @classmethod
+    def fleet(cls, run: RunState, lo: int, hi: int,
+              memories: dict[int, dict[str, Any]]) -> list[Machine]:
+        """Machines lo..hi-1 sharing `run` (a host's machines): built without __init__, since
+        building 10^5 of them is a measurable part of a run (the rng is made on first use)."""
+        new = cls.__new__
+        machines = []
+        append = machines.append
+        for i in range(lo, hi):
+            m = new(cls)
+            m.id = i
+            m.memory = {}
+            m.output = None
+            m._run = run
+            m._in = None
+            m._out = None
+            append(m)  # _halted is set before each run of the machine
+        for i, memory in memories.items():
+            if lo <= i < hi and memory is not None:
+                machines[i - lo].memory = memory
+        return machines
+
+    @property
+    def num_machines(self) -> int:
+        """q, the run's number of machines."""
+        return self._run.num_machines
+
+    @property
+    def memory_words(self) -> int:
+        """s, the run's cap on words held, sent and received per round."""
+        return self._run.memory_words
 
     @property
     def round_idx(self) -> int:
         """The current round, counted from 0 (one shared clock per host: no per-machine write)."""
-        return self._clock[0]
+        return self._run.round_idx
 
     def send(self, dest: int, payload: Any) -> None:
         """Send `payload` to machine `dest`; delivered at the end of this round.
@@ -72,9 +106,14 @@ class Machine:
         Raises UnknownDestination at once for an id outside the ints 0..q-1; a payload that
         cannot be counted or encoded raises UnsupportedValue at the end of the round.
         """
-        if type(dest) is not int or not 0 <= dest < self.num_machines:
+        if type(dest) is not int or not 0 <= dest < self._run.num_machines:
             dest = self._checked_dest(dest)
-        self._outbox.append((dest, payload))
+        out = self._out
+        if out is None:
+            self._out = [(dest, payload)]
+            self._run.senders.append(self)
+        else:
+            out.append((dest, payload))
 
     def send_many(self, dests: Any, payloads: Any, offsets: Any = None) -> None:
         """Send len(dests) messages in one call; delivered at the end of this round.
@@ -128,51 +167,39 @@ class Machine:
                              f"offsets) or 2-D (rows), got shape {values.shape}")
         if k == 0:
             return
-        if self._batches is None:
-            self._batches = []
-        self._batches.append(OutBatch(len(self._outbox), dest_arr, lens, values))
+        batch = OutBatch(dest_arr, lens, values)
+        out = self._out
+        if out is None:
+            self._out = [batch]
+            self._run.senders.append(self)
+        else:
+            out.append(batch)
+        self._run.batched.add(self.id)
 
     @property
     def inbox(self) -> list[tuple[int, Any]]:
         """(source, payload) per message of the previous round, by source then send order."""
-        if self._cols is None:
-            return self._inbox
-        if self._merged is None:
-            merged: list[tuple[int, Any]] = []
-            pos = 0
-            for at, chunk, a, b in self._cols:
-                merged.extend(self._inbox[pos:at])
-                merged.extend(chunk.tuples(a, b))
-                pos = at
-            merged.extend(self._inbox[pos:])
-            self._merged = merged
-        return self._merged
+        box = self._in
+        if box is None:
+            return []
+        if type(box) is list:
+            return box
+        return box.tuples()
 
     @inbox.setter
     def inbox(self, messages: list[tuple[int, Any]]) -> None:
-        self._inbox = messages
-        self._cols = self._merged = None
+        self._in = messages
 
     @property
     def inbox_columns(self) -> Messages:
         """The previous round's messages as columns (sources, offsets, values), in inbox
         order, without a Python object per message; see mpcsim.columns.Messages."""
-        cols = self._cols
-        if cols is None:
-            return tuples_as_messages(self._inbox) if self._inbox else Messages.empty()
-        if len(cols) == 1 and not self._inbox:
-            _, chunk, a, b = cols[0]
-            return chunk.messages(a, b)
-        parts = []
-        pos = 0
-        for at, chunk, a, b in cols:
-            if at > pos:
-                parts.append(tuples_as_messages(self._inbox[pos:at]))
-            parts.append(chunk.messages(a, b))
-            pos = at
-        if pos < len(self._inbox):
-            parts.append(tuples_as_messages(self._inbox[pos:]))
-        return Messages.concat(parts)
+        box = self._in
+        if box is None:
+            return Messages.empty()
+        if type(box) is list:
+            return tuples_as_messages(box)
+        return box.messages()
 
     def halt(self) -> None:
         """Vote to stop. A halted machine runs again if it receives a message (Pregel)."""
@@ -180,14 +207,17 @@ class Machine:
 
     @property
     def halted(self) -> bool:
-        return self._halted
+        """Whether halt() was called in this machine's latest round."""
+        return getattr(self, "_halted", False)
 
     @property
     def rng(self) -> np.random.Generator:
         """This machine's generator, seeded by (seed, id): identical on every backend."""
-        if self._rng is None:
-            self._rng = np.random.default_rng([self._seed, self.id])
-        return self._rng
+        try:
+            return self._rng
+        except AttributeError:  # made on first use
+            self._rng = np.random.default_rng([self._run.seed, self.id])
+            return self._rng
 
     def _checked_dest(self, dest: Any) -> int:
         try:
@@ -202,7 +232,7 @@ class Machine:
         return index
 
     def __repr__(self) -> str:
-        return f"Machine(id={self.id}, round_idx={self.round_idx}, halted={self._halted})"
+        return f"Machine(id={self.id}, round_idx={self.round_idx}, halted={self.halted})"
 
 
 class Program:
