@@ -363,6 +363,107 @@ class MutateAfterDelivery(Program):
         machine.halt()
 
 
+# -- columnar twins: the same programs written with send_many / inbox_columns ------------------
+
+class AllToAllColumns(Program):
+    """AllToAll with one send_many of the 2-D block (row j to machine j), read back as rows."""
+
+    def round(self, machine: Machine) -> None:
+        if machine.round_idx == 0:
+            rows = machine.memory.pop("input")
+            machine.send_many(np.arange(machine.num_machines), rows)
+        else:
+            machine.output = machine.inbox_columns.rows().copy()
+        machine.halt()
+
+
+class ManySmallMessagesColumns(Program):
+    """ManySmallMessages as two send_many calls: 50 scalars, then 10 empty ragged messages."""
+
+    def round(self, machine: Machine) -> None:
+        if machine.round_idx == 0 and machine.id == 0:
+            machine.send_many(np.ones(50, dtype=np.int64), np.arange(50))
+            machine.send_many([2] * 10, np.zeros(0, dtype=np.int64), offsets=np.zeros(11, int))
+        elif machine.id == 1 and machine.inbox_columns:
+            machine.output = machine.inbox_columns.values.tolist()
+        elif machine.inbox_columns:
+            machine.output = len(machine.inbox_columns)
+        machine.halt()
+
+
+class RandomSendsColumns(RandomSends):
+    """RandomSends with its one message per round as a one-row send_many, summed from columns."""
+
+    def round(self, machine: Machine) -> None:
+        got = machine.memory.get("got", 0) + int(machine.inbox_columns.values.sum())
+        machine.memory["got"] = got
+        if machine.round_idx < self.sending_rounds:
+            dest = int(machine.rng.integers(machine.num_machines))
+            machine.send_many([dest], np.array([int(machine.rng.integers(100))]))
+        else:
+            machine.output = got
+            machine.halt()
+
+
+def _mixed_plan(machine: Machine) -> list[tuple[str, Any, Any, Any]]:
+    """Machine i's sends in round 0, in call order: singles and batches of every shape."""
+    q, i = machine.num_machines, machine.id
+    nxt = (i + 1) % q
+    return [
+        ("one", nxt, 7 + i, None),
+        ("many", [0, 1, 2], np.arange(6, dtype=np.int64).reshape(3, 2) + 10 * i, None),
+        ("one", 0, {"from": i}, None),
+        ("many", [2, 0], np.array([1.5, 2.5 + i]), None),
+        ("many", [1, 1, 0], np.arange(5, dtype=np.int32) + i, np.array([0, 2, 2, 5])),
+        ("one", nxt, np.arange(3.0) * i, None),
+        ("many", [], np.zeros(0), None),
+    ]
+
+
+def _as_singles(kind: str, dests: Any, payloads: Any, offsets: Any) -> list[tuple[int, Any]]:
+    """One send_many call as the (dest, payload) pairs of the equivalent single sends."""
+    if kind == "one":
+        return [(dests, payloads)]
+    payloads = np.asarray(payloads)
+    if offsets is not None:
+        return [(d, payloads[a:b]) for d, a, b in zip(dests, offsets[:-1], offsets[1:])]
+    if payloads.ndim == 2:
+        return list(zip(dests, payloads))
+    return [(d, v.item()) for d, v in zip(dests, payloads)]
+
+
+class MixedSends(Program):
+    """Round 0: every machine interleaves send and send_many (rows, scalars, ragged, empty,
+    several dtypes); with `columns` False the same messages go out one send each. Round 1:
+    each machine outputs its inbox as [source, payload] pairs and, from inbox_columns, the
+    sources and lengths."""
+
+    def __init__(self, columns: bool) -> None:
+        self.columns = columns
+
+    def round(self, machine: Machine) -> None:
+        if machine.round_idx == 0:
+            for kind, dests, payloads, offsets in _mixed_plan(machine):
+                if kind == "many" and self.columns:
+                    machine.send_many(dests, payloads, offsets)
+                else:
+                    for dest, payload in _as_singles(kind, dests, payloads, offsets):
+                        machine.send(dest, payload)
+            return
+        machine.output = [[source, payload] for source, payload in machine.inbox]
+        machine.halt()
+
+
+def mixed_reference(inputs: None, seed: int, num_machines: int = 3) -> list[Any]:
+    inboxes: list[list[Any]] = [[] for _ in range(num_machines)]
+    for i in range(num_machines):
+        machine = Machine(i, num_machines, 64, seed)
+        for call in _mixed_plan(machine):
+            for dest, payload in _as_singles(*call):
+                inboxes[dest].append([i, as_received(payload)])
+    return inboxes
+
+
 CASES: list[Case] = [
     Case("ping_pong", lambda: PingPong(last=5), no_inputs, 2, 2, expected([5, 4]), rounds=7),
     Case("ring_sum_makes_own_data", RingSum, no_inputs, 5, 3, expected([30] * 5), rounds=5),
@@ -376,6 +477,16 @@ CASES: list[Case] = [
          rounds=4),
     Case("many_small_messages", ManySmallMessages, no_inputs, 3, 64,
          expected([None, list(range(50)), 10]), rounds=2),
+    Case("many_small_messages_columns", ManySmallMessagesColumns, no_inputs, 3, 64,
+         expected([None, list(range(50)), 10]), rounds=2),
+    Case("all_to_all_columns", AllToAllColumns, all_to_all_inputs, 4, 12, all_to_all_reference,
+         rounds=2),
+    Case("random_sends_columns", RandomSendsColumns, no_inputs, 5, 8, random_sends_reference,
+         rounds=4),
+    Case("mixed_sends_singles", lambda: MixedSends(columns=False), no_inputs, 3, 64,
+         mixed_reference, rounds=2),
+    Case("mixed_sends_columns", lambda: MixedSends(columns=True), no_inputs, 3, 64,
+         mixed_reference, rounds=2),
     Case("every_encodable_payload", lambda: EchoPayloads(PAYLOADS), no_inputs, 2, 256,
          expected([None, as_received(PAYLOADS)]), rounds=2),
     Case("zero_dim_array_payload", lambda: EchoPayloads(ZERO_DIM_PAYLOADS), no_inputs, 2, 8,
@@ -401,6 +512,16 @@ CASES: list[Case] = [
 Message = tuple[int, int, int]  # (source, dest, payload words)
 
 
+# The same program written with single sends and with send_many: outputs and transcripts must
+# be identical on every backend (tests/test_conformance.py).
+COLUMNAR_TWINS: list[tuple[str, str]] = [
+    ("many_small_messages", "many_small_messages_columns"),
+    ("all_to_all_arrays", "all_to_all_columns"),
+    ("random_sends_use_machine_rng", "random_sends_columns"),
+    ("mixed_sends_singles", "mixed_sends_columns"),
+]
+
+
 @dataclass(frozen=True)
 class ScriptedTraffic(Program):
     """Replays a plan. In round r < len(sends) every machine keeps keeps[r][id] words in memory
@@ -414,19 +535,35 @@ class ScriptedTraffic(Program):
     sends: tuple[tuple[Message, ...], ...]
     keeps: tuple[tuple[int, ...], ...]
     log: bool = False
+    mode: str = "single"  # "single": send; "columns": one ragged send_many; "mixed": alternate
 
     def round(self, machine: Machine) -> None:
         r = machine.round_idx
-        if self.log and machine.inbox:
-            entries = [[r, src, max(1, int(np.size(p)))] for src, p in machine.inbox]
-            machine.output = (machine.output or []) + entries
+        if self.log:
+            if self.mode == "columns":
+                got = machine.inbox_columns
+                entries = [[r, src, max(1, n)]
+                           for src, n in zip(got.sources.tolist(), got.lengths.tolist())]
+            else:
+                entries = [[r, src, max(1, int(np.size(p)))] for src, p in machine.inbox]
+            if entries:
+                machine.output = (machine.output or []) + entries
         if r >= len(self.sends):
             machine.memory.clear()
             machine.halt()
             return
         machine.memory["kept"] = np.zeros(self.keeps[r][machine.id], dtype=np.int8)
-        for source, dest, count in self.sends[r]:
-            if source == machine.id:
-                machine.send(dest, np.full(count, source, dtype=np.int32))
+        mine = [(dest, count) for source, dest, count in self.sends[r] if source == machine.id]
+        if self.mode == "columns":  # an empty batch too: it sends nothing
+            counts = np.array([count for _, count in mine], dtype=np.int64)
+            offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            machine.send_many([dest for dest, _ in mine],
+                              np.full(int(offsets[-1]), machine.id, dtype=np.int32), offsets)
+        for i, (dest, count) in enumerate(mine):
+            payload = np.full(count, machine.id, dtype=np.int32)
+            if self.mode == "single" or (self.mode == "mixed" and i % 2 == 0):
+                machine.send(dest, payload)
+            elif self.mode == "mixed":
+                machine.send_many([dest], payload, offsets=[0, count])
         if r == len(self.sends) - 1:
             machine.halt()

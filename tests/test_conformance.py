@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cases import CASES, SEED, Case, assert_same, run_case, transcript
+from cases import CASES, COLUMNAR_TWINS, SEED, Case, assert_same, run_case, transcript
 
 # Worker counts per backend: "wide" spreads machines over several hosts, so messages are routed
 # between hosts (in-process for local, actor to actor for Ray).
@@ -46,3 +46,18 @@ def test_case_gives_expected_output_rounds_and_reference_transcript(
 def test_case_names_are_unique() -> None:
     names = [case.name for case in CASES]
     assert len(names) == len(set(names))
+
+
+_BY_NAME = {case.name: case for case in CASES}
+
+
+@pytest.mark.parametrize("singles, columns", COLUMNAR_TWINS,
+                         ids=[columns for _, columns in COLUMNAR_TWINS])
+def test_columnar_twin_gives_the_same_output_and_transcript_as_single_sends(
+        singles: str, columns: str, backend: str, num_workers: int) -> None:
+    one_by_one = run_case(_BY_NAME[singles], backend=backend, num_workers=num_workers, seed=SEED)
+
+    batched = run_case(_BY_NAME[columns], backend=backend, num_workers=num_workers, seed=SEED)
+
+    assert_same(batched.output, one_by_one.output)
+    assert transcript(batched) == transcript(one_by_one)

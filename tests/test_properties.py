@@ -5,15 +5,18 @@
 (b) delivery conserves words: what is sent is what is received, per machine and per round;
 (c) output and transcript depend neither on the machines' run order (the seed) nor on
     num_workers, nor on the backend;
-(d) every error survives pickling.
+(d) every error survives pickling;
+(e) a program's messages sent by send_many (ragged, empty batches, or mixed with single sends)
+    are the same messages as single sends: same output, transcript and violations.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,9 +37,13 @@ class Plan:
     program: ScriptedTraffic
 
 
+MODES = ("single", "columns", "mixed")
+
+
 @st.composite
 def plans(draw: st.DrawFn, log: bool = False) -> Plan:
-    """Up to 5 machines and 3 planned rounds; word counts straddle the cap s."""
+    """Up to 5 machines and 3 planned rounds; word counts straddle the cap s. Messages go out
+    by single sends, by one ragged send_many per machine, or alternating the two."""
     q = draw(st.integers(1, 5))
     s = draw(st.integers(1, 10))
     num_rounds = draw(st.integers(1, 3))
@@ -44,7 +51,8 @@ def plans(draw: st.DrawFn, log: bool = False) -> Plan:
     sends = tuple(tuple(draw(st.lists(message, max_size=6))) for _ in range(num_rounds))
     keep = st.lists(st.integers(0, s + 2), min_size=q, max_size=q).map(tuple)
     keeps = tuple(draw(keep) for _ in range(num_rounds))
-    return Plan(q, s, ScriptedTraffic(sends=sends, keeps=keeps, log=log))
+    mode = draw(st.sampled_from(MODES))
+    return Plan(q, s, ScriptedTraffic(sends=sends, keeps=keeps, log=log, mode=mode))
 
 
 def run(plan: Plan, **kwargs: Any) -> mpcsim.Result:
@@ -186,6 +194,63 @@ def test_output_and_transcript_do_not_depend_on_backend(ray_session: Any, plan: 
 
     assert_same(on_ray.output, reference.output)
     assert transcript(on_ray) == transcript(reference)
+
+
+# -- (e) single sends and send_many are the same messages ---------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(plans(log=True), st.integers(1, 3), st.booleans())
+def test_send_many_gives_the_same_output_and_transcript_as_single_sends(
+        plan: Plan, num_workers: int, enforce: bool) -> None:
+    results = {}
+    for mode in MODES:
+        program = replace(plan.program, mode=mode)
+        try:
+            results[mode] = run(replace(plan, program=program), enforce=enforce,
+                                num_workers=num_workers)
+        except MemoryLimitExceeded as err:
+            results[mode] = err.fields
+
+    single = results["single"]
+    for mode in ("columns", "mixed"):
+        if isinstance(single, dict):
+            assert results[mode] == single
+        else:
+            assert_same(results[mode].output, single.output)
+            assert transcript(results[mode]) == transcript(single)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[int, list[int], np.ndarray, np.ndarray]:
+    """q, then one send_many call's dests (some possibly out of range), values and offsets."""
+    q = draw(st.integers(1, 6))
+    k = draw(st.integers(0, 8))
+    dests = draw(st.lists(st.integers(-2, q + 2), min_size=k, max_size=k))
+    lengths = draw(st.lists(st.integers(0, 4), min_size=k, max_size=k))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return q, dests, np.arange(int(offsets[-1]), dtype=np.float64), offsets
+
+
+@settings(max_examples=80, deadline=None)
+@given(batches())
+def test_send_many_refuses_the_first_unknown_destination(
+        batch: tuple[int, list[int], np.ndarray, np.ndarray]) -> None:
+    q, dests, values, offsets = batch
+    bad = [d for d in dests if not 0 <= d < q]
+
+    def program(machine: mpcsim.Machine) -> None:
+        if machine.id == 0 and machine.round_idx == 0:
+            machine.send_many(dests, values, offsets)
+        machine.halt()
+
+    if bad:
+        with pytest.raises(UnknownDestination) as info:
+            mpcsim.run(program, num_machines=q, memory_words=64)
+        assert info.value.dest == bad[0] and info.value.machine == 0
+    else:
+        result = mpcsim.run(program, num_machines=q, memory_words=64)
+        assert result.trace.rounds[0].messages == len(dests)
+        assert result.trace.rounds[0].words == int(np.maximum(np.diff(offsets), 1).sum())
 
 
 # -- (d) errors pickle -------------------------------------------------------------------------
