@@ -131,12 +131,13 @@ class Machine:
         UnsupportedValue; mismatched lengths raise ValueError. The payload values are taken
         as they are when the round ends, as `send` does.
         """
-        raw_dests = np.asarray(dests)
+        raw_dests = dests if isinstance(dests, np.ndarray) else np.asarray(dests)
         if raw_dests.ndim != 1:
             raise ValueError(f"send_many: dests must be 1-D, got shape {raw_dests.shape}")
-        if raw_dests.size and raw_dests.dtype.kind not in "iu":
-            bad = next((d for d in raw_dests.tolist()
-                        if isinstance(d, bool) or not isinstance(d, int)), raw_dests[0])
+        if raw_dests.size and raw_dests.dtype.kind not in "iu":  # name the first non-int
+            items = raw_dests.tolist() if dests is raw_dests else list(dests)
+            bad = next((d for d in items if isinstance(d, (bool, np.bool_))
+                        or not isinstance(d, (int, np.integer))), items[0])
             raise UnknownDestination(machine=self.id, round_idx=self.round_idx, dest=bad,
                                      num_machines=self.num_machines)
         dest_arr = raw_dests.astype(np.int64)  # a private copy: checked now, used at round end
