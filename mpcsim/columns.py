@@ -115,12 +115,13 @@ class Inbox:
     """A machine's inbox when columns arrived: the singly sent (source, payload) pairs, and
     windows (at, chunk, a, b) of column chunks, `at` being how many singles came before."""
 
-    __slots__ = ("singles", "windows", "_tuples")
+    __slots__ = ("singles", "windows", "_tuples", "_messages")
 
     def __init__(self, singles: list[tuple[int, Any]]) -> None:
         self.singles = singles
         self.windows: list[tuple[int, Chunk, int, int]] = []
         self._tuples: list[tuple[int, Any]] | None = None
+        self._messages: Messages | None = None
 
     def tuples(self) -> list[tuple[int, Any]]:
         """Every message as (source, payload), in inbox order (built once)."""
@@ -136,7 +137,12 @@ class Inbox:
         return self._tuples
 
     def messages(self) -> Messages:
-        """Every message as columns, in inbox order."""
+        """Every message as columns, in inbox order (built once)."""
+        if self._messages is None:
+            self._messages = self._columns()
+        return self._messages
+
+    def _columns(self) -> Messages:
         singles, windows = self.singles, self.windows
         if len(windows) == 1 and not singles:
             _, chunk, a, b = windows[0]

@@ -30,7 +30,7 @@ import numpy as np
 from . import wire
 from .columns import Chunk, Inbox, OutBatch, costs_of, offsets_of, take_segments
 from .config import RunConfig
-from .errors import MPCError, ProgramError, UnsupportedValue
+from .errors import MPCError, ProgramError, UnknownDestination, UnsupportedValue
 from .program import FunctionProgram, Machine, Program, RunState
 from .wordcount import UncountableValue, memory_words, message_words, words
 
@@ -426,16 +426,24 @@ class Host:
         lo, n = self.lo, len(self.machines)
         sent = np.zeros(n, dtype=np.int64)
         frames: dict[int, list[list[Any]]] = {}
+        unknown: UnknownDestination | None = None  # the lowest machine's, over every run
         for run in runs:
             if run[0] == _SINGLES:
                 pieces = self._split_singles(run)
             else:
-                pieces, source_positions, costs = self._split_columns(run)
+                try:
+                    pieces, source_positions, costs = self._split_columns(run)
+                except UnknownDestination as exc:
+                    if unknown is None or exc.machine < unknown.machine:
+                        unknown = exc
+                    continue
                 sent += np.bincount(source_positions, weights=costs, minlength=n
                                     ).astype(np.int64)
                 report.messages += costs.size
             for h, piece in pieces:
                 frames.setdefault(h, []).append(piece)
+        if unknown is not None:
+            raise unknown
         for source, words_out in single_sent.items():
             sent[source - lo] += words_out
         self.sent_total += sent
@@ -505,6 +513,11 @@ class Host:
             values = np.concatenate([b.values for b in batches])
             sources = np.repeat(np.asarray(ids, dtype=np.int64),
                                 [b.dests.size for b in batches])
+        q = self.layout.num_machines
+        if dests.size and (dests.min() < 0 or dests.max() >= q):
+            first = int(np.flatnonzero((dests < 0) | (dests >= q))[0])  # lowest source's first
+            raise UnknownDestination(machine=int(sources[first]), round_idx=self._run.round_idx,
+                                     dest=int(dests[first]), num_machines=q)
         costs = costs_of(lens)
         source_positions = sources - self.lo
         if dests.size > 1 and np.any(dests[1:] < dests[:-1]):

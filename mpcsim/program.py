@@ -126,36 +126,27 @@ class Machine:
           is payloads[offsets[i]:offsets[i + 1]] (ragged; an empty row is a message too).
         Every message costs max(1, its values) words of this round's sent cap and of its
         receiver's received cap, exactly as `send` of the same value; sends of both kinds
-        interleave in call order. Checked at once: an id outside 0..q-1 raises
-        UnknownDestination naming the first bad one; a non-numeric payload raises
-        UnsupportedValue; mismatched lengths raise ValueError. The payload values are taken
-        as they are when the round ends, as `send` does.
+        interleave in call order. Shapes are checked at once (ValueError, with the numbers),
+        as are the dtypes (a non-numeric payload raises UnsupportedValue, non-int dests
+        UnknownDestination). Destinations outside 0..q-1 are found when the round ends, for
+        all machines at once: UnknownDestination names the lowest such machine and its first
+        bad id. `dests` is copied at the call; the payload values are taken as they are when
+        the round ends, as `send` does.
         """
-        raw_dests = dests if isinstance(dests, np.ndarray) else np.asarray(dests)
-        if raw_dests.ndim != 1:
-            raise ValueError(f"send_many: dests must be 1-D, got shape {raw_dests.shape}")
-        if raw_dests.size and raw_dests.dtype.kind not in "iu":  # name the first non-int
-            items = raw_dests.tolist() if dests is raw_dests else list(dests)
-            bad = next((d for d in items if isinstance(d, (bool, np.bool_))
-                        or not isinstance(d, (int, np.integer))), items[0])
-            raise UnknownDestination(machine=self.id, round_idx=self.round_idx, dest=bad,
-                                     num_machines=self.num_machines)
-        dest_arr = raw_dests.astype(np.int64)  # a private copy: checked now, used at round end
-        if dest_arr.size and (dest_arr.min() < 0 or dest_arr.max() >= self.num_machines):
-            first = int(np.flatnonzero((dest_arr < 0) | (dest_arr >= self.num_machines))[0])
-            raise UnknownDestination(machine=self.id, round_idx=self.round_idx,
-                                     dest=int(dest_arr[first]), num_machines=self.num_machines)
-        values = payloads if isinstance(payloads, np.ndarray) else np.asarray(payloads)
+        dest_arr = dests if type(dests) is np.ndarray else np.asarray(dests)
+        if dest_arr.dtype.kind not in "iu" or dest_arr.ndim != 1:
+            _refuse_dests(self, dests, dest_arr)
+        dest_arr = dest_arr.astype(np.int64)  # a private copy, range-checked at the round end
+        values = payloads if type(payloads) is np.ndarray else np.asarray(payloads)
         if values.dtype.kind not in NUMERIC_KINDS:
             raise UnsupportedValue(machine=self.id, round_idx=self.round_idx,
                                    where="send_many payloads",
                                    type_name=f"numpy array of dtype {values.dtype}")
-        k = dest_arr.size
+        k = dest_arr.shape[0]
         if offsets is not None:
             lens = _ragged_lengths(offsets, values, k)
-            values = values.reshape(-1)
         elif values.ndim == 1:
-            if values.size != k:
+            if values.shape[0] != k:
                 raise ValueError(f"send_many: {k} dests but {values.size} scalar payloads")
             lens = np.full(k, SCALAR, dtype=np.int64)
         elif values.ndim == 2:
@@ -266,22 +257,35 @@ class FunctionProgram(Program):
         return f"FunctionProgram({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
+def _refuse_dests(machine: Machine, dests: Any, arr: np.ndarray) -> None:
+    """send_many's dests are not a 1-D int array: say how (the first non-int id, as given)."""
+    if arr.ndim != 1:
+        raise ValueError(f"send_many: dests must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        return
+    items = arr.tolist() if dests is arr else list(dests)
+    bad = next((d for d in items if isinstance(d, (bool, np.bool_))
+                or not isinstance(d, (int, np.integer))), items[0])
+    raise UnknownDestination(machine=machine.id, round_idx=machine.round_idx, dest=bad,
+                             num_machines=machine.num_machines)
+
+
 def _ragged_lengths(offsets: Any, values: np.ndarray, k: int) -> np.ndarray:
     """Message lengths from send_many's offsets, checked against the values."""
-    off = np.asarray(offsets)
+    off = offsets if type(offsets) is np.ndarray else np.asarray(offsets)
     if off.dtype.kind not in "iu" or off.ndim != 1:
         raise ValueError(f"send_many: offsets must be a 1-D int array, got {off.dtype} "
                          f"of shape {off.shape}")
     if values.ndim != 1:
         raise ValueError(f"send_many: ragged payloads (with offsets) must be 1-D, got shape "
                          f"{values.shape}")
-    if off.size != k + 1:
+    if off.shape[0] != k + 1:
         raise ValueError(f"send_many: {k} dests need {k + 1} offsets, got {off.size}")
-    lens = np.diff(off.astype(np.int64))
-    if off[0] != 0 or off[-1] != values.size or (lens.size and lens.min() < 0):
+    lens = np.diff(off).astype(np.int64, copy=False)
+    if off[0] != 0 or off[k] != values.shape[0] or (k and lens.min() < 0):
         raise ValueError(f"send_many: offsets must rise from 0 to len(payloads)="
                          f"{values.size}; got {off[0]}..{off[-1]}"
-                         + (" and a decrease" if lens.size and lens.min() < 0 else ""))
+                         + (" and a decrease" if k and lens.min() < 0 else ""))
     return lens
 
 
