@@ -21,7 +21,8 @@ from ..api import run
 from ..errors import MPCError
 from .ratios import Target, alternate, ratio_row, skipped_row
 
-__all__ = ["algorithm_vs_baseline", "scaling_points", "memory_words_for", "SLOW_POINT_S"]
+__all__ = ["algorithm_vs_baseline", "algorithm_seconds", "scaling_points", "memory_words_for",
+           "SLOW_POINT_S"]
 
 SLOW_POINT_S = 30.0  # a scaling point stops repeating once its runs have taken this long
 
@@ -72,8 +73,48 @@ def algorithm_vs_baseline(name: str, algorithm: str, n: int, options: dict[str, 
     except MPCError as exc:
         return skipped_row(name, target, f"failed: {type(exc).__name__}: {exc}")
     rounds_only = statistics.median(r / b for r, b in zip(rounds_s, base_s))
+    messages = sum(r.messages for r in last[0].trace.rounds)
     note = (f"q={q} machines, s={s} words, {last[0].rounds} rounds (bound {bound}); rounds "
-            f"alone {rounds_only:.2f}x" + ("" if verified else "; OUTPUT NOT VERIFIED"))
+            f"alone {rounds_only:.2f}x; {messages:,} messages, "
+            f"{statistics.median(ours_s) / max(messages, 1) * 1e6:.2f} us per message"
+            + ("" if verified else "; OUTPUT NOT VERIFIED"))
+    row = ratio_row(name, ours_s, base_s, target, note=note)
+    if not verified:
+        row["pass"] = False
+    return row
+
+
+def algorithm_seconds(name: str, algorithm: str, n: int, memory_words: int,
+                      baseline: Callable[[Any], Any], target: Target,
+                      repeats: int = 1) -> dict[str, Any]:
+    """The seconds of whole mpcsim.run calls (no warm-up: the first run is timed too, as a
+    user's would be) of ALGORITHMS[algorithm] on make_input(n) at s = memory_words, each
+    verified, against a bound in seconds; the baseline is timed alongside, for the note."""
+    spec = ALGORITHMS.get(algorithm)
+    if spec is None:
+        return skipped_row(name, target, f"not available: {algorithm!r} is not registered")
+    inputs = spec.make_input(n, np.random.default_rng(0))
+    try:
+        q, s = spec.sizing(n, None, memory_words)
+        bound = spec.round_bound(n, q, s)
+        ours_s, base_s, verified, result = [], [], True, None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = run(spec.program(), inputs, num_machines=q, memory_words=s,
+                         max_rounds=2 * bound + 10)
+            ours_s.append(time.perf_counter() - start)
+            verified &= bool(spec.verify(result.output, inputs))
+            start = time.perf_counter()
+            baseline(inputs)
+            base_s.append(time.perf_counter() - start)
+    except MPCError as exc:
+        return skipped_row(name, target, f"failed: {type(exc).__name__}: {exc}")
+    assert result is not None
+    messages = sum(r.messages for r in result.trace.rounds)
+    note = (f"q={q} machines, s={s} words, {result.rounds} rounds (bound {bound}), "
+            f"{messages:,} messages, {statistics.median(ours_s) / max(messages, 1) * 1e6:.2f} us "
+            f"per message; numpy {statistics.median(base_s):.3f} s"
+            + ("" if verified else "; OUTPUT NOT VERIFIED"))
     row = ratio_row(name, ours_s, base_s, target, note=note)
     if not verified:
         row["pass"] = False

@@ -27,6 +27,7 @@ ROW_FIELDS = ("name", "ratio", "min", "max", "target", "pass", "ours_s", "baseli
 class Target:
     op: str  # "<=": ours' time over the baseline's (cost); ">=": baseline's over ours (throughput)
     bound: float  # the ratio the issue names, e.g. 3.0 for "<= 3x"
+    seconds: bool = False  # True: the bound is on ours' seconds, not a ratio ("<= 30 s")
 
     def __post_init__(self) -> None:
         if self.op not in ("<=", ">="):
@@ -35,14 +36,17 @@ class Target:
             raise ConfigError(problems=[("bound", self.bound, "must be > 0")])
 
     def ratio(self, ours_s: float, baseline_s: float) -> float:
-        """Time ratio ours/baseline for '<=', throughput ratio baseline/ours for '>='."""
+        """Time ratio ours/baseline for '<=', throughput ratio baseline/ours for '>=';
+        ours' seconds for a bound in seconds."""
+        if self.seconds:
+            return ours_s
         return ours_s / baseline_s if self.op == "<=" else baseline_s / ours_s
 
     def met(self, ratio: float) -> bool:
         return ratio <= self.bound if self.op == "<=" else ratio >= self.bound
 
     def __str__(self) -> str:
-        return f"{self.op} {self.bound:g}x"
+        return f"{self.op} {self.bound:g} s" if self.seconds else f"{self.op} {self.bound:g}x"
 
 
 def alternate(ours: Callable[[], float], baseline: Callable[[], float],

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from . import core
-from .baselines import numpy_hopk, numpy_sort
-from .library import algorithm_vs_baseline, scaling_points
+from .baselines import numpy_hopk, numpy_list_ranking, numpy_sort
+from .library import algorithm_seconds, algorithm_vs_baseline, memory_words_for, scaling_points
 from .progress import Progress
 from .ratios import Target, ratio_row, skipped_row
 from .suite import Suite
@@ -77,6 +77,8 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
     local, ray = "local" in backends, "ray" in backends
     le, ge = (lambda bound: Target("<=", bound)), (lambda bound: Target(">=", bound))
     n_sort, n_hop, k = suite.sort_n, suite.hopk_n, suite.hopk_k
+    n_small = suite.sublinear_n
+    root = memory_words_for(n_small, 1 / 2)
 
     def measured(name: str, target: Target, enabled: bool, backend: str,
                  fn: Callable[[], tuple[list[float], list[float]]]) -> Step:
@@ -86,9 +88,11 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
         return (f"{backend}: {name}", step)
 
     def library(name: str, algorithm: str, n: int, options: dict[str, Any],
-                baseline: Callable[[Any], Any], target: Target, backend: str) -> Step:
+                baseline: Callable[[Any], Any], target: Target, backend: str,
+                words: int | None = None) -> Step:
         enabled = backend in backends
-        words = suite.library_words * (2 if backend == "ray" else 1)
+        if words is None:
+            words = suite.library_words * (2 if backend == "ray" else 1)
 
         def step() -> None:
             ratios.append(algorithm_vs_baseline(
@@ -104,8 +108,8 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
                  lambda: core.measure_shuffle_ray(suite.repeats)),
         measured("local shuffle throughput vs numpy copy", ge(0.5), local, "local",
                  lambda: core.measure_shuffle_local(suite.repeats)),
-        measured(f"local overhead: {suite.overhead_machines:,} trivial machines vs bare loop",
-                 le(3.0), local, "local",
+        measured(f"local overhead: mpcsim.run of {suite.overhead_machines:,} trivial machines "
+                 "end to end vs bare loop", le(5.0), local, "local",
                  lambda: core.measure_overhead(suite.repeats, quiet=True,
                                                num_machines=suite.overhead_machines)),
         ("local+ray: bridge, random GPT-2 vs dense", lambda: _bridge_rows(suite, backends,
@@ -117,7 +121,25 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
                 le(5.0), "local"),
         library(f"sort {n_sort:,} float64, ray (2 workers) vs numpy.sort", "sort", n_sort, {},
                 numpy_sort, le(10.0), "ray"),
+        library(f"list ranking n={n_small:,}, s=n^(1/2)={root:,}, local vs numpy pointer "
+                "jumping", "list-ranking", n_small, {}, numpy_list_ranking, le(20.0), "local",
+                words=root),
+        library(f"sort {suite.sublinear_sort_n:,} float64, s={suite.sublinear_sort_words:,}, "
+                "local vs numpy.sort", "sort", suite.sublinear_sort_n, {}, numpy_sort, le(100.0),
+                "local", words=suite.sublinear_sort_words),
+        library(f"hop-k N={n_small:,} k={k}, s=n^(1/2)={root:,}, local vs numpy pointer "
+                "doubling", "hop-k", n_small, {"k": k}, lambda x: numpy_hopk(x, k), le(30.0),
+                "local", words=root),
     ]
+    if suite.ranking_big_n:
+        name = (f"list ranking n={suite.ranking_big_n:,}, s={suite.sublinear_sort_words:,}: "
+                "seconds of mpcsim.run")
+        steps.append((f"local: {name}", lambda: ratios.append(
+            algorithm_seconds(name, "list-ranking", suite.ranking_big_n,
+                              suite.sublinear_sort_words, numpy_list_ranking,
+                              Target("<=", 30.0, seconds=True)) if local else
+            skipped_row(name, Target("<=", 30.0, seconds=True),
+                        "skipped: --backend excludes local"))))
     for backend in backends:
         steps.append((f"{backend}: per-round breakdown",
                       lambda backend=backend: results["breakdown"].extend(

@@ -26,6 +26,10 @@ class Suite:
     hopk_n: int  # hop-k ratio row's positions (target named at 10^6)
     hopk_k: int  # hop-k ratio row's hops (target named at 64)
     library_words: int  # s of the library's local ratio rows (Ray sort: 2x as many words)
+    sublinear_n: int  # list ranking and hop-k at s = ceil(n^(1/2)) (targets named at 10^5)
+    sublinear_sort_n: int  # the sort at s = sublinear_sort_words (target named at 10^6)
+    sublinear_sort_words: int  # (target named at 1,000)
+    ranking_big_n: int  # list ranking's seconds row at s = sublinear_sort_words (10^6); 0: off
     bridge_n: int  # bridge ratio rows' tokens (target named at 1024)
     checkpoint: bool  # measure the depth-3 checkpoint row (if the folder exists)
     scaling_sizes: tuple[int, ...]  # n for rounds / wall vs n
@@ -39,8 +43,9 @@ class Suite:
     def __post_init__(self) -> None:
         problems = [(field, getattr(self, field), "must be >= 1")
                     for field in ("repeats", "sweep_repeats", "overhead_machines", "sort_n",
-                                  "hopk_n", "library_words", "bridge_n", "depth_n",
-                                  "strategy_tile")
+                                  "hopk_n", "library_words", "sublinear_n",
+                                  "sublinear_sort_n", "sublinear_sort_words", "bridge_n",
+                                  "depth_n", "strategy_tile")
                     if getattr(self, field) < 1]
         if problems:
             raise ConfigError(problems=problems)
@@ -49,17 +54,22 @@ class Suite:
 SUITES: dict[str, Suite] = {
     "quick": Suite("quick", repeats=3, sweep_repeats=1, overhead_machines=100_000,
                    sort_n=1_000_000, hopk_n=1_000_000, hopk_k=64, library_words=2**18,
+                   sublinear_n=100_000, sublinear_sort_n=1_000_000, sublinear_sort_words=1_000,
+                   ranking_big_n=1_000_000,
                    bridge_n=1024, checkpoint=True, scaling_sizes=(1_000, 4_000, 16_000),
                    scaling_algorithms=None, depth_n=512, depths=(1, 2, 3, 4),
                    hopk_ks=(1, 4, 16, 64), strategy_ns=(128, 512, 2048), strategy_tile=64),
     "full": Suite("full", repeats=7, sweep_repeats=3, overhead_machines=100_000,
                   sort_n=1_000_000, hopk_n=1_000_000, hopk_k=64, library_words=2**18,
+                  sublinear_n=100_000, sublinear_sort_n=1_000_000, sublinear_sort_words=1_000,
+                  ranking_big_n=1_000_000,
                   bridge_n=1024, checkpoint=True, scaling_sizes=(1_000, 10_000, 100_000),
                   scaling_algorithms=None, depth_n=1024, depths=(1, 2, 3, 4, 6, 8),
                   hopk_ks=(1, 2, 4, 8, 16, 32, 64), strategy_ns=(128, 512, 2048),
                   strategy_tile=64),
     "smoke": Suite("smoke", repeats=1, sweep_repeats=1, overhead_machines=1_000,
-                   sort_n=10_000, hopk_n=10_000, hopk_k=4, library_words=2**12, bridge_n=64,
+                   sort_n=10_000, hopk_n=10_000, hopk_k=4, library_words=2**12, sublinear_n=1_000,
+                   sublinear_sort_n=10_000, sublinear_sort_words=100, ranking_big_n=0, bridge_n=64,
                    checkpoint=False,
                    scaling_sizes=(1_000,), scaling_algorithms=("prefix-sum",), depth_n=32,
                    depths=(1, 2), hopk_ks=(1,), strategy_ns=(32,), strategy_tile=16),
