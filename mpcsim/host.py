@@ -313,7 +313,8 @@ class Host:
                 for m in block:
                     m._halted = False
                     run(m)
-                    held = memory_words(m.memory) if m.memory else 0
+                    memory = m._memory
+                    held = memory_words(memory) if memory else 0
                     out = m.output
                     if out is not None:
                         held += 1 if type(out) is int or type(out) is float else words(out)

@@ -48,12 +48,12 @@ class Machine:
     seeded by (seed, id), the same on every backend.
     """
 
-    __slots__ = ("id", "memory", "output", "_run", "_in", "_out", "_halted", "_rng")
+    __slots__ = ("id", "output", "_memory", "_run", "_in", "_out", "_halted", "_rng")
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
                  memory: dict[str, Any] | None = None) -> None:
         self.id = machine_id
-        self.memory: dict[str, Any] = memory if memory is not None else {}
+        self._memory: dict[str, Any] | None = memory  # made on first use if None
         self.output: Any = None
         self._run = RunState(num_machines, memory_words, seed)
         self._in: list[tuple[int, Any]] | Inbox | None = None  # this round's inbox
@@ -71,7 +71,7 @@ class Machine:
         for i in range(lo, hi):
             m = new(cls)
             m.id = i
-            m.memory = {}
+            m._memory = None  # most machines start empty: the dict is made on first use
             m.output = None
             m._run = run
             m._in = None
@@ -79,8 +79,20 @@ class Machine:
             append(m)  # _halted is set before each run of the machine
         for i, memory in memories.items():
             if lo <= i < hi and memory is not None:
-                machines[i - lo].memory = memory
+                machines[i - lo]._memory = memory
         return machines
+
+    @property
+    def memory(self) -> dict[str, Any]:
+        """This machine's local memory: a dict that persists across rounds."""
+        memory = self._memory
+        if memory is None:
+            memory = self._memory = {}
+        return memory
+
+    @memory.setter
+    def memory(self, memory: dict[str, Any]) -> None:
+        self._memory = memory
 
     @property
     def num_machines(self) -> int:
