@@ -14,8 +14,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .columns import NUMERIC_KINDS, SCALAR, Inbox, Messages, OutBatch, tuples_as_messages
-from .errors import ConfigError, UnknownDestination, UnsupportedValue
+from .columns import Inbox, Messages, out_batch, tuples_as_messages
+from .errors import ConfigError, UnknownDestination
 from .wordcount import words
 
 __all__ = ["Program", "FunctionProgram", "Machine", "RunState", "partition_inputs"]
@@ -145,33 +145,10 @@ class Machine:
         bad id. `dests` is copied at the call; the payload values are taken as they are when
         the round ends, as `send` does.
         """
-        dest_arr = dests if type(dests) is np.ndarray else np.asarray(dests)
-        if dest_arr.dtype.kind not in "iu" or dest_arr.ndim != 1:
-            _refuse_dests(self, dests, dest_arr)
-        dest_arr = dest_arr.astype(np.int64)  # a private copy, range-checked at the round end
-        values = payloads if type(payloads) is np.ndarray else np.asarray(payloads)
-        if values.dtype.kind not in NUMERIC_KINDS:
-            raise UnsupportedValue(machine=self.id, round_idx=self.round_idx,
-                                   where="send_many payloads",
-                                   type_name=f"numpy array of dtype {values.dtype}")
-        k = dest_arr.shape[0]
-        if offsets is not None:
-            lens = _ragged_lengths(offsets, values, k)
-        elif values.ndim == 1:
-            if values.shape[0] != k:
-                raise ValueError(f"send_many: {k} dests but {values.size} scalar payloads")
-            lens = np.full(k, SCALAR, dtype=np.int64)
-        elif values.ndim == 2:
-            if values.shape[0] != k:
-                raise ValueError(f"send_many: {k} dests but {values.shape[0]} payload rows")
-            lens = np.full(k, values.shape[1], dtype=np.int64)
-            values = values.reshape(-1)
-        else:
-            raise ValueError(f"send_many: payloads must be 1-D (scalars, or ragged with "
-                             f"offsets) or 2-D (rows), got shape {values.shape}")
-        if k == 0:
+        run = self._run
+        batch = out_batch(self.id, run.round_idx, run.num_machines, dests, payloads, offsets)
+        if batch is None:
             return
-        batch = OutBatch(dest_arr, lens, values)
         out = self._out
         if out is None:
             self._out = [batch]
@@ -267,40 +244,6 @@ class FunctionProgram(Program):
 
     def __repr__(self) -> str:
         return f"FunctionProgram({getattr(self.fn, '__qualname__', self.fn)!r})"
-
-
-def _refuse_dests(machine: Machine, dests: Any, arr: np.ndarray) -> None:
-    """send_many's dests are not a 1-D int array: say how (the first non-int id, as given)."""
-    if arr.ndim != 1:
-        raise ValueError(f"send_many: dests must be 1-D, got shape {arr.shape}")
-    if arr.size == 0:
-        return
-    items = arr.tolist() if dests is arr else list(dests)
-    bad = next((d for d in items if isinstance(d, (bool, np.bool_))
-                or not isinstance(d, (int, np.integer))), items[0])
-    raise UnknownDestination(machine=machine.id, round_idx=machine.round_idx, dest=bad,
-                             num_machines=machine.num_machines)
-
-
-def _ragged_lengths(offsets: Any, values: np.ndarray, k: int) -> np.ndarray:
-    """Message lengths from send_many's offsets, checked against the values."""
-    off = offsets if type(offsets) is np.ndarray else np.asarray(offsets)
-    if off.dtype.kind not in "iu" or off.ndim != 1:
-        raise ValueError(f"send_many: offsets must be a 1-D int array, got {off.dtype} "
-                         f"of shape {off.shape}")
-    if values.ndim != 1:
-        raise ValueError(f"send_many: ragged payloads (with offsets) must be 1-D, got shape "
-                         f"{values.shape}")
-    if off.shape[0] != k + 1:
-        raise ValueError(f"send_many: {k} dests need {k + 1} offsets, got {off.size}")
-    lens = off[1:] - off[:-1]  # np.diff, without its Python-level overhead
-    if lens.dtype != np.int64:
-        lens = lens.astype(np.int64)
-    if off[0] != 0 or off[k] != values.shape[0] or (k and lens.min() < 0):
-        raise ValueError(f"send_many: offsets must rise from 0 to len(payloads)="
-                         f"{values.size}; got {off[0]}..{off[-1]}"
-                         + (" and a decrease" if k and lens.min() < 0 else ""))
-    return lens
 
 
 def partition_inputs(inputs: Any, num_machines: int,
