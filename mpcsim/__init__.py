@@ -21,6 +21,7 @@ from .errors import (
     UnknownDestination,
     UnsupportedValue,
 )
+from .fleet import Fleet, FleetMessages
 from .host import Violation
 from .program import FunctionProgram, Machine, Program, partition_inputs
 from .trace import RoundRecord, Trace
@@ -29,7 +30,8 @@ from .wordcount import words
 __version__ = "0.1.0"
 
 __all__ = [
-    "run", "Program", "FunctionProgram", "Machine", "Messages", "partition_inputs", "Result",
+    "run", "Program", "FunctionProgram", "Machine", "Messages", "Fleet", "FleetMessages",
+    "partition_inputs", "Result",
     "Trace",
     "RoundRecord", "Violation", "RunConfig", "BACKENDS", "words",
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",

@@ -15,7 +15,7 @@ __all__ = ["run"]
 def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
         num_machines: int, memory_words: int, backend: str = "local",
         address: str | None = None, num_workers: int | None = None, seed: int = 0,
-        max_rounds: int = 10_000, enforce: bool = True,
+        max_rounds: int = 10_000, enforce: bool = True, vectorize: bool = True,
         progress: ProgressFn | None = None) -> Result:
     """Run `program` as an MPC job and return its Result (output, rounds, trace).
 
@@ -32,6 +32,9 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
     max_rounds: raise MaxRoundsExceeded if the run has not ended after this many rounds.
     enforce: True raises MemoryLimitExceeded at the first violated cap; False records every
         violation in result.trace.violations and runs on.
+    vectorize: for a Program with round_many (mpcsim.fleet): True runs it once per host and
+        round on all runnable machines; False runs it on fleets of one machine, in the seeded
+        shuffled order, to check that the kernel keeps machines apart (same results).
     progress: optional callback(record, elapsed_s) after each round.
 
     Raises ConfigError, MemoryLimitExceeded, UnknownDestination, UnsupportedValue,
@@ -39,7 +42,7 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
     """
     config = RunConfig(num_machines=num_machines, memory_words=memory_words, backend=backend,
                        address=address, num_workers=num_workers, seed=seed,
-                       max_rounds=max_rounds, enforce=enforce)
+                       max_rounds=max_rounds, enforce=enforce, vectorize=vectorize)
     if not isinstance(program, Program):
         if not callable(program):
             raise TypeError(f"program must be an mpcsim.Program or a function, got {program!r}")

@@ -23,6 +23,7 @@ class RunConfig:
     seed: int = 0  # seeds the machine order and every machine.rng
     max_rounds: int = 10_000  # a run still active after this many rounds raises
     enforce: bool = True  # True: a cap violation raises; False: the trace records it
+    vectorize: bool = True  # False: run a Program's round_many on fleets of one machine
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, Any, str]] = []
@@ -43,8 +44,9 @@ class RunConfig:
             problems.append(("address", self.address, "must be a str or None"))
         if self.address is not None and self.backend != "ray":
             problems.append(("address", self.address, "is only used by backend='ray'"))
-        if not isinstance(self.enforce, bool):
-            problems.append(("enforce", self.enforce, "must be True or False"))
+        for name in ("enforce", "vectorize"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append((name, getattr(self, name), "must be True or False"))
         if problems:
             raise ConfigError(problems=problems)
 

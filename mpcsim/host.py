@@ -31,6 +31,7 @@ from . import wire
 from .columns import Chunk, Inbox, OutBatch, costs_of, offsets_of, take_segments
 from .config import RunConfig
 from .errors import MPCError, ProgramError, UnknownDestination, UnsupportedValue
+from .fleet import Fleet
 from .program import FunctionProgram, Machine, Program, RunState
 from .wordcount import UncountableValue, memory_words, message_words, words
 
@@ -196,6 +197,11 @@ class Host:
         self.rounds_active = np.zeros(n, dtype=np.int64)
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
+        self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
+        if self._fleet_fn is not None and not config.vectorize:
+            self._round_fn = self._fleet_of_one
+        self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
+        self._delivered_singles = False  # ... and whether single sends arrived too
         self._active = n  # machines that did not halt in the last round
         self._receivers: list[int] = []  # positions whose inbox the last delivery filled
 
@@ -234,6 +240,7 @@ class Host:
         """
         lo, machines = self.lo, self.machines
         got = np.zeros(len(machines), dtype=np.int64)  # words received, by position
+        delivered = self._delivered = []
         single: dict[int, int] = {}  # the same, for messages sent one by one
         for frame in inbound:
             for chunk in wire.decode(frame):
@@ -249,9 +256,11 @@ class Host:
                         else:
                             box.singles.append((source, payload))
                         single[dest] = single.get(dest, 0) + cost
+                    self._delivered_singles = True
                     continue
                 _, dests, sources, lens, values = chunk
                 columns = Chunk(sources, lens, values)
+                delivered.append((dests, columns))
                 starts = np.flatnonzero(np.diff(dests)) + 1  # dests are sorted
                 ends = np.append(starts, dests.size).tolist()
                 starts = np.insert(starts, 0, 0)
@@ -307,12 +316,21 @@ class Host:
         helds: list[int] = []  # in run order
         active = 0
         m = None
-        blocks = self._order(count, runnable)
+        vectorized = self._fleet_fn is not None and self.config.vectorize
+        blocks = self._fleet_order(runnable) if vectorized else self._order(count, runnable)
         try:
+            if vectorized:
+                fleet = blocks[0][1]
+                for m in fleet:
+                    m._halted = False
+                m = fleet[0] if fleet else None  # who a failing fleet round is blamed on
+                self._fleet_fn(Fleet(fleet, round_idx, self.layout.num_machines, cap,
+                                     None if self._delivered_singles else self._delivered))
             for _, block in blocks:
                 for m in block:
-                    m._halted = False
-                    run(m)
+                    if not vectorized:
+                        m._halted = False
+                        run(m)
                     memory = m._memory
                     held = memory_words(memory) if memory else 0
                     out = m.output
@@ -337,6 +355,8 @@ class Host:
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
             machines[j]._in = None
         self._receivers = []
+        self._delivered = []
+        self._delivered_singles = False
         senders = run_state.senders
         run_state.senders = []
         ran = _run_positions(blocks)
@@ -359,6 +379,19 @@ class Host:
                     Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap))
         senders.sort(key=_machine_id)
         return senders
+
+    def _fleet_order(self, runnable: list[int] | None
+                     ) -> list[tuple[Sequence[int], list[Machine]]]:
+        """A fleet round's one block: the runnable machines in id order."""
+        if runnable is None:
+            return [(np.arange(len(self.machines)), self.machines)]
+        return [(np.asarray(runnable, dtype=np.int64), [self.machines[j] for j in runnable])]
+
+    def _fleet_of_one(self, machine: Machine) -> None:
+        """vectorize=False: a fleet program's round on this machine alone."""
+        assert self._fleet_fn is not None
+        self._fleet_fn(Fleet([machine], self._run.round_idx, self.layout.num_machines,
+                             self.config.memory_words))
 
     def _order(self, count: int, runnable: list[int] | None
                ) -> list[tuple[Sequence[int], list[Machine]]]:

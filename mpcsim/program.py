@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .columns import Inbox, Messages, out_batch, tuples_as_messages
+from .columns import Inbox, Messages, OutBatch, out_batch, tuples_as_messages
 from .errors import ConfigError, UnknownDestination
 from .wordcount import words
 
@@ -147,8 +147,10 @@ class Machine:
         """
         run = self._run
         batch = out_batch(self.id, run.round_idx, run.num_machines, dests, payloads, offsets)
-        if batch is None:
-            return
+        if batch is not None:
+            self._append(batch)
+
+    def _append(self, batch: OutBatch) -> None:
         out = self._out
         if out is None:
             self._out = [batch]
@@ -217,7 +219,9 @@ class Machine:
 
 
 class Program:
-    """Base class of a round program. Subclass and define `round(self, machine)`.
+    """Base class of a round program. Subclass and define `round(self, machine)`, or
+    `round_many(self, fleet)`: the same round for all of a host's runnable machines at once,
+    as numpy over their stacked data (see mpcsim.fleet; it is used when defined).
 
     Optionally override `partition(inputs, num_machines, memory_words)` to place the input
     differently than the paper's convention (see `partition_inputs`). Keep per-machine state in

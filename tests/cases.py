@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 import mpcsim
-from mpcsim import FunctionProgram, Machine, Program
+from mpcsim import Fleet, FunctionProgram, Machine, Program
 
 SEED = 7  # the seed conformance runs use (it also seeds every machine.rng)
 
@@ -405,6 +405,65 @@ class RandomSendsColumns(RandomSends):
             machine.halt()
 
 
+class RingSumFleet(Program):
+    """RingSum as a fleet round: the machines' values move as one send_many per host."""
+
+    def round_many(self, fleet: Fleet) -> None:
+        q, ids = fleet.num_machines, fleet.ids
+        if fleet.round_idx == 0:
+            for m in fleet.machines:
+                m.memory["total"] = m.id ** 2
+            if q > 1:
+                fleet.send_many(ids, (ids + 1) % q, ids ** 2)
+        got = fleet.inbox
+        totals, offsets = fleet.gather("total")
+        position = np.searchsorted(ids, got.dests)
+        np.add.at(totals, position, got.values)
+        if fleet.round_idx < q - 1 and len(got):
+            fleet.send_many(got.dests, (got.dests + 1) % q, got.values)
+        fleet.scatter("total", totals, offsets)
+        for m in fleet.machines:
+            m.output = int(m.memory["total"][0])
+        fleet.halt()
+
+
+class AllToAllFleet(Program):
+    """AllToAll as a fleet round: every machine's rows in one send_many, sources repeated."""
+
+    def round_many(self, fleet: Fleet) -> None:
+        q = fleet.num_machines
+        if fleet.round_idx == 0:
+            rows, _ = fleet.gather("input")
+            for m in fleet.machines:
+                del m.memory["input"]
+            fleet.send_many(np.repeat(fleet.ids, q), np.tile(np.arange(q), len(fleet)),
+                            rows.reshape(-1, 3))
+        else:
+            got = fleet.inbox.rows()
+            for i, m in enumerate(fleet.machines):
+                m.output = got[np.flatnonzero(fleet.inbox.dests == m.id)].copy()
+        fleet.halt()
+
+
+class RandomSendsFleet(RandomSends):
+    """RandomSends as a fleet round (each machine draws from its own rng, in id order)."""
+
+    def round_many(self, fleet: Fleet) -> None:
+        got = fleet.inbox
+        received = np.bincount(np.searchsorted(fleet.ids, got.dests), weights=got.values,
+                               minlength=len(fleet)).astype(np.int64)
+        for m, value in zip(fleet.machines, received.tolist()):
+            m.memory["got"] = m.memory.get("got", 0) + value
+        if fleet.round_idx < self.sending_rounds:
+            draws = [(int(m.rng.integers(fleet.num_machines)), int(m.rng.integers(100)))
+                     for m in fleet.machines]
+            fleet.send_many(fleet.ids, [d for d, _ in draws], np.array([v for _, v in draws]))
+        else:
+            for m in fleet.machines:
+                m.output = m.memory["got"]
+            fleet.halt()
+
+
 def _mixed_plan(machine: Machine) -> list[tuple[str, Any, Any, Any]]:
     """Machine i's sends in round 0, in call order: singles and batches of every shape."""
     q, i = machine.num_machines, machine.id
@@ -483,6 +542,11 @@ CASES: list[Case] = [
          rounds=2),
     Case("random_sends_columns", RandomSendsColumns, no_inputs, 5, 8, random_sends_reference,
          rounds=4),
+    Case("ring_sum_fleet", RingSumFleet, no_inputs, 5, 3, expected([30] * 5), rounds=5),
+    Case("all_to_all_fleet", AllToAllFleet, all_to_all_inputs, 4, 12, all_to_all_reference,
+         rounds=2),
+    Case("random_sends_fleet", RandomSendsFleet, no_inputs, 5, 8, random_sends_reference,
+         rounds=4),
     Case("mixed_sends_singles", lambda: MixedSends(columns=False), no_inputs, 3, 64,
          mixed_reference, rounds=2),
     Case("mixed_sends_columns", lambda: MixedSends(columns=True), no_inputs, 3, 64,
@@ -519,6 +583,9 @@ COLUMNAR_TWINS: list[tuple[str, str]] = [
     ("all_to_all_arrays", "all_to_all_columns"),
     ("random_sends_use_machine_rng", "random_sends_columns"),
     ("mixed_sends_singles", "mixed_sends_columns"),
+    ("ring_sum_makes_own_data", "ring_sum_fleet"),
+    ("all_to_all_arrays", "all_to_all_fleet"),
+    ("random_sends_use_machine_rng", "random_sends_fleet"),
 ]
 
 
@@ -567,3 +634,47 @@ class ScriptedTraffic(Program):
                 machine.send_many([dest], payload, offsets=[0, count])
         if r == len(self.sends) - 1:
             machine.halt()
+
+
+@dataclass(frozen=True)
+class ScriptedFleetTraffic(ScriptedTraffic):
+    """ScriptedTraffic as a fleet round: each round's messages go out in one fleet.send_many
+    (rows in plan order, so each machine's keep their order), the log comes from fleet.inbox."""
+
+    mode: str = "fleet"
+
+    def round_many(self, fleet: Fleet) -> None:
+        r = fleet.round_idx
+        if self.log:
+            got = fleet.inbox
+            costs = np.maximum(got.lengths, 1).tolist()
+            logs: dict[int, list[list[int]]] = {}
+            for dest, source, cost in zip(got.dests.tolist(), got.sources.tolist(), costs):
+                logs.setdefault(dest, []).append([r, source, cost])
+            for m in fleet.machines:
+                if m.id in logs:
+                    m.output = (m.output or []) + logs[m.id]
+        if r >= len(self.sends):
+            for m in fleet.machines:
+                m.memory.clear()
+            fleet.halt()
+            return
+        for m in fleet.machines:
+            m.memory["kept"] = np.zeros(self.keeps[r][m.id], dtype=np.int8)
+        ours = set(fleet.ids.tolist())
+        rows = [(source, dest, count) for source, dest, count in self.sends[r] if source in ours]
+        counts = np.array([count for _, _, count in rows], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        values = np.repeat(np.array([source for source, _, _ in rows], dtype=np.int32), counts)
+        fleet.send_many([source for source, _, _ in rows], [dest for _, dest, _ in rows],
+                        values, offsets)
+        if r == len(self.sends) - 1:
+            fleet.halt()
+
+
+def scripted(sends: tuple[tuple[Message, ...], ...], keeps: tuple[tuple[int, ...], ...],
+             log: bool, mode: str) -> ScriptedTraffic:
+    """The traffic plan as a program sending in `mode`: single, columns, mixed or fleet."""
+    if mode == "fleet":
+        return ScriptedFleetTraffic(sends=sends, keeps=keeps, log=log)
+    return ScriptedTraffic(sends=sends, keeps=keeps, log=log, mode=mode)

@@ -61,3 +61,13 @@ def test_columnar_twin_gives_the_same_output_and_transcript_as_single_sends(
 
     assert_same(batched.output, one_by_one.output)
     assert transcript(batched) == transcript(one_by_one)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if hasattr(c.program(), "round_many")])
+def test_fleet_program_keeps_machines_apart(case: Case, backend: str) -> None:
+    """vectorize=False runs round_many on fleets of one machine: a kernel that never mixes
+    machines' data gives the reference output and transcript that way too."""
+    result = run_case(case, backend=backend, num_workers=2, seed=SEED, vectorize=False)
+
+    assert_same(result.output, case.reference(case.inputs(), SEED))
+    assert transcript(result) == reference_transcript(case)

@@ -7,7 +7,8 @@
     num_workers, nor on the backend;
 (d) every error survives pickling;
 (e) a program's messages sent by send_many (ragged, empty batches, or mixed with single sends)
-    are the same messages as single sends: same output, transcript and violations.
+    or by a fleet round are the same messages as single sends: same output, transcript and
+    violations.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcsim
-from cases import ScriptedTraffic, assert_same, transcript, violation_key
+from cases import ScriptedTraffic, assert_same, scripted, transcript, violation_key
 from mpcsim import (
     BackendUnavailable, ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, MPCError,
     ProgramError, UnknownDestination, UnsupportedValue,
@@ -37,13 +38,14 @@ class Plan:
     program: ScriptedTraffic
 
 
-MODES = ("single", "columns", "mixed")
+MODES = ("single", "columns", "mixed", "fleet")
 
 
 @st.composite
 def plans(draw: st.DrawFn, log: bool = False) -> Plan:
     """Up to 5 machines and 3 planned rounds; word counts straddle the cap s. Messages go out
-    by single sends, by one ragged send_many per machine, or alternating the two."""
+    by single sends, by one ragged send_many per machine, alternating the two, or as one fleet
+    round per host."""
     q = draw(st.integers(1, 5))
     s = draw(st.integers(1, 10))
     num_rounds = draw(st.integers(1, 3))
@@ -52,7 +54,7 @@ def plans(draw: st.DrawFn, log: bool = False) -> Plan:
     keep = st.lists(st.integers(0, s + 2), min_size=q, max_size=q).map(tuple)
     keeps = tuple(draw(keep) for _ in range(num_rounds))
     mode = draw(st.sampled_from(MODES))
-    return Plan(q, s, ScriptedTraffic(sends=sends, keeps=keeps, log=log, mode=mode))
+    return Plan(q, s, scripted(sends, keeps, log, mode))
 
 
 def run(plan: Plan, **kwargs: Any) -> mpcsim.Result:
@@ -200,11 +202,12 @@ def test_output_and_transcript_do_not_depend_on_backend(ray_session: Any, plan: 
 
 @settings(max_examples=60, deadline=None)
 @given(plans(log=True), st.integers(1, 3), st.booleans())
-def test_send_many_gives_the_same_output_and_transcript_as_single_sends(
+def test_send_many_and_fleet_rounds_give_the_same_output_and_transcript_as_single_sends(
         plan: Plan, num_workers: int, enforce: bool) -> None:
     results = {}
+    program = plan.program
     for mode in MODES:
-        program = replace(plan.program, mode=mode)
+        program = scripted(program.sends, program.keeps, program.log, mode)
         try:
             results[mode] = run(replace(plan, program=program), enforce=enforce,
                                 num_workers=num_workers)
@@ -212,7 +215,7 @@ def test_send_many_gives_the_same_output_and_transcript_as_single_sends(
             results[mode] = err.fields
 
     single = results["single"]
-    for mode in ("columns", "mixed"):
+    for mode in MODES[1:]:
         if isinstance(single, dict):
             assert results[mode] == single
         else:

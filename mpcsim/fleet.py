@@ -1,0 +1,214 @@
+"""Fleet rounds: one round of many machines, written as numpy over their stacked data.
+
+A Program may define `round_many(self, fleet)` instead of `round(self, machine)`. It is the
+same round (every machine computes on its own memory and inbox, sends, outputs, halts), applied
+to all the runnable machines of a host in one call, so a round's Python overhead is paid once
+per host rather than once per machine: with thousands of machines of a few hundred words each,
+that overhead is what a per-machine round measures. The model is unchanged and checked exactly
+as for `round`: each machine's memory, output, sent and received words are counted and capped
+per machine, and every row sent is one message from one machine.
+
+The obligation that comes with it is isolation: what machine i keeps, sends and outputs may
+depend only on machine i's memory, its inbox, the round and the run's settings, never on
+another machine's data. mpcsim cannot prove that of numpy code, so it makes it testable:
+`mpcsim.run(..., vectorize=False)` runs `round_many` on fleets of one machine, in the seeded
+shuffled order, and a kernel that keeps machines apart gives the identical output and
+transcript both ways. The library's fleet programs are tested like that.
+
+    fleet.ids                   int64[k], ascending: the machines of this round on this host
+    fleet.machines              their Machine objects, in the same order (memory, output, rng...)
+    fleet.round_idx, fleet.num_machines, fleet.memory_words
+    fleet.inbox                 FleetMessages: every message to these machines, `dests` naming
+                                the receiver; by receiver, then source, then send order
+    fleet.gather(key)           (values, offsets): machine i's memory[key] is
+                                values[offsets[i]:offsets[i + 1]]
+    fleet.scatter(key, values, offsets)   the reverse: memory[key] = that segment (a view)
+    fleet.send_many(sources, dests, payloads, offsets=None)
+                                rows from many machines: row i is one message from sources[i],
+                                shaped as in Machine.send_many
+    fleet.halt(where=None)      halt every machine, or those where the bool[k] `where` is set
+    fleet.set_outputs(values, offsets)    output of machine i = that segment (a view)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .columns import (Chunk, Messages, OutBatch, offsets_of, out_batch, take_segments,
+                      value_counts)
+
+if TYPE_CHECKING:
+    from .program import Machine
+
+__all__ = ["Fleet", "FleetMessages"]
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class FleetMessages(Messages):
+    """Messages to several machines: message i went to dests[i] (ascending), from sources[i],
+    and holds values[offsets[i]:offsets[i + 1]]."""
+
+    __slots__ = ("dests",)
+
+    def __init__(self, dests: np.ndarray, sources: np.ndarray, offsets: np.ndarray,
+                 values: np.ndarray) -> None:
+        super().__init__(sources, offsets, values)
+        self.dests = dests
+
+    def __repr__(self) -> str:
+        return (f"FleetMessages({len(self)} messages to {np.unique(self.dests).size} machines, "
+                f"{self.values.size} values of {self.values.dtype})")
+
+
+class Fleet:
+    """The runnable machines of one host in one round; see the module docstring."""
+
+    __slots__ = ("machines", "ids", "round_idx", "num_machines", "memory_words", "_delivered",
+                 "_inbox")
+
+    def __init__(self, machines: Sequence[Machine], round_idx: int, num_machines: int,
+                 memory_words: int,
+                 delivered: list[tuple[np.ndarray, Chunk]] | None = None) -> None:
+        self.machines = machines
+        self.ids = np.fromiter((m.id for m in machines), dtype=np.int64, count=len(machines))
+        self.round_idx = round_idx
+        self.num_machines = num_machines
+        self.memory_words = memory_words
+        # the host's delivered column chunks when they are the whole inbox of these machines
+        self._delivered = delivered
+        self._inbox: FleetMessages | None = None
+
+    def __len__(self) -> int:
+        return len(self.machines)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def inbox(self) -> FleetMessages:
+        if self._inbox is None:
+            self._inbox = (self._inbox_from_chunks(self._delivered) if self._delivered is not None
+                           else self._inbox_from_machines())
+        return self._inbox
+
+    @staticmethod
+    def _inbox_from_chunks(delivered: list[tuple[np.ndarray, Chunk]]) -> FleetMessages:
+        if not delivered:
+            return FleetMessages(_EMPTY, _EMPTY, np.zeros(1, dtype=np.int64), _EMPTY)
+        if len(delivered) == 1:  # one source host: already by receiver, source, send order
+            dests, chunk = delivered[0]
+            return FleetMessages(dests, chunk.sources, chunk.offsets, chunk.values)
+        dests = np.concatenate([d for d, _ in delivered])
+        sources = np.concatenate([c.sources for _, c in delivered])
+        lens = np.concatenate([c.lens for _, c in delivered])
+        values = np.concatenate([c.values for _, c in delivered])
+        order = np.argsort(dests, kind="stable")  # chunks come in source-host order
+        values = take_segments(values, offsets_of(lens), order)
+        return FleetMessages(dests[order], sources[order], offsets_of(lens[order]), values)
+
+    def _inbox_from_machines(self) -> FleetMessages:
+        parts, dests = [], []
+        for m in self.machines:
+            if m._in is not None:
+                got = m.inbox_columns
+                parts.append(got)
+                dests.append(np.full(len(got), m.id, dtype=np.int64))
+        merged = Messages.concat(parts)
+        return FleetMessages(np.concatenate(dests) if dests else _EMPTY, merged.sources,
+                             merged.offsets, merged.values)
+
+    def gather(self, key: str, default: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(values, offsets): machine i's memory[key] (an array, flattened, or a number) is
+        values[offsets[i]:offsets[i + 1]]. A machine without `key` contributes `default`, or
+        raises KeyError naming it if no default is given."""
+        arrays = []
+        for m in self.machines:
+            memory = m._memory
+            value = memory.get(key) if memory else None
+            if value is None:
+                if default is None:
+                    raise KeyError(f"fleet.gather: machine {m.id} has no memory[{key!r}]")
+                value = default
+            arrays.append(value if type(value) is np.ndarray else np.asarray(value))
+        lengths = np.fromiter((a.size for a in arrays), dtype=np.int64, count=len(arrays))
+        offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else _EMPTY
+        return values, offsets
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def scatter(self, key: str, values: np.ndarray, offsets: np.ndarray) -> None:
+        """memory[key] of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
+        self._check_segments("scatter", values, offsets)
+        bounds = offsets.tolist()
+        for i, m in enumerate(self.machines):
+            m.memory[key] = values[bounds[i]:bounds[i + 1]]
+
+    def set_outputs(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        """output of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
+        self._check_segments("set_outputs", values, offsets)
+        bounds = offsets.tolist()
+        for i, m in enumerate(self.machines):
+            m.output = values[bounds[i]:bounds[i + 1]]
+
+    def halt(self, where: np.ndarray | None = None) -> None:
+        """Halt every machine of the fleet, or those where the bool array `where` is True."""
+        if where is None:
+            for m in self.machines:
+                m._halted = True
+            return
+        where = np.asarray(where, dtype=bool)
+        if where.shape != (len(self.machines),):
+            raise ValueError(f"fleet.halt: where has shape {where.shape}, the fleet "
+                             f"{len(self.machines)} machines")
+        machines = self.machines
+        for i in np.flatnonzero(where).tolist():
+            machines[i]._halted = True
+
+    def send_many(self, sources: Any, dests: Any, payloads: Any, offsets: Any = None) -> None:
+        """Row i is one message from machine sources[i] to dests[i]; payloads and offsets as in
+        Machine.send_many. Each machine's rows keep their order; sends of one machine (by any
+        API) interleave in call order. Sources must be machines of this fleet."""
+        who = int(self.ids[0]) if len(self.ids) else -1
+        batch = out_batch(who, self.round_idx, self.num_machines, dests, payloads, offsets)
+        if batch is None:
+            return
+        src = np.asarray(sources)
+        if src.dtype.kind not in "iu" or src.shape != batch.dests.shape:
+            raise ValueError(f"fleet.send_many: sources must be {batch.dests.size} machine ids "
+                             f"(ints, one per message), got {src.dtype} of shape {src.shape}")
+        src = src.astype(np.int64, copy=False)
+        position = np.searchsorted(self.ids, src)
+        inside = position < self.ids.size
+        inside[inside] = self.ids[position[inside]] == src[inside]
+        if not inside.all():
+            bad = int(src[np.flatnonzero(~inside)[0]])
+            raise ValueError(f"fleet.send_many: machine {bad} is not in this fleet (its "
+                             f"machines are {self.ids.size} ids from {who}); a machine sends "
+                             "only in its own round")
+        dests_, lens, values = batch
+        if src.size > 1 and np.any(src[1:] < src[:-1]):
+            order = np.argsort(src, kind="stable")
+            values = take_segments(values, offsets_of(lens), order)
+            src, position, dests_, lens = src[order], position[order], dests_[order], lens[order]
+        starts = np.flatnonzero(src[1:] != src[:-1]) + 1
+        bounds = np.concatenate([[0], starts, [src.size]]).tolist()
+        value_bounds = np.concatenate([[0], np.cumsum(value_counts(lens))])[bounds].tolist()
+        machines = self.machines
+        for i, p in enumerate(position[bounds[:-1]].tolist()):
+            a, b = bounds[i], bounds[i + 1]
+            machines[p]._append(OutBatch(dests_[a:b], lens[a:b],
+                                         values[value_bounds[i]:value_bounds[i + 1]]))
+
+    def _check_segments(self, what: str, values: np.ndarray, offsets: np.ndarray) -> None:
+        k = len(self.machines)
+        if offsets.shape != (k + 1,) or offsets[0] != 0 or offsets[-1] != values.shape[0]:
+            raise ValueError(f"fleet.{what}: offsets must be {k + 1} ints from 0 to "
+                             f"len(values)={values.shape[0]}, got shape {offsets.shape}")
+
+    def __repr__(self) -> str:
+        return f"Fleet({len(self.machines)} machines, round {self.round_idx})"

@@ -1,0 +1,156 @@
+"""Fleet rounds (Program.round_many): the API's own behaviours. The model's laws for fleet
+rounds are in tests/test_properties.py (mode "fleet") and tests/test_conformance.py (fleet
+twins of single-send cases, and vectorize=False on every fleet case)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import mpcsim
+from mpcsim import Fleet, MemoryLimitExceeded, ProgramError
+
+
+class Kernel(mpcsim.Program):
+    """A fleet program from a function of (fleet) per round index; halts after `rounds`."""
+
+    def __init__(self, steps: dict[int, Callable[[Fleet], None]], rounds: int) -> None:
+        self.steps = steps
+        self.rounds = rounds
+
+    def round_many(self, fleet: Fleet) -> None:
+        step = self.steps.get(fleet.round_idx)
+        if step is not None:
+            step(fleet)
+        if fleet.round_idx >= self.rounds - 1:
+            fleet.halt()
+
+
+def run(steps: dict[int, Callable[[Fleet], None]], rounds: int = 2, num_machines: int = 4,
+        memory_words: int = 16, **kwargs: Any) -> mpcsim.Result:
+    return mpcsim.run(Kernel(steps, rounds), num_machines=num_machines,
+                      memory_words=memory_words, **kwargs)
+
+
+@pytest.mark.parametrize("num_workers", [1, 3])
+def test_a_fleet_is_every_runnable_machine_of_a_host_in_id_order(num_workers: int) -> None:
+    seen: list[list[int]] = []
+
+    run({0: lambda f: seen.append(f.ids.tolist())}, rounds=1, num_machines=7,
+        num_workers=num_workers)
+
+    assert sorted(i for ids in seen for i in ids) == list(range(7))
+    assert len(seen) == num_workers and all(ids == sorted(ids) for ids in seen)
+
+
+def test_fleet_inbox_lists_messages_by_receiver_then_source_then_send_order() -> None:
+    def send(fleet: Fleet) -> None:  # rows of this host's machines, sources unsorted
+        rows = [(3, 2, 30), (1, 2, 10), (3, 0, 31), (1, 2, 11)]
+        mine = [row for row in rows if row[0] in fleet.ids]
+        fleet.send_many(*(np.array(column) for column in zip(*mine)))
+
+    def read(fleet: Fleet) -> None:
+        got = fleet.inbox
+        for m in fleet.machines:
+            m.output = [got.dests.tolist(), got.sources.tolist(), got.values.tolist()]
+
+    result = run({0: send, 1: read}, num_workers=2)
+
+    # host 0 holds machines 0-1, host 1 machines 2-3: each fleet sees its own receivers' mail
+    assert result.output[0] == [[0], [3], [31]]
+    assert result.output[2] == [[2, 2, 2], [1, 1, 3], [10, 11, 30]]
+
+
+def test_gather_and_scatter_round_trip_ragged_memory() -> None:
+    def make(fleet: Fleet) -> None:
+        for m in fleet.machines:
+            m.memory["x"] = np.arange(m.id, dtype=np.int64)
+
+    def double(fleet: Fleet) -> None:
+        values, offsets = fleet.gather("x")
+        assert offsets.tolist() == [0, 0, 1, 3, 6]
+        fleet.scatter("x", values * 2, offsets)
+        fleet.set_outputs(values * 2, offsets)
+
+    result = run({0: make, 1: double})
+
+    assert [o.tolist() for o in result.output] == [[], [0], [0, 2], [0, 2, 4]]
+    assert result.trace.peak_memory_words.tolist() == [0, 2, 4, 6]  # memory + output
+
+
+def test_gather_without_a_default_names_the_machine_lacking_the_key() -> None:
+    def make(fleet: Fleet) -> None:
+        fleet.machines[1].memory["x"] = np.zeros(2)
+
+    with pytest.raises(ProgramError) as info:
+        run({0: make, 1: lambda f: f.gather("x")})
+
+    assert "machine 0 has no memory['x']" in info.value.original_message
+
+
+def test_sending_for_a_machine_outside_the_fleet_is_refused() -> None:
+    with pytest.raises(ProgramError) as info:
+        run({0: lambda f: f.send_many([f.ids[0], 99], [0, 0], np.zeros(2))}, num_machines=4)
+
+    assert "machine 99 is not in this fleet" in info.value.original_message
+
+
+def test_machine_sends_inside_a_fleet_round_keep_call_order() -> None:
+    def send(fleet: Fleet) -> None:
+        fleet.machines[0].send(3, 1)
+        fleet.send_many([0, 0], [3, 3], np.array([2, 3]))
+        fleet.machines[0].send(3, 4)
+
+    def read(fleet: Fleet) -> None:
+        for m in fleet.machines:
+            m.output = [payload for _, payload in m.inbox]
+
+    assert run({0: send, 1: read}).output[3] == [1, 2, 3, 4]
+
+
+def test_caps_are_per_machine_in_fleet_rounds() -> None:
+    def send(fleet: Fleet) -> None:  # machine 2 sends 9 words, the others 1
+        fleet.send_many([0, 1, 2, 3], [1, 2, 3, 0], np.zeros(12), offsets=[0, 1, 2, 11, 12])
+
+    with pytest.raises(MemoryLimitExceeded) as info:
+        run({0: send}, memory_words=8)
+
+    err = info.value
+    assert (err.machine, err.round_idx, err.limit, err.words, err.cap) == (2, 0, "sent", 9, 8)
+
+
+def test_an_exception_in_a_fleet_round_names_its_lowest_machine() -> None:
+    def fail(fleet: Fleet) -> None:
+        raise RuntimeError("kernel bug")
+
+    with pytest.raises(ProgramError) as info:
+        run({1: fail}, num_workers=2)
+
+    assert (info.value.machine, info.value.round_idx) == (0, 1)
+    assert info.value.original_message == "kernel bug"
+
+
+def test_a_kernel_that_mixes_machines_is_caught_by_vectorize_false() -> None:
+    def leak(fleet: Fleet) -> None:  # every machine outputs the fleet's size: not isolated
+        for m in fleet.machines:
+            m.output = len(fleet)
+
+    together = run({0: leak}, rounds=1)
+    apart = run({0: leak}, rounds=1, vectorize=False)
+
+    assert together.output != apart.output
+
+
+def test_halt_where_halts_only_those_machines() -> None:
+    class HaltOdd(mpcsim.Program):
+        def round_many(self, fleet: Fleet) -> None:
+            for m in fleet.machines:
+                m.output = (m.output or 0) + 1
+            fleet.halt(where=(fleet.ids % 2 == 1) | (fleet.round_idx == 2))
+
+    result = mpcsim.run(HaltOdd(), num_machines=4, memory_words=4)
+
+    assert result.output == [3, 1, 3, 1]
+    assert result.rounds == 3
