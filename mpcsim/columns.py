@@ -29,7 +29,8 @@ import numpy as np
 
 from .errors import UnknownDestination, UnsupportedValue
 
-__all__ = ["Messages", "Inbox", "OutBatch", "Chunk", "NUMERIC_KINDS", "take_segments", "costs_of", "out_batch"]
+__all__ = ["Messages", "Inbox", "Delivered", "OutBatch", "Chunk", "stable_order",
+           "stable_order_by", "split_by_source", "NUMERIC_KINDS", "take_segments", "costs_of", "out_batch"]
 
 NUMERIC_KINDS = frozenset("biufc")
 SCALAR = -1  # lens value of a scalar message: one value, delivered as a Python number
@@ -145,6 +146,38 @@ def take_segments(values: np.ndarray, offsets: np.ndarray, order: np.ndarray) ->
     return values[np.arange(total) + shift]
 
 
+def stable_order(keys: np.ndarray, bound: int) -> np.ndarray:
+    """The stable argsort of int `keys` in [0, bound): a radix sort when they fit 16 bits
+    (numpy sorts uint16 stably in linear time), else numpy's stable sort."""
+    if bound <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
+def stable_order_by(primary: np.ndarray, secondary: np.ndarray, bound: int) -> np.ndarray:
+    """The order sorting by (primary, secondary), ties kept in place: two stable passes."""
+    first = stable_order(secondary, bound)
+    return first[stable_order(primary[first], bound)]
+
+
+def split_by_source(sources: np.ndarray, batch: OutBatch, lo: int
+                    ) -> list[tuple[int, OutBatch]]:
+    """A batch of rows from several machines as (position = source - lo, that machine's rows)
+    pairs, by source; each machine's rows keep their order."""
+    dests, lens, values = batch
+    if sources.size > 1 and np.any(sources[1:] < sources[:-1]):
+        order = np.argsort(sources, kind="stable")
+        values = take_segments(values, offsets_of(lens), order)
+        sources, dests, lens = sources[order], dests[order], lens[order]
+    bounds = np.flatnonzero(sources[1:] != sources[:-1]) + 1
+    bounds = np.concatenate([[0], bounds, [sources.size]])
+    value_bounds = offsets_of(lens)[bounds].tolist()
+    bounds = bounds.tolist()
+    return [(source - lo, OutBatch(dests[a:b], lens[a:b], values[va:vb]))
+            for source, a, b, va, vb in zip(sources[bounds[:-1]].tolist(), bounds[:-1],
+                                            bounds[1:], value_bounds[:-1], value_bounds[1:])]
+
+
 class Chunk:
     """Rows of one kind from one frame, sorted by destination (stable): the receive side.
 
@@ -176,6 +209,25 @@ class Chunk:
             payload = values[lo].item() if n == SCALAR else values[lo:lo + n]
             out.append((source, payload))
         return out
+
+
+class Delivered:
+    """One host's column chunks of a round, each sorted by destination, shared by the
+    receiving machines until one reads its inbox (fleet rounds mostly read fleet.inbox, so
+    the per-machine windows are cut only on demand)."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, chunks: list[tuple[np.ndarray, Chunk]]) -> None:
+        self.chunks = chunks
+
+    def inbox_for(self, machine: int) -> Inbox:
+        box = Inbox([])
+        for dests, chunk in self.chunks:
+            a, b = np.searchsorted(dests, [machine, machine + 1]).tolist()
+            if a < b:
+                box.windows.append((0, chunk, a, b))
+        return box
 
 
 class Inbox:

@@ -36,11 +36,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .columns import (Chunk, Messages, OutBatch, offsets_of, out_batch, take_segments,
-                      value_counts)
+from .columns import Chunk, Messages, offsets_of, out_batch, split_by_source, take_segments
 
 if TYPE_CHECKING:
-    from .program import Machine
+    from .program import Machine, RunState
 
 __all__ = ["Fleet", "FleetMessages"]
 
@@ -66,20 +65,24 @@ class FleetMessages(Messages):
 class Fleet:
     """The runnable machines of one host in one round; see the module docstring."""
 
-    __slots__ = ("machines", "ids", "round_idx", "num_machines", "memory_words", "_delivered",
-                 "_inbox")
+    __slots__ = ("machines", "ids", "round_idx", "num_machines", "memory_words", "_run",
+                 "_delivered", "_inbox", "_gathered")
 
-    def __init__(self, machines: Sequence[Machine], round_idx: int, num_machines: int,
-                 memory_words: int,
-                 delivered: list[tuple[np.ndarray, Chunk]] | None = None) -> None:
+    def __init__(self, machines: Sequence[Machine], ids: np.ndarray, run: RunState,
+                 delivered: list[tuple[np.ndarray, Chunk]] | None = None,
+                 gathered: dict[str, Any] | None = None) -> None:
         self.machines = machines
-        self.ids = np.fromiter((m.id for m in machines), dtype=np.int64, count=len(machines))
-        self.round_idx = round_idx
-        self.num_machines = num_machines
-        self.memory_words = memory_words
+        self.ids = ids
+        self.round_idx = run.round_idx
+        self.num_machines = run.num_machines
+        self.memory_words = run.memory_words
+        self._run = run
         # the host's delivered column chunks when they are the whole inbox of these machines
         self._delivered = delivered
         self._inbox: FleetMessages | None = None
+        # key -> (ids, values, offsets, views) of the last scatter, which gather can return
+        # as it is while every machine still holds its view: the host keeps it across rounds
+        self._gathered = gathered if gathered is not None else {}
 
     def __len__(self) -> int:
         return len(self.machines)
@@ -123,7 +126,16 @@ class Fleet:
                ) -> tuple[np.ndarray, np.ndarray]:
         """(values, offsets): machine i's memory[key] (an array, flattened, or a number) is
         values[offsets[i]:offsets[i + 1]]. A machine without `key` contributes `default`, or
-        raises KeyError naming it if no default is given."""
+        raises KeyError naming it if no default is given. `values` is read-only (it may be
+        the very array the last scatter of `key` stored): copy it to change it, and scatter
+        the result to change the machines' memory."""
+        cached = self._gathered.get(key)
+        if cached is not None:
+            ids, values, offsets, views = cached
+            if ids is self.ids or np.array_equal(ids, self.ids):
+                if all((m._memory or {}).get(key) is view
+                       for m, view in zip(self.machines, views)):
+                    return _readonly(values), offsets
         arrays = []
         for m in self.machines:
             memory = m._memory
@@ -137,7 +149,7 @@ class Fleet:
         offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else _EMPTY
-        return values, offsets
+        return _readonly(values), offsets
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -145,8 +157,10 @@ class Fleet:
         """memory[key] of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
         self._check_segments("scatter", values, offsets)
         bounds = offsets.tolist()
-        for i, m in enumerate(self.machines):
-            m.memory[key] = values[bounds[i]:bounds[i + 1]]
+        views = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        for m, view in zip(self.machines, views):
+            m.memory[key] = view
+        self._gathered[key] = (self.ids, values, offsets, views)
 
     def set_outputs(self, values: np.ndarray, offsets: np.ndarray) -> None:
         """output of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
@@ -181,7 +195,7 @@ class Fleet:
         if src.dtype.kind not in "iu" or src.shape != batch.dests.shape:
             raise ValueError(f"fleet.send_many: sources must be {batch.dests.size} machine ids "
                              f"(ints, one per message), got {src.dtype} of shape {src.shape}")
-        src = src.astype(np.int64, copy=False)
+        src = src.astype(np.int64)  # a private copy, as for dests
         position = np.searchsorted(self.ids, src)
         inside = position < self.ids.size
         inside[inside] = self.ids[position[inside]] == src[inside]
@@ -190,19 +204,15 @@ class Fleet:
             raise ValueError(f"fleet.send_many: machine {bad} is not in this fleet (its "
                              f"machines are {self.ids.size} ids from {who}); a machine sends "
                              "only in its own round")
-        dests_, lens, values = batch
-        if src.size > 1 and np.any(src[1:] < src[:-1]):
-            order = np.argsort(src, kind="stable")
-            values = take_segments(values, offsets_of(lens), order)
-            src, position, dests_, lens = src[order], position[order], dests_[order], lens[order]
-        starts = np.flatnonzero(src[1:] != src[:-1]) + 1
-        bounds = np.concatenate([[0], starts, [src.size]]).tolist()
-        value_bounds = np.concatenate([[0], np.cumsum(value_counts(lens))])[bounds].tolist()
-        machines = self.machines
-        for i, p in enumerate(position[bounds[:-1]].tolist()):
-            a, b = bounds[i], bounds[i + 1]
-            machines[p]._append(OutBatch(dests_[a:b], lens[a:b],
-                                         values[value_bounds[i]:value_bounds[i + 1]]))
+        run = self._run
+        whole = run.fleet_out
+        if not run.senders and (not whole or whole[0][1].values.dtype == batch.values.dtype):
+            whole.append((src, batch))  # routed as it is: no per-machine split
+            return
+        if whole:  # a machine sent on its own, or a second dtype: per machine, in call order
+            run.flush_fleet_out()
+        for position, part in split_by_source(src, batch, run.lo):
+            run.machines[position]._append(part)
 
     def _check_segments(self, what: str, values: np.ndarray, offsets: np.ndarray) -> None:
         k = len(self.machines)
@@ -212,3 +222,9 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.machines)} machines, round {self.round_idx})"
+
+
+def _readonly(values: np.ndarray) -> np.ndarray:
+    view = values.view()
+    view.flags.writeable = False
+    return view

@@ -28,7 +28,8 @@ import msgpack
 import numpy as np
 
 from . import wire
-from .columns import Chunk, Inbox, OutBatch, costs_of, offsets_of, take_segments
+from .columns import (Chunk, Delivered, Inbox, OutBatch, costs_of, offsets_of, stable_order,
+                      stable_order_by, take_segments)
 from .config import RunConfig
 from .errors import MPCError, ProgramError, UnknownDestination, UnsupportedValue
 from .fleet import Fleet
@@ -185,6 +186,7 @@ class Host:
         self._run = RunState(q, s, seed)  # shared by this host's machines
         with gc_paused():
             self.machines = Machine.fleet(self._run, self.lo, self.hi, initial)
+        self._run.machines, self._run.lo = self.machines, self.lo
         n = len(self.machines)
         # per-machine accounting, by position j = id - lo
         self.held = np.zeros(n, dtype=np.int64)  # memory + output words after the last compute
@@ -202,6 +204,8 @@ class Host:
             self._round_fn = self._fleet_of_one
         self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
         self._delivered_singles = False  # ... and whether single sends arrived too
+        self._gathered: dict[str, Any] = {}  # fleet rounds' last scatters (Fleet.gather)
+        self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._active = n  # machines that did not halt in the last round
         self._receivers: list[int] = []  # positions whose inbox the last delivery filled
 
@@ -242,36 +246,44 @@ class Host:
         got = np.zeros(len(machines), dtype=np.int64)  # words received, by position
         delivered = self._delivered = []
         single: dict[int, int] = {}  # the same, for messages sent one by one
-        for frame in inbound:
-            for chunk in wire.decode(frame):
-                if chunk[0] == _SINGLES:
-                    _, dests, sources, costs, payloads = chunk
-                    for dest, source, cost, payload in zip(dests, sources, costs, payloads):
-                        m = machines[dest - lo]
-                        box = m._in
-                        if box is None:
-                            m._in = [(source, payload)]
-                        elif type(box) is list:
-                            box.append((source, payload))
-                        else:
-                            box.singles.append((source, payload))
-                        single[dest] = single.get(dest, 0) + cost
-                    self._delivered_singles = True
-                    continue
-                _, dests, sources, lens, values = chunk
-                columns = Chunk(sources, lens, values)
-                delivered.append((dests, columns))
-                starts = np.flatnonzero(np.diff(dests)) + 1  # dests are sorted
-                ends = np.append(starts, dests.size).tolist()
-                starts = np.insert(starts, 0, 0)
-                positions = dests[starts] - lo
-                got[positions] += np.add.reduceat(costs_of(lens), starts)
-                for j, a, b in zip(positions.tolist(), starts.tolist(), ends):
-                    m = machines[j]
+        chunks = [chunk for frame in inbound for chunk in wire.decode(frame)]
+        # a vectorised fleet round reads fleet.inbox: cut per-machine windows only on demand
+        lazy = (self._fleet_fn is not None and self.config.vectorize
+                and all(chunk[0] == _COLUMNS for chunk in chunks))
+        shared = Delivered(delivered)
+        for chunk in chunks:
+            if chunk[0] == _SINGLES:
+                _, dests, sources, costs, payloads = chunk
+                for dest, source, cost, payload in zip(dests, sources, costs, payloads):
+                    m = machines[dest - lo]
                     box = m._in
-                    if type(box) is not Inbox:
-                        box = m._in = Inbox([] if box is None else box)
-                    box.windows.append((len(box.singles), columns, a, b))
+                    if box is None:
+                        m._in = [(source, payload)]
+                    elif type(box) is list:
+                        box.append((source, payload))
+                    else:
+                        box.singles.append((source, payload))
+                    single[dest] = single.get(dest, 0) + cost
+                self._delivered_singles = True
+                continue
+            _, dests, sources, lens, values = chunk
+            columns = Chunk(sources, lens, values)
+            delivered.append((dests, columns))
+            starts = np.flatnonzero(np.diff(dests)) + 1  # dests are sorted
+            ends = np.append(starts, dests.size).tolist()
+            starts = np.insert(starts, 0, 0)
+            positions = dests[starts] - lo
+            got[positions] += np.add.reduceat(costs_of(lens), starts)
+            if lazy:
+                for j in positions.tolist():
+                    machines[j]._in = shared
+                continue
+            for j, a, b in zip(positions.tolist(), starts.tolist(), ends):
+                m = machines[j]
+                box = m._in
+                if type(box) is not Inbox:
+                    box = m._in = Inbox([] if box is None else box)
+                box.windows.append((len(box.singles), columns, a, b))
         for dest, words_in in single.items():
             got[dest - lo] += words_in
         receivers = np.flatnonzero(got)  # every message costs >= 1 word
@@ -324,8 +336,10 @@ class Host:
                 for m in fleet:
                     m._halted = False
                 m = fleet[0] if fleet else None  # who a failing fleet round is blamed on
-                self._fleet_fn(Fleet(fleet, round_idx, self.layout.num_machines, cap,
-                                     None if self._delivered_singles else self._delivered))
+                ids = self._ids if runnable is None else self._ids[blocks[0][0]]
+                self._fleet_fn(Fleet(fleet, ids, run_state,
+                                     None if self._delivered_singles else self._delivered,
+                                     self._gathered))
             for _, block in blocks:
                 for m in block:
                     if not vectorized:
@@ -390,8 +404,7 @@ class Host:
     def _fleet_of_one(self, machine: Machine) -> None:
         """vectorize=False: a fleet program's round on this machine alone."""
         assert self._fleet_fn is not None
-        self._fleet_fn(Fleet([machine], self._run.round_idx, self.layout.num_machines,
-                             self.config.memory_words))
+        self._fleet_fn(Fleet([machine], np.array([machine.id]), self._run))
 
     def _order(self, count: int, runnable: list[int] | None
                ) -> list[tuple[Sequence[int], list[Machine]]]:
@@ -434,6 +447,9 @@ class Host:
         runs: list[list[Any]] = []
         single_sent: dict[int, int] = {}
         batched = self._run.batched
+        if self._run.fleet_out:  # whole fleet batches: no machine sent on its own this round
+            whole, self._run.fleet_out = self._run.fleet_out, []
+            runs.append([_COLUMNS, whole[0][1].values.dtype, None, whole])
         for m in senders:
             out = m._out
             m._out = None
@@ -534,19 +550,26 @@ class Host:
 
     def _split_columns(self, run: list[Any]
                        ) -> tuple[list[tuple[int, list[Any]]], np.ndarray, np.ndarray]:
-        """A column run sorted stably by destination and cut by destination host; also the
-        senders' positions and each message's cost, for the sent caps."""
+        """A column run sorted stably by destination (then source, for whole fleet batches)
+        and cut by destination host; also the senders' positions and each message's cost, for
+        the sent caps. `ids` is the source of each batch, or None when the run holds whole
+        fleet batches as (sources, batch) pairs."""
         _, _, ids, batches = run
+        fleet = ids is None
+        if fleet:
+            sources = np.concatenate([src for src, _ in batches])
+            batches = [batch for _, batch in batches]
         if len(batches) == 1:
             (batch,) = batches
             dests, lens, values = batch.dests, batch.lens, batch.values
-            sources = np.full(dests.size, ids[0], dtype=np.int64)
         else:
             dests = np.concatenate([b.dests for b in batches])
             lens = np.concatenate([b.lens for b in batches])
             values = np.concatenate([b.values for b in batches])
-            sources = np.repeat(np.asarray(ids, dtype=np.int64),
-                                [b.dests.size for b in batches])
+        if not fleet:
+            sources = (np.full(dests.size, ids[0], dtype=np.int64) if len(batches) == 1 else
+                       np.repeat(np.asarray(ids, dtype=np.int64),
+                                 [b.dests.size for b in batches]))
         q = self.layout.num_machines
         if dests.size and (dests.min() < 0 or dests.max() >= q):
             first = int(np.flatnonzero((dests < 0) | (dests >= q))[0])  # lowest source's first
@@ -554,8 +577,14 @@ class Host:
                                      dest=int(dests[first]), num_machines=q)
         costs = costs_of(lens)
         source_positions = sources - self.lo
-        if dests.size > 1 and np.any(dests[1:] < dests[:-1]):
-            order = np.argsort(dests, kind="stable")
+        order = None
+        if dests.size > 1:
+            step = dests[1:] - dests[:-1]
+            if fleet and np.any((step < 0) | ((step == 0) & (sources[1:] < sources[:-1]))):
+                order = stable_order_by(dests, sources, q)  # by source, then call order
+            elif not fleet and np.any(step < 0):
+                order = stable_order(dests, q)
+        if order is not None:
             values = take_segments(values, offsets_of(lens), order)
             dests, sources, lens = dests[order], sources[order], lens[order]
         hosts = self.layout.num_hosts

@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .columns import Inbox, Messages, OutBatch, out_batch, tuples_as_messages
+from .columns import (Delivered, Messages, OutBatch, out_batch, split_by_source,
+                      tuples_as_messages)
 from .errors import ConfigError, UnknownDestination
 from .wordcount import words
 
@@ -24,7 +25,8 @@ __all__ = ["Program", "FunctionProgram", "Machine", "RunState", "partition_input
 class RunState:
     """What a host's machines share: the run's settings, the round, and who sent this round."""
 
-    __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched")
+    __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched",
+                 "fleet_out", "machines", "lo")
 
     def __init__(self, num_machines: int, memory_words: int, seed: int) -> None:
         self.num_machines = num_machines
@@ -33,6 +35,19 @@ class RunState:
         self.round_idx = 0
         self.senders: list[Machine] = []  # machines that sent this round, in first-send order
         self.batched: set[int] = set()  # ids of those that used send_many
+        # fleet.send_many batches (sources, batch) of one dtype, kept whole while no machine
+        # sends on its own this round; see Fleet.send_many and flush_fleet_out
+        self.fleet_out: list[tuple[np.ndarray, OutBatch]] = []
+        self.machines: Sequence[Machine] = ()  # the host's machines, ids lo.. (set by the host)
+        self.lo = 0
+
+    def flush_fleet_out(self) -> None:
+        """Move the whole fleet batches into their machines' outboxes (call order kept),
+        before a machine's own send would otherwise overtake them."""
+        pending, self.fleet_out = self.fleet_out, []
+        for sources, batch in pending:
+            for position, part in split_by_source(sources, batch, self.lo):
+                self.machines[position]._append(part)
 
 
 class Machine:
@@ -122,6 +137,11 @@ class Machine:
             dest = self._checked_dest(dest)
         out = self._out
         if out is None:
+            run = self._run
+            if run.fleet_out:
+                run.flush_fleet_out()
+                out = self._out
+        if out is None:
             self._out = [(dest, payload)]
             self._run.senders.append(self)
         else:
@@ -152,12 +172,16 @@ class Machine:
 
     def _append(self, batch: OutBatch) -> None:
         out = self._out
+        run = self._run
+        if out is None and run.fleet_out:
+            run.flush_fleet_out()
+            out = self._out
         if out is None:
             self._out = [batch]
-            self._run.senders.append(self)
+            run.senders.append(self)
         else:
             out.append(batch)
-        self._run.batched.add(self.id)
+        run.batched.add(self.id)
 
     @property
     def inbox(self) -> list[tuple[int, Any]]:
@@ -167,6 +191,8 @@ class Machine:
             return []
         if type(box) is list:
             return box
+        if type(box) is Delivered:
+            box = self._in = box.inbox_for(self.id)
         return box.tuples()
 
     @inbox.setter
@@ -182,6 +208,8 @@ class Machine:
             return Messages.empty()
         if type(box) is list:
             return tuples_as_messages(box)
+        if type(box) is Delivered:
+            box = self._in = box.inbox_for(self.id)
         return box.messages()
 
     def halt(self) -> None:
