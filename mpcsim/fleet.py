@@ -15,7 +15,8 @@ another machine's data. mpcsim cannot prove that of numpy code, so it makes it t
 shuffled order, and a kernel that keeps machines apart gives the identical output and
 transcript both ways. The library's fleet programs are tested like that.
 
-    fleet.ids                   int64[k], ascending: the machines of this round on this host
+    fleet.ids                   int64[k], ascending: the machines of this round on this host;
+                                fleet.index_of(ids) gives their indexes (-1: not in the fleet)
     fleet.machines              their Machine objects, in the same order (memory, output, rng...)
     fleet.round_idx, fleet.num_machines, fleet.memory_words
     fleet.inbox                 FleetMessages: every message to these machines, `dests` naming
@@ -122,6 +123,11 @@ class Fleet:
         return FleetMessages(np.concatenate(dests) if dests else _EMPTY, merged.sources,
                              merged.offsets, merged.values)
 
+    def index_of(self, ids: np.ndarray) -> np.ndarray:
+        """Each machine id's index in this fleet (its position in fleet.ids), -1 if it is
+        not a machine of this fleet."""
+        return index_in(self.ids, ids)
+
     def gather(self, key: str, default: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
         """(values, offsets): machine i's memory[key] (an array, flattened, or a number) is
@@ -131,11 +137,9 @@ class Fleet:
         the result to change the machines' memory."""
         cached = self._gathered.get(key)
         if cached is not None:
-            ids, values, offsets, views = cached
-            if ids is self.ids or np.array_equal(ids, self.ids):
-                if all((m._memory or {}).get(key) is view
-                       for m, view in zip(self.machines, views)):
-                    return _readonly(values), offsets
+            found = self._from_scatter(key, *cached)
+            if found is not None:
+                return found
         arrays = []
         for m in self.machines:
             memory = m._memory
@@ -150,6 +154,25 @@ class Fleet:
         np.cumsum(lengths, out=offsets[1:])
         values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else _EMPTY
         return _readonly(values), offsets
+
+    def _from_scatter(self, key: str, ids: np.ndarray, values: np.ndarray,
+                      offsets: np.ndarray, views: list[np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+        """gather(key) from the last scatter of `key` (to the machines `ids`, in an earlier
+        round) if every machine of this fleet got a view then and still holds it."""
+        index = None if np.array_equal(ids, self.ids) else index_in(ids, self.ids)
+        if index is not None and index.size and index.min() < 0:
+            return None
+        slots = range(len(self.machines)) if index is None else index.tolist()
+        for m, i in zip(self.machines, slots):
+            memory = m._memory
+            if memory is None or memory.get(key) is not views[i]:
+                return None
+        if index is None:
+            return _readonly(values), offsets
+        taken = np.zeros(index.size + 1, dtype=np.int64)
+        np.cumsum(offsets[index + 1] - offsets[index], out=taken[1:])
+        return _readonly(take_segments(values, offsets, index)), taken
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -196,11 +219,9 @@ class Fleet:
             raise ValueError(f"fleet.send_many: sources must be {batch.dests.size} machine ids "
                              f"(ints, one per message), got {src.dtype} of shape {src.shape}")
         src = src.astype(np.int64)  # a private copy, as for dests
-        position = np.searchsorted(self.ids, src)
-        inside = position < self.ids.size
-        inside[inside] = self.ids[position[inside]] == src[inside]
-        if not inside.all():
-            bad = int(src[np.flatnonzero(~inside)[0]])
+        position = self.index_of(src)
+        if position.size and position.min() < 0:
+            bad = int(src[np.flatnonzero(position < 0)[0]])
             raise ValueError(f"fleet.send_many: machine {bad} is not in this fleet (its "
                              f"machines are {self.ids.size} ids from {who}); a machine sends "
                              "only in its own round")
@@ -222,6 +243,22 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.machines)} machines, round {self.round_idx})"
+
+
+def index_in(own: np.ndarray, ids: Any) -> np.ndarray:
+    """The index of each of `ids` in the ascending array `own`, -1 where it is absent: one
+    gather through a table over own's range (own's ids are a host's, so the range is small)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if own.size == 0:
+        return np.full(ids.shape, -1, dtype=np.int64)
+    lo, span = int(own[0]), int(own[-1]) - int(own[0]) + 1
+    at = ids - lo
+    inside = (at >= 0) & (at < span)
+    if span == own.size:  # consecutive ids: the index is the offset
+        return np.where(inside, at, -1)
+    table = np.full(span, -1, dtype=np.int64)
+    table[own - lo] = np.arange(own.size)
+    return np.where(inside, table[np.where(inside, at, 0)], -1)
 
 
 def _readonly(values: np.ndarray) -> np.ndarray:
