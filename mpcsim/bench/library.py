@@ -73,15 +73,8 @@ def algorithm_vs_baseline(name: str, algorithm: str, n: int, options: dict[str, 
     except MPCError as exc:
         return skipped_row(name, target, f"failed: {type(exc).__name__}: {exc}")
     rounds_only = statistics.median(r / b for r, b in zip(rounds_s, base_s))
-    messages = sum(r.messages for r in last[0].trace.rounds)
-    note = (f"q={q} machines, s={s} words, {last[0].rounds} rounds (bound {bound}); rounds "
-            f"alone {rounds_only:.2f}x; {messages:,} messages, "
-            f"{statistics.median(ours_s) / max(messages, 1) * 1e6:.2f} us per message"
-            + ("" if verified else "; OUTPUT NOT VERIFIED"))
-    row = ratio_row(name, ours_s, base_s, target, note=note)
-    if not verified:
-        row["pass"] = False
-    return row
+    return _verified_row(name, ours_s, base_s, target, last[0], q, s, bound, verified,
+                         f"rounds alone {rounds_only:.2f}x")
 
 
 def algorithm_seconds(name: str, algorithm: str, n: int, memory_words: int,
@@ -110,10 +103,19 @@ def algorithm_seconds(name: str, algorithm: str, n: int, memory_words: int,
     except MPCError as exc:
         return skipped_row(name, target, f"failed: {type(exc).__name__}: {exc}")
     assert result is not None
+    return _verified_row(name, ours_s, base_s, target, result, q, s, bound, verified,
+                         f"numpy {statistics.median(base_s):.3f} s")
+
+
+def _verified_row(name: str, ours_s: list[float], base_s: list[float], target: Target,
+                  result: Any, q: int, s: int, bound: int, verified: bool,
+                  extra: str) -> dict[str, Any]:
+    """A ratio row whose note gives the sizing, rounds, messages and time per message; it
+    fails, whatever the ratio, when the output was not verified."""
     messages = sum(r.messages for r in result.trace.rounds)
-    note = (f"q={q} machines, s={s} words, {result.rounds} rounds (bound {bound}), "
-            f"{messages:,} messages, {statistics.median(ours_s) / max(messages, 1) * 1e6:.2f} us "
-            f"per message; numpy {statistics.median(base_s):.3f} s"
+    per_message = statistics.median(ours_s) / max(messages, 1) * 1e6
+    note = (f"q={q} machines, s={s} words, {result.rounds} rounds (bound {bound}); {extra}; "
+            f"{messages:,} messages, {per_message:.2f} us per message"
             + ("" if verified else "; OUTPUT NOT VERIFIED"))
     row = ratio_row(name, ours_s, base_s, target, note=note)
     if not verified:
