@@ -5,24 +5,33 @@ disjoint lists works (one long list, many short ones); every node has at most on
 predecessor (checked up front). Output: rank[i] = links from i to the end of its list (0 for
 a last node), or -1 for a node on a cycle (following succ never ends).
 
-Layout: node i lives on machine i // c (c = chunk_words nodes per machine) with
-succ (S) and dist (D, the links S jumps over). Step t, in rounds 2t and 2t+1: every node with
-S(i) != -1 asks the owner of S(i) for (S(S(i)), D(S(i))); the reply sets
-D(i) += D(S(i)), S(i) = S(S(i)). After step t, S jumps 2^(t+1) links, so J = ceil(log2 n)
-steps reach every list's end.
+Layout: node i lives on machine i // c (c = chunk_words nodes per machine) with succ (S) and
+dist (D, the links S jumps over); the plan [c, n, J] rides along (3 words). Step t, in rounds
+2t and 2t+1: every machine with a live node (S(i) != -1) sends one message to each owner of
+some S(i), the local offsets of those S(i) in node order; the owner replies with the pairs
+(S(S(i)), D(S(i))) in the same order; in round 2t+2 the asker sets D(i) += D(S(i)),
+S(i) = S(S(i)). An asker matches the replies without remembering anything: its inbox lists
+them by owner, and within one owner in the order asked, which is the order of its live nodes
+sorted stably by owner, recomputed from S (unchanged since it asked). After step t, S jumps
+2^(t+1) links, so J = ceil(log2 n) steps reach every list's end.
+
+The program is a fleet round (mpcsim.fleet): a host's machines do each round as one numpy
+pass over their stacked S and D, and the messages leave as one send_many; what machine m keeps,
+sends and outputs depends only on its own S, D, plan and inbox (tested with vectorize=False).
 
 Round bound: 2*ceil(log2 n) + 1 (n >= 2; 1 for n <= 1). Derivation: step t sends requests in
 round 2t and replies in round 2t+1; round 2t+2 applies them; round 2J (J = ceil(log2 n)) is
 the last, in which every node's S is -1 unless it is on a cycle. A machine whose nodes have
-all reached their list end halts early (it still answers requests), so short lists finish
-sooner.
+all reached their list end outputs and halts early (it still answers requests), so short
+lists finish sooner.
 
-Memory, per machine and round (c nodes): S and D (2c words), the positions of the nodes whose
-requests are pending (<= c), and at most 2c words of replies or c of requests in the inbox:
-5c + 2 words. Requests never pile up: S^(2^t) is injective on the nodes it does not send to -1
+Memory, per machine and round (c nodes): S and D (2c words) and the plan (3). An asking
+machine has no output yet and receives at most 2c words of replies: 4c + 3 after delivery. A
+finished machine holds its output (c words) and receives at most c request words: again
+4c + 3. Requests never pile up: S^(2^t) is injective on the nodes it does not send to -1
 (succ is, and compositions of injective maps are), so each node is asked at most once per
-step and a machine receives at most c request words. Default c = (s - 2) // 6, so
-q = ceil(n / c) machines: q = 6n/s, i.e. q*s = O(n).
+step. Sent: at most c request words or 2c reply words. So c = (s - 3) // 4 and
+q = ceil(n / c) machines: q = 4n/s, i.e. q*s = O(n).
 """
 
 from __future__ import annotations
@@ -32,9 +41,10 @@ from typing import Any
 
 import numpy as np
 
+from ..columns import stable_order_by, take_segments
 from ..errors import ConfigError
-from ..program import Machine, Program
-from .payload import packed
+from ..fleet import Fleet
+from ..program import Program
 from .spec import AlgorithmSpec
 
 __all__ = [
@@ -42,12 +52,14 @@ __all__ = [
     "SPEC",
 ]
 
-_WORDS_PER_NODE = 6  # S, D, pending, replies (2): 5 per node, one spare
+_WORDS_PER_NODE = 4  # S, D, and 2 words of replies (or output and 1 of requests)
+_PLAN_WORDS = 3
+_NOTHING = np.zeros(0, dtype=np.int64)
 
 
 def chunk_for(memory_words: int) -> int:
-    """Nodes per machine c = (s - 2) // 6 (at least 1); see the module docstring."""
-    return max(1, (memory_words - 2) // _WORDS_PER_NODE)
+    """Nodes per machine c = (s - 3) // 4 (at least 1); see the module docstring."""
+    return max(1, (memory_words - _PLAN_WORDS) // _WORDS_PER_NODE)
 
 
 def steps_for(n: int) -> int:
@@ -69,89 +81,102 @@ class ListRanking(Program):
 
     def partition(self, inputs: Any, num_machines: int,
                   memory_words: int) -> dict[int, dict[str, Any]]:
-        """Machine i holds succ[i*c:(i+1)*c] as "succ" and "plan" = [c, n, J]."""
+        """Machine i holds succ[i*c:(i+1)*c] as "succ", its dist, and "plan" = [c, n, J]."""
         succ = _as_successors(inputs)
         n = succ.size
         c = self.chunk_words if self.chunk_words is not None else chunk_for(memory_words)
         m = -(-n // c)
+        need = _WORDS_PER_NODE * c + _PLAN_WORDS
         problems = []
         if m > num_machines:
             problems.append(("num_machines", num_machines,
                              f"{n} nodes in chunks of {c} need {m} machines; raise "
                              f"num_machines to >= {m} or memory_words"))
-        if _WORDS_PER_NODE * c + 2 > memory_words and n > 0:
+        if need > memory_words and n > 0:
             problems.append(("memory_words", memory_words,
-                             f"chunks of {c} nodes need {_WORDS_PER_NODE * c + 2} words; raise "
-                             f"memory_words to >= {_WORDS_PER_NODE * c + 2} or lower "
-                             "chunk_words"))
+                             f"chunks of {c} nodes need {need} words; raise memory_words to "
+                             f">= {need} or lower chunk_words"))
         if problems:
             raise ConfigError(problems=problems)
         plan = np.array([c, n, steps_for(n)], dtype=np.int64)
-        return {i: {"succ": succ[i * c:(i + 1) * c].copy(), "plan": plan} for i in range(m)}
+        return {i: {"succ": succ[i * c:(i + 1) * c].copy(),
+                    "dist": (succ[i * c:(i + 1) * c] != -1).astype(np.int64), "plan": plan}
+                for i in range(m)}
 
-    def round(self, machine: Machine) -> None:
-        memory = machine.memory
-        if "plan" not in memory:
-            machine.halt()
-            return
-        c, _, steps = (int(v) for v in memory["plan"])
-        t, phase = divmod(machine.round_idx, 2)
-        if machine.round_idx == 0:
-            succ = memory["succ"]
-            memory["dist"] = (succ != -1).astype(np.int64)
+    def round_many(self, fleet: Fleet) -> None:
+        t, phase = divmod(fleet.round_idx, 2)
+        succ, offsets = fleet.gather("succ", _NOTHING)  # machines past the input hold none
+        dist, _ = fleet.gather("dist", _NOTHING)
         if phase == 1:
-            _answer(machine, c)
+            _answer(fleet, succ, dist, offsets)
+            fleet.halt()  # asleep until asked again, or until its replies arrive
             return
-        if t > 0 and "pending" in memory:
-            _apply(machine)
-        if t < steps and _ask(machine, c):
-            return
-        # every node reached its list's end (or the steps ran out): output, then only answer
-        succ, dist = memory["succ"], memory["dist"]
-        machine.output = np.where(succ == -1, dist, -1)
-        machine.halt()
+        plans, _ = fleet.gather("plan", np.zeros(_PLAN_WORDS, dtype=np.int64))
+        plans = plans.reshape(-1, _PLAN_WORDS)
+        counts = offsets[1:] - offsets[:-1]
+        c = np.repeat(np.maximum(plans[:, 0], 1), counts)  # per node: its machine's plan
+        machine = np.repeat(fleet.ids, counts)
+        if t > 0 and len(fleet.inbox):
+            succ, dist = _apply(fleet, succ.copy(), dist.copy(), c, machine)
+            fleet.scatter("succ", succ, offsets)
+            fleet.scatter("dist", dist, offsets)
+        asking = (succ != -1) & (t < np.repeat(plans[:, 2], counts))
+        _ask(fleet, succ, c, machine, asking)
+        # a machine none of whose nodes asks is done: it outputs its ranks and sleeps
+        done = np.ones(len(fleet), dtype=bool)
+        done[np.repeat(np.arange(len(fleet)), counts)[asking]] = False
+        finished = np.flatnonzero(done & (counts > 0)).tolist()
+        ranks = np.where(succ == -1, dist, -1)
+        for i in finished:
+            fleet.machines[i].output = ranks[offsets[i]:offsets[i + 1]]
+        fleet.halt(where=done)
 
     def __repr__(self) -> str:
         return f"ListRanking(chunk_words={self.chunk_words})"
 
 
-def _ask(machine: Machine, c: int) -> bool:
-    """Send this step's requests, grouped by owner; False if no node has a successor."""
-    succ = machine.memory["succ"]
-    live = np.flatnonzero(succ != -1)
+def _ask(fleet: Fleet, succ: np.ndarray, c: np.ndarray, machine: np.ndarray,
+         asking: np.ndarray) -> None:
+    """One message per (asker, owner): the offsets asked about, in node order, sorted by owner
+    then asker so the core needs no sort of its own."""
+    live = np.flatnonzero(asking)
     if live.size == 0:
-        return False
-    targets = succ[live]
-    owners = targets // c
-    order = np.argsort(owners.astype(np.uint16) if owners.size and owners.max() < 65536
-                       else owners, kind="stable")  # a radix sort for 16-bit owners
-    live, targets, owners = live[order], targets[order], owners[order]
-    machine.memory["pending"] = live
-    bounds = np.flatnonzero(np.diff(owners)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, owners.size]):
-        owner = int(owners[lo])
-        machine.send(owner, packed(targets[lo:hi] - owner * c))
-    return True
+        return
+    owners = succ[live] // c[live]
+    order = stable_order_by(owners, machine[live], fleet.num_machines)
+    live, owners, askers = live[order], owners[order], machine[live][order]
+    starts = np.flatnonzero((owners[1:] != owners[:-1]) | (askers[1:] != askers[:-1])) + 1
+    starts = np.concatenate([[0], starts])
+    fleet.send_many(askers[starts], owners[starts], succ[live] - owners * c[live],
+                    offsets=np.append(starts, live.size))
 
 
-def _answer(machine: Machine, c: int) -> None:
-    """Reply to each requester with (S, D) of the nodes it asked about, in its order."""
-    memory = machine.memory
-    for source, offsets in machine.inbox:
-        offsets = np.asarray(offsets, dtype=np.int64)
-        machine.send(source, [packed(memory["succ"][offsets]), packed(memory["dist"][offsets])])
-    if "pending" not in memory:
-        machine.halt()  # nothing of ours is in flight: sleep until asked again
+def _answer(fleet: Fleet, succ: np.ndarray, dist: np.ndarray, offsets: np.ndarray) -> None:
+    """Reply to each request with the (S, D) pairs of the nodes asked about, in its order."""
+    got = fleet.inbox
+    if len(got) == 0:
+        return
+    at = np.repeat(offsets[fleet.index_of(got.dests)], got.lengths) + got.values
+    pairs = np.empty((at.size, 2), dtype=np.int64)
+    pairs[:, 0] = succ[at]
+    pairs[:, 1] = dist[at]
+    order = stable_order_by(got.sources, got.dests, fleet.num_machines)  # by asker
+    lengths = 2 * got.lengths[order]
+    reply_offsets = np.zeros(order.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=reply_offsets[1:])
+    fleet.send_many(got.dests[order], got.sources[order],
+                    take_segments(pairs.reshape(-1), 2 * got.offsets, order), reply_offsets)
 
 
-def _apply(machine: Machine) -> None:
-    """Replies arrive in owner order, the order the requests were grouped in."""
-    memory = machine.memory
-    pending = memory.pop("pending")
-    succ = np.concatenate([np.asarray(reply[0], dtype=np.int64) for _, reply in machine.inbox])
-    dist = np.concatenate([np.asarray(reply[1], dtype=np.int64) for _, reply in machine.inbox])
-    memory["dist"][pending] += dist
-    memory["succ"][pending] = succ
+def _apply(fleet: Fleet, succ: np.ndarray, dist: np.ndarray, c: np.ndarray,
+           machine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The replies, by asker then owner then order asked, land on the nodes that asked."""
+    live = np.flatnonzero(succ != -1)
+    pending = live[stable_order_by(machine[live], succ[live] // c[live], fleet.num_machines)]
+    replies = fleet.inbox.values.reshape(-1, 2)
+    dist[pending] += replies[:, 1]
+    succ[pending] = replies[:, 0]
+    return succ, dist
 
 
 def _as_successors(inputs: Any) -> np.ndarray:
@@ -219,12 +244,12 @@ def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
-    """Default (q, s): s = max(64, 6*ceil(n^(2/3))) (raised so ceil(n/q) nodes fit if q is
+    """Default (q, s): s = max(64, 4*ceil(n^(2/3)) + 3) (raised so ceil(n/q) nodes fit if q is
     given); q = ceil(n / c) with c = chunk_for(s)."""
     if s is None:
-        s = max(64, _WORDS_PER_NODE * math.ceil(max(n, 1) ** (2 / 3)) + 2)
+        s = max(64, _WORDS_PER_NODE * math.ceil(max(n, 1) ** (2 / 3)) + _PLAN_WORDS)
         if q is not None:
-            s = max(s, _WORDS_PER_NODE * math.ceil(n / q) + 2)
+            s = max(s, _WORDS_PER_NODE * math.ceil(n / q) + _PLAN_WORDS)
     if q is None:
         q = max(1, -(-n // chunk_for(s)))
     return q, s

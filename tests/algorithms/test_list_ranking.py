@@ -80,3 +80,18 @@ def test_runs_the_same_on_every_backend(backend: str) -> None:
 def test_a_node_with_two_predecessors_is_rejected() -> None:
     with pytest.raises(mpcsim.ConfigError, match="at most one node"):
         mpcsim.run(ListRanking(), np.array([2, 2, -1]), num_machines=1, memory_words=64)
+
+
+@pytest.mark.parametrize("name", ["one random list", "many short lists", "a long and many short"])
+def test_the_fleet_round_keeps_machines_apart(name: str) -> None:
+    """Run on fleets of one machine (vectorize=False), the program gives the same ranks,
+    rounds and per-round words: no machine's result depends on another's data."""
+    succ = CASES[name]
+    q, s = ALGORITHMS["list-ranking"].sizing(succ.size, None, 120)
+    together = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=s, num_workers=2)
+    apart = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=s, vectorize=False)
+    assert list_ranking.verify(apart.output, succ)
+    assert apart.rounds == together.rounds
+    assert [(r.messages, r.words) for r in apart.trace.rounds] == \
+        [(r.messages, r.words) for r in together.trace.rounds]
+    assert np.array_equal(apart.trace.peak_memory_words, together.trace.peak_memory_words)
