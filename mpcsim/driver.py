@@ -200,7 +200,8 @@ def _result(config: RunConfig, layout: Layout, backend: str, records: list[Round
     summaries = sorted(summaries, key=lambda s: s.host)
     output: list[Any] = []
     for summary in summaries:
-        output.extend(wire.decode(summary.outputs, writable=True))
+        outputs = summary.outputs
+        output.extend(outputs if isinstance(outputs, list) else wire.decode(outputs, writable=True))
     machine_host = np.repeat(np.arange(layout.num_hosts),
                              [hi - lo for lo, hi in map(layout.bounds, range(layout.num_hosts))])
     trace = Trace(

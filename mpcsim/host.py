@@ -163,7 +163,7 @@ class HostSummary:
 
     host: int
     lo: int
-    outputs: wire.Frame  # encoded list of outputs for machines lo..hi-1
+    outputs: wire.Frame | list[Any]  # outputs of machines lo..hi-1: encoded, or plain numbers
     sent_words: np.ndarray  # per machine, over the run
     received_words: np.ndarray
     peak_memory_words: np.ndarray
@@ -622,8 +622,12 @@ class Host:
 
     # -- the end ------------------------------------------------------------------------------
 
-    def summary(self) -> HostSummary:
+    def summary(self, in_process: bool = False) -> HostSummary:
+        """Per-machine totals and outputs. The outputs are encoded (a Frame), except for an
+        `in_process` caller when they are plain numbers (wire.plain_numbers): then the list."""
         outputs = [m.output for m in self.machines]
+        if in_process and wire.plain_numbers(outputs):
+            return self._summary(outputs)
         try:
             encoded = wire.encode(outputs)
         except (TypeError, ValueError, OverflowError):
@@ -633,8 +637,11 @@ class Host:
                     raise UnsupportedValue(machine=m.id, round_idx=self._run.round_idx,
                                            where=found[0], type_name=found[1]) from None
             raise
+        return self._summary(encoded)
+
+    def _summary(self, outputs: wire.Frame | list[Any]) -> HostSummary:
         return HostSummary(
-            host=self.host, lo=self.lo, outputs=encoded,
+            host=self.host, lo=self.lo, outputs=outputs,
             sent_words=np.asarray(self.sent_total, dtype=np.int64),
             received_words=np.asarray(self.received_total, dtype=np.int64),
             peak_memory_words=np.asarray(self.peak_memory, dtype=np.int64),

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-__all__ = ["Frame", "encode", "decode", "find_unencodable"]
+__all__ = ["Frame", "encode", "decode", "find_unencodable", "plain_numbers"]
 
 _EXT_ARRAY = 1
 _NUMERIC_KINDS = frozenset("biufc")
@@ -114,3 +114,19 @@ def find_unencodable(value: Any, path: str = "payload") -> tuple[str, str] | Non
             if found:
                 return found
     return path, type(value).__name__
+
+
+_PLAIN = frozenset((type(None), bool, int, float))
+
+
+def plain_numbers(values: list[Any]) -> bool:
+    """True when every value is None, a bool, a float or an int msgpack carries (-2^63 to
+    2^64 - 1): values a frame would deliver unchanged, in value and type, so an in-process
+    caller may skip the round trip."""
+    types = set(map(type, values))
+    if not types <= _PLAIN:
+        return False
+    if int not in types:
+        return True
+    ints = values if len(types) == 1 else [v for v in values if type(v) is int]
+    return -(2**63) <= min(ints) and max(ints) < 2**64

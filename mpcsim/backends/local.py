@@ -50,7 +50,7 @@ class LocalBackend:
         return reports
 
     def finish(self) -> list[HostSummary]:
-        return [host.summary() for host in self.hosts]
+        return [host.summary(in_process=True) for host in self.hosts]
 
     def close(self) -> None:
         self.hosts = []
