@@ -6,6 +6,7 @@
     mpcsim cluster local --nodes 2      (then `mpcsim run ... --backend ray --address ...`)
     mpcsim transformer --model CHECKPOINT_DIR --inputs ids.npy --out hidden.npy
     mpcsim demo                         (also `mpcsim hopk run|eval`: k-hop induction heads)
+    mpcsim compile all-reduce --n 16    (the algorithm as a transformer, checked vs mpcsim.run)
     mpcsim bench --suite quick --out DIR (ratios vs baselines, plots, RESULTS.md)
 
 Subcommands are Command entries in COMMANDS (a name, a help line, a function adding the
@@ -284,6 +285,22 @@ def _handle_demo(args: argparse.Namespace) -> int:
     return hopk_command.handle_demo(args)
 
 
+# -- mpcsim compile -----------------------------------------------------------------------------
+# A registered algorithm compiled into a transformer and checked against mpcsim.run
+# (transformer_bridge.compile_command, imported lazily).
+
+def _configure_compile(parser: argparse.ArgumentParser) -> None:
+    from transformer_bridge import compile_command
+
+    compile_command.configure(parser)
+
+
+def _handle_compile(args: argparse.Namespace) -> int:
+    from transformer_bridge import compile_command
+
+    return compile_command.handle(args)
+
+
 # -- mpcsim bench -------------------------------------------------------------------------------
 # Suites of rounds vs wall-clock with baselines in the same run (mpcsim.bench, imported lazily).
 
@@ -402,6 +419,9 @@ COMMANDS: tuple[Command, ...] = (
             "trained checkpoints' per-k error (eval)", _configure_hopk, _handle_hopk),
     Command("demo", "run the constructed hop_k transformer as an MPC job and compare it with "
             "MPC pointer doubling (no files needed)", _configure_demo, _handle_demo),
+    Command("compile", "compile an algorithm into a transformer (attention routes its "
+            "messages), check its forward against mpcsim.run", _configure_compile,
+            _handle_compile),
     Command("bench", "measure rounds and wall-clock against baselines in one run; write "
             "results.json, results.csv, plots and RESULTS.md", _configure_bench, _handle_bench),
 )

@@ -31,7 +31,7 @@ import numpy as np
 from mpcsim import MPCError
 
 __all__ = ["NotRepresentable", "Refusal", "encode", "decode", "pack", "unpack", "packed_columns",
-           "array_words", "WORD_LIMIT", "CODE_LIMIT", "DTYPES", "dtype_code"]
+           "array_words", "data_paths", "WORD_LIMIT", "CODE_LIMIT", "DTYPES", "dtype_code"]
 
 WORD_LIMIT = 2 ** 50
 CODE_LIMIT = 2 ** 16  # a shape code is 0..CODE_LIMIT-1
@@ -97,6 +97,23 @@ def encode(value: Any, path: str = "") -> tuple[list[int], list[float]]:
     data: list[float] = []
     _encode(value, path, codes, data)
     return codes, data
+
+
+def data_paths(value: Any, path: str = "") -> list[str]:
+    """The path of each data word of `value`, in encode's order (for error messages)."""
+    t = type(value)
+    if value is None or t is str or t is bytes:
+        return []
+    if t is np.ndarray:
+        return [f"{path}[{', '.join(map(str, i))}]" if value.ndim > 1 else f"{path}[{i[0]}]"
+                for i in np.ndindex(value.shape)]
+    if t is list or t is tuple:
+        return [p for i, item in enumerate(value) for p in data_paths(item, f"{path}[{i}]")]
+    if t is dict:
+        return [p for key, item in value.items()
+                for p in data_paths(key, f"{path} key {key!r}") + data_paths(item,
+                                                                             f"{path}[{key!r}]")]
+    return [path]
 
 
 def _word(v: Any, path: str) -> float:

@@ -31,7 +31,7 @@ from .moduli import set_code
 from .plan import CELL_HEADER, HEADER_CODES, Band, RoutingPlan
 
 __all__ = ["write_state", "read_state", "write_outbox", "clear_outbox", "read_inbox",
-           "band_of", "RoutingOverflow", "message_codes"]
+           "band_of", "RoutingOverflow", "message_codes", "cell_messages"]
 
 
 class RoutingOverflow(MPCError):
@@ -160,7 +160,7 @@ def read_inbox(attended: np.ndarray, receiver: int, plan: RoutingPlan,
     for band in plan.bands:
         cells = _band_cells(attended, band, plan)
         for source, cell in _senders(cells, band, receiver, round_idx).items():
-            got += [(source, m) for m in _messages(cell, plan) if m.dest == receiver]
+            got += [(source, m) for m in cell_messages(cell, plan) if m.dest == receiver]
     got.sort(key=lambda pair: (pair[0], pair[1].seq))
     return got
 
@@ -193,7 +193,8 @@ def _senders(cells: np.ndarray, band: Band, receiver: int,
     return found
 
 
-def _messages(cell: np.ndarray, plan: RoutingPlan) -> list[Message]:
+def cell_messages(cell: np.ndarray, plan: RoutingPlan) -> list[Message]:
+    """The messages in one sender's cell (read back exactly), every destination."""
     s = plan.memory_words
     data = cell[CELL_HEADER:CELL_HEADER + s]
     codes = unpack(cell[CELL_HEADER + s:])

@@ -30,7 +30,7 @@ import numpy as np
 
 from mpcsim import MPCError, Program, wire
 
-from .codec import Refusal, encode
+from .codec import Refusal, data_paths, encode
 from .plan import CompileError
 
 __all__ = ["Template", "partition_to_template", "as_program_input"]
@@ -90,6 +90,7 @@ def _probe_with(program: Program, sampler: Callable[[int, np.random.Generator], 
                 input_shape: tuple[int, ...], n_in: int, q: int, s: int,
                 rng: np.random.Generator) -> tuple[Template, Program]:
     probes, layouts, states = [], [], []
+    names: dict[int, list[str]] = {}
     while len(probes) < PROBES or (_ambiguous(probes, layouts) and len(probes) < MAX_PROBES):
         words = np.asarray(sampler(n_in, rng)).reshape(-1)
         if words.size != n_in or not np.array_equal(words, np.rint(words)):
@@ -100,9 +101,11 @@ def _probe_with(program: Program, sampler: Callable[[int, np.random.Generator], 
         initial = wire.decode(wire.encode(initial), writable=True)  # what machines start with
         probes.append(words.astype(np.float64))
         layouts.append(_encode_all(initial, q))
+        names = names or {machine: data_paths(memory, "memory")
+                          for machine, memory in initial.items() if memory is not None}
         states.append(_pickled(trial))
     _check_structure(layouts, states)
-    return _template(probes, layouts, input_shape, q, s), trial
+    return _template(probes, layouts, names, input_shape, q, s), trial
 
 
 def _pickled(program: Program) -> bytes | None:
@@ -164,7 +167,7 @@ def _candidates(probes: list[np.ndarray], layouts: list[list[Any]], machine: int
     return np.flatnonzero(match)
 
 
-def _template(probes: list[np.ndarray], layouts: list[list[Any]],
+def _template(probes: list[np.ndarray], layouts: list[list[Any]], names: dict[int, list[str]],
               input_shape: tuple[int, ...], q: int, s: int) -> Template:
     codes, constants, sources = [], [], []
     sends: list[list[int]] = [[] for _ in range(len(probes[0]))]
@@ -185,8 +188,9 @@ def _template(probes: list[np.ndarray], layouts: list[list[Any]],
                 continue  # a constant
             found = _candidates(probes, layouts, machine, pos)
             if found.size != 1:
-                problems.append(("partition", f"machine {machine}, data word {pos}",
-                                 "is neither a constant nor a copy of one input word"))
+                problems.append(("partition", f"machine {machine}: {names[machine][pos]}",
+                                 "is neither a constant nor a copy of one input word (the "
+                                 "first layer can only route input words)"))
                 continue
             source[pos] = found[0]
             if machine not in sends[found[0]]:
