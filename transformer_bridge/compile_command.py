@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
     shape = np.shape(sample)
     t0 = time.perf_counter()
     model = compile_program(spec.program(), input_shape=shape, num_machines=q, memory_words=s,
-                            rounds=rounds, seed=args.seed,
+                            input_type=str(sample.dtype), rounds=rounds, seed=args.seed,
                             probe=lambda n_in, g: make(g).reshape(-1))
     compile_s = time.perf_counter() - t0
     report = _compare(args, spec, model, make, q, s)

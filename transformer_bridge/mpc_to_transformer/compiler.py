@@ -28,7 +28,7 @@ from ..model import Layer, Transformer, forward
 from .codec import WORD_LIMIT, NotRepresentable
 from .maps import Context, Embed, Readout, RoundPost, RoundQKV, decode_outputs
 from .plan import CompileError, RoutingPlan, program_to_plan
-from .template import Template, partition_to_template
+from .template import InputSpec, Template, partition_to_template
 
 __all__ = ["compile_program", "CompiledProgram", "MESSAGE_SHAPE_CODES"]
 
@@ -60,7 +60,7 @@ class CompiledProgram(Transformer):
         words = np.asarray(inputs)
         if words.size != self.template.n_in:
             raise ValueError(f"the program was compiled for {self.template.n_in} input words "
-                             f"(shape {self.template.input_shape}), got {words.size}")
+                             f"(shape {self.template.inputs.shape}), got {words.size}")
         flat = words.reshape(-1)
         bad = np.zeros(flat.size, dtype=bool)
         if flat.dtype.kind not in "biu":
@@ -92,12 +92,15 @@ class CompiledProgram(Transformer):
 
 def compile_program(program: Program | Callable[[Machine], None], n_in: int | None = None, *,
                     num_machines: int, memory_words: int, rounds: int,
-                    input_shape: tuple[int, ...] | None = None, seed: int = 0,
+                    input_shape: tuple[int, ...] | None = None, input_type: str = "int64",
+                    seed: int = 0,
                     probe: Callable[[int, np.random.Generator], Any] | None = None,
                     message_shape_codes: int = MESSAGE_SHAPE_CODES,
                     state_shape_codes: int | None = None) -> CompiledProgram:
     """Compile `program` for inputs of n_in integer words (or input_shape) on num_machines
     machines of memory_words words, simulating `rounds` rounds (Thm 3.1; module docstring).
+    The program's input is the n_in words as a numpy array of input_type (default int64) in
+    input_shape, or a Python list of ints for input_type="list".
 
     The model computes what mpcsim.run(program, inputs, num_machines=..., memory_words=...,
     seed=seed) returns, for any input on which the run ends within `rounds` rounds (else the
@@ -116,14 +119,15 @@ def compile_program(program: Program | Callable[[Machine], None], n_in: int | No
         if n_in is None:
             raise CompileError(problems=[("n_in", None, "give n_in or input_shape")])
         input_shape = (n_in,)
-    input_shape = tuple(int(d) for d in input_shape)
-    n_in = int(np.prod(input_shape, dtype=np.int64))
+    inputs = InputSpec(tuple(int(d) for d in input_shape), str(np.dtype(input_type))
+                       if input_type != "list" else "list")
+    n_in = inputs.size
     plan = program_to_plan(n_in, num_machines, memory_words, rounds, message_shape_codes,
                            state_shape_codes if state_shape_codes is not None
                            else _default_state_codes(memory_words))
     # a copy of the program, as its partition leaves it (SampleSort keeps its plan)
-    template, program = partition_to_template(program, input_shape, num_machines,
-                                              memory_words, seed, probe)
+    template, program = partition_to_template(program, inputs, num_machines, memory_words,
+                                              seed, probe)
     return plan_to_transformer(program, plan, template, seed)
 
 

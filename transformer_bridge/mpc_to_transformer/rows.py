@@ -129,9 +129,9 @@ def _write_band(row: np.ndarray, band: Band, sender: int, msgs: list[Message],
     data: list[float] = []
     for msg in msgs:
         try:
-            c, d = message_codes(msg, "")
+            c, d = message_codes(msg, "payload")
         except Refusal as exc:
-            raise exc.error(sender, round_idx, f"the message to machine {msg.dest}") from None
+            raise exc.error(sender, round_idx, f"the message to machine {msg.dest}: ") from None
         codes += c
         data += d
     if len(codes) > band.message_codes:

@@ -33,17 +33,45 @@ from mpcsim import MPCError, Program, wire
 from .codec import Refusal, data_paths, encode
 from .plan import CompileError
 
-__all__ = ["Template", "partition_to_template", "as_program_input"]
+__all__ = ["InputSpec", "Template", "partition_to_template"]
 
 PROBES = 4
 MAX_PROBES = 16
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the program's input is made of the first n_in token ids."""
+
+    shape: tuple[int, ...]  # numpy shape of the input (a list: (n_in,))
+    kind: str = "int64"  # a numpy dtype name, or "list" (a Python list of ints)
+
+    def __post_init__(self) -> None:
+        if self.kind != "list":
+            dtype = np.dtype(self.kind)
+            if dtype.kind not in "biuf":
+                raise CompileError(problems=[("input_type", self.kind, "must be 'list' or a "
+                                              "numpy bool, int, uint or float dtype")])
+        elif len(self.shape) != 1:
+            raise CompileError(problems=[("input_shape", self.shape, "a list input is 1-D")])
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def build(self, words: np.ndarray) -> Any:
+        """The program's input from n_in integer words."""
+        flat = np.asarray(words).reshape(-1)
+        if self.kind == "list":
+            return [int(w) for w in flat.tolist()]
+        return flat.astype(self.kind).reshape(self.shape)
 
 
 @dataclass(frozen=True, eq=False)
 class Template:
     """Initial memory of every machine as constants plus copies of input words."""
 
-    input_shape: tuple[int, ...]  # the program's input is ids[:n_in].reshape(input_shape)
+    inputs: InputSpec  # the program's input is inputs.build(ids[:n_in])
     codes: tuple[tuple[int, ...] | None, ...]  # per machine: the memory's shape codes
     constants: tuple[np.ndarray, ...]  # per machine: data words (input copies zeroed)
     sources: tuple[np.ndarray, ...]  # per machine: the input word of each data word, or -1
@@ -54,12 +82,7 @@ class Template:
         return len(self.sends)
 
 
-def as_program_input(words: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    """The program's input: the n_in input words as int64 in input_shape."""
-    return np.asarray(words, dtype=np.int64).reshape(input_shape)
-
-
-def partition_to_template(program: Program, input_shape: tuple[int, ...], num_machines: int,
+def partition_to_template(program: Program, inputs: InputSpec, num_machines: int,
                           memory_words: int, seed: int,
                           probe: Callable[[int, np.random.Generator], Any] | None
                           ) -> tuple[Template, Program]:
@@ -67,7 +90,7 @@ def partition_to_template(program: Program, input_shape: tuple[int, ...], num_ma
     a copy of the program as its partition leaves it (the state it keeps is the same for
     every input). Raises CompileError when the partition is not an oblivious routing of
     input words, or puts more than memory_words data words on a machine."""
-    n_in = int(np.prod(input_shape, dtype=np.int64))
+    n_in = inputs.size
     rng = np.random.default_rng([seed, 0x7E3A])
     samplers = ([probe] if probe is not None else
                 [lambda n, g: g.choice(2 ** 21, size=n, replace=False) - 2 ** 20,
@@ -75,8 +98,7 @@ def partition_to_template(program: Program, input_shape: tuple[int, ...], num_ma
     failure: Exception | None = None
     for sampler in samplers:
         try:
-            return _probe_with(program, sampler, input_shape, n_in, num_machines, memory_words,
-                               rng)
+            return _probe_with(program, sampler, inputs, n_in, num_machines, memory_words, rng)
         except (MPCError, ValueError, TypeError) as exc:
             if isinstance(exc, CompileError):
                 raise
@@ -87,7 +109,7 @@ def partition_to_template(program: Program, input_shape: tuple[int, ...], num_ma
 
 
 def _probe_with(program: Program, sampler: Callable[[int, np.random.Generator], Any],
-                input_shape: tuple[int, ...], n_in: int, q: int, s: int,
+                inputs: InputSpec, n_in: int, q: int, s: int,
                 rng: np.random.Generator) -> tuple[Template, Program]:
     probes, layouts, states = [], [], []
     names: dict[int, list[str]] = {}
@@ -97,7 +119,7 @@ def _probe_with(program: Program, sampler: Callable[[int, np.random.Generator], 
             raise CompileError(problems=[("probe", words[:8], f"must give {n_in} integer "
                                           "words")])
         trial = copy.deepcopy(program)
-        initial = trial.partition(as_program_input(words, input_shape), q, s)
+        initial = trial.partition(inputs.build(words), q, s)
         initial = wire.decode(wire.encode(initial), writable=True)  # what machines start with
         probes.append(words.astype(np.float64))
         layouts.append(_encode_all(initial, q))
@@ -105,7 +127,7 @@ def _probe_with(program: Program, sampler: Callable[[int, np.random.Generator], 
                           for machine, memory in initial.items() if memory is not None}
         states.append(_pickled(trial))
     _check_structure(layouts, states)
-    return _template(probes, layouts, names, input_shape, q, s), trial
+    return _template(probes, layouts, names, inputs, q, s), trial
 
 
 def _pickled(program: Program) -> bytes | None:
@@ -168,7 +190,7 @@ def _candidates(probes: list[np.ndarray], layouts: list[list[Any]], machine: int
 
 
 def _template(probes: list[np.ndarray], layouts: list[list[Any]], names: dict[int, list[str]],
-              input_shape: tuple[int, ...], q: int, s: int) -> Template:
+              inputs: InputSpec, q: int, s: int) -> Template:
     codes, constants, sources = [], [], []
     sends: list[list[int]] = [[] for _ in range(len(probes[0]))]
     problems = []
@@ -204,6 +226,6 @@ def _template(probes: list[np.ndarray], layouts: list[list[Any]], names: dict[in
                              f"machines; the first layer sends at most memory_words={s}"))
     if problems:
         raise CompileError(problems=problems)
-    return Template(input_shape=tuple(input_shape), codes=tuple(codes),
+    return Template(inputs=inputs, codes=tuple(codes),
                     constants=tuple(constants), sources=tuple(sources),
                     sends=tuple(tuple(d) for d in sends))
