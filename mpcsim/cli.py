@@ -7,6 +7,7 @@
     mpcsim transformer --model CHECKPOINT_DIR --inputs ids.npy --out hidden.npy
     mpcsim demo                         (also `mpcsim hopk run|eval`: k-hop induction heads)
     mpcsim compile all-reduce --n 16    (the algorithm as a transformer, checked vs mpcsim.run)
+    mpcsim checkpoint convert model.pt config.yaml DIR  (the authors' checkpoints, no torch)
     mpcsim bench --suite quick --out DIR (ratios vs baselines, plots, RESULTS.md)
 
 Subcommands are Command entries in COMMANDS (a name, a help line, a function adding the
@@ -301,6 +302,22 @@ def _handle_compile(args: argparse.Namespace) -> int:
     return compile_command.handle(args)
 
 
+# -- mpcsim checkpoint ---------------------------------------------------------------------------
+# The authors' PyTorch checkpoints converted to HuggingFace folders without torch
+# (transformer_bridge.checkpoint_command, imported lazily).
+
+def _configure_checkpoint(parser: argparse.ArgumentParser) -> None:
+    from transformer_bridge import checkpoint_command
+
+    checkpoint_command.configure(parser)
+
+
+def _handle_checkpoint(args: argparse.Namespace) -> int:
+    from transformer_bridge import checkpoint_command
+
+    return checkpoint_command.handle(args)
+
+
 # -- mpcsim bench -------------------------------------------------------------------------------
 # Suites of rounds vs wall-clock with baselines in the same run (mpcsim.bench, imported lazily).
 
@@ -422,6 +439,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("compile", "compile an algorithm into a transformer (attention routes its "
             "messages), check its forward against mpcsim.run", _configure_compile,
             _handle_compile),
+    Command("checkpoint", "convert the paper authors' PyTorch checkpoints (.pt + config.yaml) "
+            "into folders `mpcsim transformer` and `mpcsim hopk eval` read, without torch",
+            _configure_checkpoint, _handle_checkpoint),
     Command("bench", "measure rounds and wall-clock against baselines in one run; write "
             "results.json, results.csv, plots and RESULTS.md", _configure_bench, _handle_bench),
 )
