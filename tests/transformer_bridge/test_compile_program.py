@@ -450,3 +450,23 @@ def test_cli_explains_a_program_it_cannot_compile(capsys: pytest.CaptureFixture[
 def test_importing_the_cli_does_not_import_the_bridge() -> None:
     code = "import sys, mpcsim.cli; assert 'transformer_bridge' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class AllToZero(mpcsim.Program):
+    """Every machine but 0 sends machine 0 one word: over its received cap when q > s + 1."""
+
+    def round(self, machine: mpcsim.Machine) -> None:
+        if machine.round_idx == 0 and machine.id:
+            machine.send(0, machine.id)
+        machine.halt()
+
+
+def test_receiving_over_the_cap_is_mpcsims_received_violation() -> None:
+    with pytest.raises(mpcsim.MemoryLimitExceeded) as want:
+        mpcsim.run(AllToZero(), None, num_machines=12, memory_words=2)
+    model = compile_program(AllToZero(), n_in=0, num_machines=12, memory_words=2, rounds=2)
+    with pytest.raises(mpcsim.MemoryLimitExceeded) as got:
+        model.forward(np.zeros(0))
+    for field in ("machine", "round_idx", "limit", "cap"):
+        assert getattr(got.value, field) == getattr(want.value, field)
+    assert got.value.words > got.value.cap

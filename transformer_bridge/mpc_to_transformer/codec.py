@@ -155,8 +155,8 @@ def array_words(arr: np.ndarray, path: str) -> np.ndarray:
     if not ok.all():
         at = int(np.flatnonzero(~ok)[0])
         index = ", ".join(str(int(i)) for i in np.unravel_index(at, arr.shape))
-        raise Refusal(f"{path}[{index}]" if arr.ndim else path, flat[at].item(), "array words must be integers with |w| <= 2^50 (no -0.0, "
-                                "no nan or inf)")
+        raise Refusal(f"{path}[{index}]" if arr.ndim else path, flat[at].item(),
+                      "array words must be integers with |w| <= 2^50 (no -0.0, no nan or inf)")
     return words
 
 

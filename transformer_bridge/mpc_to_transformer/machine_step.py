@@ -11,8 +11,8 @@ the same errors (MemoryLimitExceeded, UnknownDestination, UnsupportedValue, Prog
 Messages leave as mpcsim's wire delivers them (tuples become lists, numpy scalars Python
 numbers, arrays read-only), since that is what the receiver's program will see.
 
-Reads Machine._out (the outbox) and uses RunState / Fleet to run a round outside a host;
-mpcsim has no public single-machine step yet.
+Reads Machine._out (the outbox) and points a RunState at a stand-in host (_attach) to run a
+round outside a host: mpcsim has no public single-machine step yet.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def step(program: Program, machine_id: int, round_idx: int, num_machines: int,
     run = RunState(num_machines, memory_words_cap, seed)
     run.round_idx = round_idx
     (machine,) = Machine.fleet(run, machine_id, machine_id + 1, {machine_id: state.memory})
-    run.machines, run.lo = [machine], machine_id
+    _attach(run, _SoloHost(machine))
     machine.output = state.output
     if inbox:
         machine.inbox = _inbox(inbox)
@@ -108,6 +108,23 @@ def step(program: Program, machine_id: int, round_idx: int, num_machines: int,
     outbox = _outbox(machine, round_idx, num_machines)
     _check_caps(new, outbox, machine_id, round_idx, memory_words_cap)
     return new, machine.halted, outbox
+
+
+class _SoloHost:
+    """What a RunState needs of its host to flush whole fleet batches into outboxes: the
+    machines from id lo. Here: the one machine."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.lo, self.machines = machine.id, [machine]
+
+
+def _attach(run: RunState, host: _SoloHost) -> None:
+    """Point `run` at `host`, in whichever form this mpcsim's RunState keeps it (a weak
+    reference `host`, or `machines` and `lo`)."""
+    if "host" in RunState.__slots__:
+        run.host = lambda: host  # type: ignore[attr-defined]
+    else:
+        run.machines, run.lo = host.machines, host.lo  # type: ignore[attr-defined]
 
 
 def _inbox(messages: list[tuple[int, Message]]) -> Any:

@@ -93,8 +93,10 @@ class Head:
 
     def describe(self, plan: RoutingPlan) -> str:
         b = plan.bands[self.band]
-        size = (("1 word" if b.min_words == 1 else f"{b.min_words} words") if b.min_words == b.max_words
-                else f"{b.min_words}..{b.max_words} words")
+        if b.min_words == b.max_words:
+            size = "1 word" if b.min_words == 1 else f"{b.min_words} words"
+        else:
+            size = f"{b.min_words}..{b.max_words} words"
         return (f"band {b.index} (messages of {size}): cells {self.first_cell}.."
                 f"{self.first_cell + self.cells - 1} of {b.cells}")
 

@@ -18,11 +18,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mpcsim import MPCError
+from mpcsim import MemoryLimitExceeded
 from mpcsim.wordcount import words
 
 from .codec import DTYPES, Refusal, array_words, decode, dtype_code, encode, pack, unpack
@@ -34,20 +32,21 @@ __all__ = ["write_state", "read_state", "write_outbox", "clear_outbox", "read_in
            "band_of", "RoutingOverflow", "message_codes", "cell_messages"]
 
 
-class RoutingOverflow(MPCError):
-    """A receiver's band had more senders than the caps allow: the received cap was broken."""
+class RoutingOverflow(MemoryLimitExceeded):
+    """A receiver's band had more senders than the caps allow, so it received more than
+    memory_words: mpcsim's "received" violation, found by the routing itself. `words` is a
+    lower bound (each other sender of the band sent it at least 2^b words)."""
 
-    machine: int
-    round_idx: int  # the round the messages were sent in
     band: int
     senders: int  # maximisers counted (the receiver included)
     found: int  # of which read back from clean cells
 
     def _message(self) -> str:
-        return (f"machine {self.machine} received band-{self.band} messages sent in round "
-                f"{self.round_idx} from more senders than memory_words allows ({self.senders} "
-                f"maximisers, {self.found} readable): it received over the cap. Raise "
-                f"memory_words, or keep every machine's received words within it.")
+        return (f"machine {self.machine} received at least {self.words} words in round "
+                f"{self.round_idx} (band-{self.band} messages from {self.senders - 1} other "
+                f"machines, {self.found} readable), over the received cap of memory_words="
+                f"{self.cap}. Raise memory_words, or keep every machine's received words "
+                f"within it.")
 
 
 def band_of(cost: int, plan: RoutingPlan) -> int:
@@ -159,7 +158,8 @@ def read_inbox(attended: np.ndarray, receiver: int, plan: RoutingPlan,
     got: list[tuple[int, Message]] = []
     for band in plan.bands:
         cells = _band_cells(attended, band, plan)
-        for source, cell in _senders(cells, band, receiver, round_idx).items():
+        for source, cell in _senders(cells, band, receiver, round_idx,
+                                     plan.memory_words).items():
             got += [(source, m) for m in cell_messages(cell, plan) if m.dest == receiver]
     got.sort(key=lambda pair: (pair[0], pair[1].seq))
     return got
@@ -172,8 +172,8 @@ def _band_cells(attended: np.ndarray, band: Band, plan: RoutingPlan) -> np.ndarr
     return np.concatenate(parts)
 
 
-def _senders(cells: np.ndarray, band: Band, receiver: int,
-             round_idx: int) -> dict[int, np.ndarray]:
+def _senders(cells: np.ndarray, band: Band, receiver: int, round_idx: int,
+             cap: int) -> dict[int, np.ndarray]:
     """{sender: its cell, read back exactly} for every maximiser of the band."""
     count = cells[:, 0]
     positive = count[count > 0]
@@ -188,8 +188,9 @@ def _senders(cells: np.ndarray, band: Band, receiver: int,
         if sender not in found:
             found[sender] = np.rint(cells[at] * c)
     if len(found) != c or receiver not in found:
-        raise RoutingOverflow(machine=receiver, round_idx=round_idx, band=band.index,
-                              senders=int(c), found=len(found))
+        raise RoutingOverflow(machine=receiver, round_idx=round_idx, limit="received",
+                              words=max(int(c) - 1, band.max_senders + 1) * band.min_words,
+                              cap=cap, band=band.index, senders=int(c), found=len(found))
     return found
 
 
