@@ -232,8 +232,9 @@ class Fleet:
             return
         if whole:  # a machine sent on its own, or a second dtype: per machine, in call order
             run.flush_fleet_out()
-        for position, part in split_by_source(src, batch, run.lo):
-            run.machines[position]._append(part)
+        host = run.host()
+        for position, part in split_by_source(src, batch, host.lo):
+            host.machines[position]._append(part)
 
     def _check_segments(self, what: str, values: np.ndarray, offsets: np.ndarray) -> None:
         k = len(self.machines)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import time
 import traceback
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterator, Sequence
@@ -186,7 +187,7 @@ class Host:
         self._run = RunState(q, s, seed)  # shared by this host's machines
         with gc_paused():
             self.machines = Machine.fleet(self._run, self.lo, self.hi, initial)
-        self._run.machines, self._run.lo = self.machines, self.lo
+        self._run.host = weakref.ref(self)
         n = len(self.machines)
         # per-machine accounting, by position j = id - lo
         self.held = np.zeros(n, dtype=np.int64)  # memory + output words after the last compute

@@ -26,7 +26,7 @@ class RunState:
     """What a host's machines share: the run's settings, the round, and who sent this round."""
 
     __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched",
-                 "fleet_out", "machines", "lo")
+                 "fleet_out", "host")
 
     def __init__(self, num_machines: int, memory_words: int, seed: int) -> None:
         self.num_machines = num_machines
@@ -38,16 +38,18 @@ class RunState:
         # fleet.send_many batches (sources, batch) of one dtype, kept whole while no machine
         # sends on its own this round; see Fleet.send_many and flush_fleet_out
         self.fleet_out: list[tuple[np.ndarray, OutBatch]] = []
-        self.machines: Sequence[Machine] = ()  # the host's machines, ids lo.. (set by the host)
-        self.lo = 0
+        # the host's machines, ids lo.. (set by the host; a weak reference, as the machines
+        # refer to this state: no reference cycle keeps 10^5 machines alive after a run)
+        self.host: Callable[[], Any] = lambda: None
 
     def flush_fleet_out(self) -> None:
         """Move the whole fleet batches into their machines' outboxes (call order kept),
         before a machine's own send would otherwise overtake them."""
         pending, self.fleet_out = self.fleet_out, []
+        host = self.host()
         for sources, batch in pending:
-            for position, part in split_by_source(sources, batch, self.lo):
-                self.machines[position]._append(part)
+            for position, part in split_by_source(sources, batch, host.lo):
+                host.machines[position]._append(part)
 
 
 class Machine:
