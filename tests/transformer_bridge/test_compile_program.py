@@ -39,23 +39,32 @@ from cases import CASES as CONFORMANCE, SEED, assert_same, run_case
 
 # -- programs -----------------------------------------------------------------------------------
 
-class PlacedListRanking(ListRanking):
-    """mpcsim's list ranking with one line moved: its partition computes dist = (succ != -1)
-    from the input, which a first layer that routes input words cannot do; here round 0
-    computes it (same memory, messages and outputs)."""
+class PointerJumping(mpcsim.Program):
+    """List ranking by pointer jumping, one node per machine: machine i starts with succ[i]
+    (-1 ends a list); in round 2t it asks its current successor for (succ, dist), in round
+    2t + 1 it answers whoever asked. Where every message goes depends on the input."""
 
     def partition(self, inputs: Any, num_machines: int, memory_words: int) -> dict[int, Any]:
-        initial = super().partition(inputs, num_machines, memory_words)
-        for memory in initial.values():
-            del memory["dist"]
-        return initial
+        return {i: {"succ": v} for i, v in enumerate(np.asarray(inputs).tolist())}
 
-    def round_many(self, fleet: mpcsim.Fleet) -> None:
-        if fleet.round_idx == 0:
-            for machine in fleet.machines:
-                if "succ" in machine.memory:
-                    machine.memory["dist"] = (machine.memory["succ"] != -1).astype(np.int64)
-        super().round_many(fleet)
+    def round(self, machine: mpcsim.Machine) -> None:
+        memory = machine.memory
+        step, answering = divmod(machine.round_idx, 2)
+        if machine.round_idx == 0:
+            memory["dist"] = int(memory["succ"] != -1)
+        if answering:
+            for source, _ in machine.inbox:
+                machine.send(source, [memory["succ"], memory["dist"]])
+            machine.halt()  # woken by the reply
+            return
+        if machine.inbox:  # the reply to this machine's question
+            (_, (succ, dist)), = machine.inbox
+            memory["succ"], memory["dist"] = succ, memory["dist"] + dist
+        if memory["succ"] != -1 and 2 ** step < machine.num_machines:
+            machine.send(memory["succ"], machine.id)
+        else:
+            machine.output = memory["dist"] if memory["succ"] == -1 else -1
+        machine.halt()
 
 
 class FixedRouting(mpcsim.Program):
@@ -178,8 +187,8 @@ CASES = [
     Case("all-reduce", AllReduce, 16, 8, 8, _bound("all-reduce", 16, 8, 8), _ints(16)),
     Case("prefix-sum", PrefixSum, 32, 6, 12, _bound("prefix-sum", 32, 6, 12), _ints(32)),
     Case("sort", SampleSort, 16, 6, 8, _bound("sort", 16, 6, 8), _ints(16, -50, 50)),
-    Case("list-ranking", PlacedListRanking, 8, 8, 8, _bound("list-ranking", 8, 8, 8),
-         lambda rng: ALGORITHMS["list-ranking"].make_input(8, rng)),
+    Case("list-ranking", PointerJumping, 12, 12, 4, 2 * math.ceil(math.log2(12)) + 1,
+         lambda rng: ALGORITHMS["list-ranking"].make_input(12, rng)),
 ]
 
 
@@ -409,7 +418,8 @@ def test_a_program_still_running_after_its_rounds_raises_max_rounds_exceeded() -
 
 
 def test_a_partition_that_computes_words_is_refused_naming_them() -> None:
-    with pytest.raises(CompileError, match=r"memory\['dist'\]"):
+    with pytest.raises(CompileError, match=r"machine \d+: memory\[.*neither a constant nor a "
+                                           r"copy"):
         compile_program(ListRanking(), n_in=8, num_machines=8, memory_words=8, rounds=7,
                         probe=lambda n, rng: ALGORITHMS["list-ranking"].make_input(n, rng))
 
@@ -442,7 +452,7 @@ def test_cli_compiles_an_algorithm_and_checks_it(capsys: pytest.CaptureFixture[s
 
 def test_cli_explains_a_program_it_cannot_compile(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compile", "list-ranking", "--n", "8", "--memory-words", "8"]) == 2
-    assert "memory['dist']" in capsys.readouterr().err
+    assert "memory[" in capsys.readouterr().err
     assert main(["compile", "sort", "--n", "16", "--memory-words", "8"]) == 2
     assert "--integers" in capsys.readouterr().err
 
