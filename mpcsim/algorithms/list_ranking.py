@@ -5,19 +5,23 @@ disjoint lists works (one long list, many short ones); every node has at most on
 predecessor (checked up front). Output: rank[i] = links from i to the end of its list (0 for
 a last node), or -1 for a node on a cycle (following succ never ends).
 
-Layout: node i lives on machine i // c (c = chunk_words nodes per machine) with succ (S) and
-dist (D, the links S jumps over); the plan [c, n, J] rides along (3 words). Step t, in rounds
-2t and 2t+1: every machine with a live node (S(i) != -1) sends one message to each owner of
-some S(i), the local offsets of those S(i) in node order; the owner replies with the pairs
-(S(S(i)), D(S(i))) in the same order; in round 2t+2 the asker sets D(i) += D(S(i)),
-S(i) = S(S(i)). An asker matches the replies without remembering anything: its inbox lists
-them by owner, and within one owner in the order asked, which is the order of its live nodes
-sorted stably by owner, recomputed from S (unchanged since it asked). After step t, S jumps
-2^(t+1) links, so J = ceil(log2 n) steps reach every list's end.
+Layout: node i lives on machine i // c (c = chunk_words nodes per machine), at offset
+i - (i // c) * c, as the pair (S(i), D(i)) in memory["nodes"] (int64, the pairs back to back):
+its successor S and the links S jumps over, D. The plan [c, n, J] rides along (3 words).
+Step t, in rounds 2t and 2t+1: each live node i (S(i) != -1) of machine m sends one 1-word
+request, the offset of S(i), to the owner of S(i); the owner replies to each request with the
+2-word row (S(S(i)), D(S(i))); in round 2t+2 the asker sets D(i) += D(S(i)), S(i) = S(S(i)).
+An asker matches the replies without remembering anything: its inbox lists them by owner, and
+within one owner in the order asked, which is node order; so reply j belongs to the j-th of
+its live nodes sorted by (owner, offset), recomputed from S (unchanged since it asked). After
+step t, S jumps 2^(t+1) links, so J = ceil(log2 n) steps reach every list's end.
 
 The program is a fleet round (mpcsim.fleet): a host's machines do each round as one numpy
-pass over their stacked S and D, and the messages leave as one send_many; what machine m keeps,
-sends and outputs depends only on its own S, D, plan and inbox (tested with vectorize=False).
+pass over their stacked nodes, and the messages leave as one send_many, already in the
+(destination, source) order the core delivers in, so the core sorts nothing. Each of the
+three reorderings a step needs (requests by owner, replies by asker, replies onto the askers'
+nodes) is one numpy sort of packed (key, tie-break) words. What machine m keeps, sends and
+outputs depends only on its own nodes, plan and inbox (tested with vectorize=False).
 
 Round bound: 2*ceil(log2 n) + 1 (n >= 2; 1 for n <= 1). Derivation: step t sends requests in
 round 2t and replies in round 2t+1; round 2t+2 applies them; round 2J (J = ceil(log2 n)) is
@@ -25,7 +29,7 @@ the last, in which every node's S is -1 unless it is on a cycle. A machine whose
 all reached their list end outputs and halts early (it still answers requests), so short
 lists finish sooner.
 
-Memory, per machine and round (c nodes): S and D (2c words) and the plan (3). An asking
+Memory, per machine and round (c nodes): the pairs (2c words) and the plan (3). An asking
 machine has no output yet and receives at most 2c words of replies: 4c + 3 after delivery. A
 finished machine holds its output (c words) and receives at most c request words: again
 4c + 3. Requests never pile up: S^(2^t) is injective on the nodes it does not send to -1
@@ -41,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from ..columns import stable_order_by, take_segments
 from ..errors import ConfigError
 from ..fleet import Fleet
 from ..program import Program
@@ -55,6 +58,7 @@ __all__ = [
 _WORDS_PER_NODE = 4  # S, D, and 2 words of replies (or output and 1 of requests)
 _PLAN_WORDS = 3
 _NOTHING = np.zeros(0, dtype=np.int64)
+_NO_PLAN = np.zeros(_PLAN_WORDS, dtype=np.int64)
 
 
 def chunk_for(memory_words: int) -> int:
@@ -81,7 +85,8 @@ class ListRanking(Program):
 
     def partition(self, inputs: Any, num_machines: int,
                   memory_words: int) -> dict[int, dict[str, Any]]:
-        """Machine i holds succ[i*c:(i+1)*c] as "succ", its dist, and "plan" = [c, n, J]."""
+        """Machine i holds the pairs (succ, dist) of nodes i*c .. (i+1)*c - 1 as "nodes" and
+        "plan" = [c, n, J]."""
         succ = _as_successors(inputs)
         n = succ.size
         c = self.chunk_words if self.chunk_words is not None else chunk_for(memory_words)
@@ -99,84 +104,141 @@ class ListRanking(Program):
         if problems:
             raise ConfigError(problems=problems)
         plan = np.array([c, n, steps_for(n)], dtype=np.int64)
-        return {i: {"succ": succ[i * c:(i + 1) * c].copy(),
-                    "dist": (succ[i * c:(i + 1) * c] != -1).astype(np.int64), "plan": plan}
+        pairs = np.empty((n, 2), dtype=np.int64)
+        pairs[:, 0] = succ
+        pairs[:, 1] = succ != -1
+        flat = pairs.reshape(-1)
+        return {i: {"nodes": flat[2 * i * c:2 * (i + 1) * c].copy(), "plan": plan}
                 for i in range(m)}
 
     def round_many(self, fleet: Fleet) -> None:
         t, phase = divmod(fleet.round_idx, 2)
-        succ, offsets = fleet.gather("succ", _NOTHING)  # machines past the input hold none
-        dist, _ = fleet.gather("dist", _NOTHING)
+        flat, offsets = fleet.gather("nodes", _NOTHING)  # machines past the input hold none
+        starts = offsets >> 1  # machine i's nodes: pairs starts[i] .. starts[i + 1] - 1
         if phase == 1:
-            _answer(fleet, succ, dist, offsets)
+            _answer(fleet, flat, starts)
             fleet.halt()  # asleep until asked again, or until its replies arrive
             return
-        plans, _ = fleet.gather("plan", np.zeros(_PLAN_WORDS, dtype=np.int64))
-        plans = plans.reshape(-1, _PLAN_WORDS)
-        counts = offsets[1:] - offsets[:-1]
-        c = np.repeat(np.maximum(plans[:, 0], 1), counts)  # per node: its machine's plan
-        machine = np.repeat(fleet.ids, counts)
+        counts = starts[1:] - starts[:-1]
+        at = np.repeat(np.arange(len(fleet)), counts)  # each node's machine, as a fleet index
+        c, steps = _plan(fleet, counts)
         if t > 0 and len(fleet.inbox):
-            succ, dist = _apply(fleet, succ.copy(), dist.copy(), c, machine)
-            fleet.scatter("succ", succ, offsets)
-            fleet.scatter("dist", dist, offsets)
-        asking = (succ != -1) & (t < np.repeat(plans[:, 2], counts))
-        _ask(fleet, succ, c, machine, asking)
+            flat = _apply(fleet, flat.copy(), starts, at, c)
+            fleet.scatter("nodes", flat, offsets)
+        succ = flat[0::2]
+        live = np.flatnonzero(succ != -1) if t < steps else _NOTHING
+        if live.size:
+            _ask(fleet, succ, at, live, c)
         # a machine none of whose nodes asks is done: it outputs its ranks and sleeps
-        done = np.ones(len(fleet), dtype=bool)
-        done[np.repeat(np.arange(len(fleet)), counts)[asking]] = False
+        done = np.diff(np.searchsorted(live, starts)) == 0  # live is ascending
         finished = np.flatnonzero(done & (counts > 0)).tolist()
-        ranks = np.where(succ == -1, dist, -1)
-        for i in finished:
-            fleet.machines[i].output = ranks[offsets[i]:offsets[i + 1]]
+        if finished:
+            ranks = np.where(succ == -1, flat[1::2], -1)
+            bounds = starts.tolist()
+            for i in finished:
+                fleet.machines[i].output = ranks[bounds[i]:bounds[i + 1]]
         fleet.halt(where=done)
 
     def __repr__(self) -> str:
         return f"ListRanking(chunk_words={self.chunk_words})"
 
 
-def _ask(fleet: Fleet, succ: np.ndarray, c: np.ndarray, machine: np.ndarray,
-         asking: np.ndarray) -> None:
-    """One message per (asker, owner): the offsets asked about, in node order, sorted by owner
-    then asker so the core needs no sort of its own."""
-    live = np.flatnonzero(asking)
-    if live.size == 0:
+def _plan(fleet: Fleet, counts: np.ndarray) -> tuple[Any, Any]:
+    """(c, J) from each machine's plan: two numbers when every machine holding nodes has the
+    same plan (partition gives them one), else one value per node."""
+    plans, _ = fleet.gather("plan", _NO_PLAN)
+    plans = plans.reshape(-1, _PLAN_WORDS)
+    held = plans[counts > 0]
+    if held.size == 0 or (held == held[0]).all():
+        first = held[0] if held.size else _NO_PLAN
+        return max(1, int(first[0])), int(first[2])
+    return np.repeat(plans[:, 0], counts), np.repeat(plans[:, 2], counts)
+
+
+def _ask(fleet: Fleet, succ: np.ndarray, at: np.ndarray, live: np.ndarray, c: Any) -> None:
+    """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
+    asker, node) order: the order the core delivers in."""
+    target = succ[live]
+    c_live = c if np.isscalar(c) else c[live]
+    bits = _bits(live.size)
+    keys = _sorted_keys(target // c_live, fleet.num_machines, np.arange(live.size), live.size)
+    order = (keys & ((1 << bits) - 1)).astype(np.intp)
+    owners = (keys >> bits).astype(np.int64)
+    asking = live[order]
+    fleet.send_many(_ids(fleet, at[asking]), owners,
+                    target[order] - owners * (c if np.isscalar(c) else c[asking]))
+
+
+def _answer(fleet: Fleet, flat: np.ndarray, starts: np.ndarray) -> None:
+    """Reply to each request with the pair (S, D) of the node asked about, sent in (asker,
+    owner, order asked) order."""
+    got = fleet.inbox  # by owner (dests), then asker, then order asked
+    k = len(got)
+    if k == 0:
         return
-    owners = succ[live] // c[live]
-    order = stable_order_by(owners, machine[live], fleet.num_machines)
-    live, owners, askers = live[order], owners[order], machine[live][order]
-    starts = np.flatnonzero((owners[1:] != owners[:-1]) | (askers[1:] != askers[:-1])) + 1
-    starts = np.concatenate([[0], starts])
-    fleet.send_many(askers[starts], owners[starts], succ[live] - owners * c[live],
-                    offsets=np.append(starts, live.size))
+    asked = starts[_positions(fleet, got.dests)] + got.values
+    bits = _bits(k)
+    keys = _sorted_keys(got.sources, fleet.num_machines, np.arange(k), k)
+    order = (keys & ((1 << bits) - 1)).astype(np.intp)
+    fleet.send_many(got.dests[order], (keys >> bits).astype(np.int64),
+                    flat.reshape(-1, 2).take(asked[order], axis=0))
 
 
-def _answer(fleet: Fleet, succ: np.ndarray, dist: np.ndarray, offsets: np.ndarray) -> None:
-    """Reply to each request with the (S, D) pairs of the nodes asked about, in its order."""
-    got = fleet.inbox
-    if len(got) == 0:
-        return
-    at = np.repeat(offsets[fleet.index_of(got.dests)], got.lengths) + got.values
-    pairs = np.empty((at.size, 2), dtype=np.int64)
-    pairs[:, 0] = succ[at]
-    pairs[:, 1] = dist[at]
-    order = stable_order_by(got.sources, got.dests, fleet.num_machines)  # by asker
-    lengths = 2 * got.lengths[order]
-    reply_offsets = np.zeros(order.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=reply_offsets[1:])
-    fleet.send_many(got.dests[order], got.sources[order],
-                    take_segments(pairs.reshape(-1), 2 * got.offsets, order), reply_offsets)
-
-
-def _apply(fleet: Fleet, succ: np.ndarray, dist: np.ndarray, c: np.ndarray,
-           machine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The replies, by asker then owner then order asked, land on the nodes that asked."""
+def _apply(fleet: Fleet, flat: np.ndarray, starts: np.ndarray, at: np.ndarray,
+           c: Any) -> np.ndarray:
+    """The replies, by asker then owner then order asked, land on the nodes that asked: each
+    machine's live nodes sorted by (owner, offset)."""
+    succ, dist = flat[0::2], flat[1::2]
     live = np.flatnonzero(succ != -1)
-    pending = live[stable_order_by(machine[live], succ[live] // c[live], fleet.num_machines)]
-    replies = fleet.inbox.values.reshape(-1, 2)
-    dist[pending] += replies[:, 1]
-    succ[pending] = replies[:, 0]
-    return succ, dist
+    owners = succ[live] // (c if np.isscalar(c) else c[live])
+    machine = at[live]
+    first = starts[machine]
+    width = int((starts[1:] - starts[:-1]).max(initial=1))  # offsets are < width
+    q = fleet.num_machines
+    # sorted within each machine's block of `live`: the machine of each slot stays
+    keys = _sorted_keys(machine * q + owners, len(fleet) * q, live - first, width)
+    pending = first + (keys & ((1 << _bits(width)) - 1)).astype(np.int64)
+    replies = fleet.inbox.values
+    if replies.size != 2 * pending.size:
+        raise AssertionError(f"list ranking: {replies.size // 2} replies for {pending.size} "
+                             "live nodes")
+    dist[pending] += replies[1::2]
+    succ[pending] = replies[0::2]
+    return flat
+
+
+def _consecutive(fleet: Fleet) -> bool:
+    own = fleet.ids
+    return int(own[-1]) - int(own[0]) + 1 == own.size
+
+
+def _positions(fleet: Fleet, ids: np.ndarray) -> np.ndarray:
+    """The fleet indexes of machine ids that are all in the fleet."""
+    return ids - fleet.ids[0] if _consecutive(fleet) else fleet.index_of(ids)
+
+
+def _ids(fleet: Fleet, positions: np.ndarray) -> np.ndarray:
+    """The machine ids at fleet indexes `positions`."""
+    return positions + fleet.ids[0] if _consecutive(fleet) else fleet.ids[positions]
+
+
+def _bits(bound: int) -> int:
+    """Bits that hold every int in [0, bound)."""
+    return max(1, (int(bound) - 1).bit_length())
+
+
+def _sorted_keys(major: np.ndarray, major_bound: int, minor: np.ndarray,
+                 minor_bound: int) -> np.ndarray:
+    """The words (major << b) | minor, b = _bits(minor_bound), sorted: (major, minor) order,
+    for pairs that are all distinct. uint32 when they fit (numpy sorts those fastest), else
+    uint64; the caller takes minor back with & (2^b - 1) and major with >> b."""
+    bits = _bits(minor_bound)
+    kind = np.uint32 if int(major_bound) << bits <= 1 << 32 else np.uint64
+    keys = major.astype(kind)
+    keys <<= kind(bits)
+    keys |= minor.astype(kind)
+    keys.sort()
+    return keys
 
 
 def _as_successors(inputs: Any) -> np.ndarray:
