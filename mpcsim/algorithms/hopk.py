@@ -15,17 +15,21 @@ Stages:
    every machine runs in lock-step. Round 0 of the lock-step: each sorted machine sends its
    last pair to the next one; round 1: a pair's predecessor in sorted order, if it has the
    same symbol, is the previous occurrence, so f(p) = p' + 1; (p, f(p), X_p) goes to the owner
-   of p (machine p // c).
-2. pointer doubling, O(log k) rounds: the owner of p keeps P = f^(2^j) and R = f^(bits of k
-   below j); a step asks the owner of P(p) for P(P(p)) (P <- P o P) and, if bit j of k is set,
-   the owner of R(p) for P(R(p)) (R <- P o R): one request round and one reply round (the
-   constant: 2 rounds per step). R starts as the identity, and the first set bit just copies
-   P. Steps: ceil(log2 k) for k >= 1 (k > N acts as the power of two >= N: f^k is fixed from
-   k = N on, since f(p) < p except at fixed points). Last, one request and reply fetch
-   X at R(p).
+   of p (machine p // c) as one 3-word message.
+2. pointer doubling, O(log k) rounds: the owner of p keeps X, P = f^(2^j) and R = f^(bits of k
+   below j) (R starts as the identity); a step asks the owner of P(p) for P(P(p))
+   (P <- P o P) and, if bit j of k is set, the owner of R(p) for P(R(p)) (R <- P o R): one
+   1-word request per pointer (its offset at the owner) in a request round, one 1-word reply
+   in the next (the constant: 2 rounds per step). The first set bit of k just copies P into R.
+   Steps: ceil(log2 k) for k >= 1 (k > N acts as the power of two >= N: f^k is fixed from
+   k = N on, since f(p) < p except at fixed points). Last, one request and reply fetch X at
+   R(p). An asker remembers nothing of what it asked: its inbox lists the replies by owner,
+   then in the order asked, and it recomputes that order from P and R, unchanged since.
 Requests never pile up: f is injective on the positions it does not send to none (if
 f(p) = f(p') = t with p < p', then p is an occurrence of X_p' between t - 1 and p'), so P and R
 are too, and each position is asked at most once per kind and step.
+The sort stage runs machine by machine; the lock-step runs as fleet rounds, one numpy pass
+over a host's machines per round (mpcsim.algorithms.hopk_doubling).
 
 Round bound: sort_rounds + barrier + 2 + 2*(ceil(log2 k) + 1) + 1, with sort_rounds the
 sort's bound (sort_plan: with high probability for its levels, exact for its network),
@@ -36,10 +40,13 @@ bound with a network sort): N = 10^3: 42 (s = 32), 35 (s = 100); N = 10^4: 59 (s
 (s = 465); N = 10^5: 80 (s = 317), 38 (s = 2155, bound 40); N = 10^6: 60 (s = 1000, bound
 73), 33 (s = 10^4, bound 34).
 Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), ending with at most
-s // 4 pairs per machine (each goes on as 3 words, in messages of one tag word each); in the
-lock-step, c positions per machine hold X, P, R, two pending index lists and the inbox:
-<= 9c + 4 words, so c = (s - 4) // 10. q = max(sort machines, ceil(N / c)): q*s ~ 10N
-(<= 17N for s >= 24). Any s >= 14 words has a plan (c = 1, a network sort).
+s // 4 pairs per machine (each goes on as one 3-word message: <= s sent); in the lock-step,
+c positions per machine hold X, P and R (3c words) and the barrier's start (1), and receive
+at most 3c words of finds, or 2c of requests (one per position and kind) or replies: <= 5c + 1
+words (sent: <= 2c). c = (s - 4) // 10 all the same, as when the lock-step kept its requests
+(9c + 4 words): q and the sort's plans stay as they were. q = max(sort machines,
+ceil(N / c)): q*s ~ 10N (<= 17N for s >= 24). Any s >= 14 words has a plan (c = 1, a network
+sort).
 """
 
 from __future__ import annotations
@@ -50,19 +57,19 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..fleet import Fleet
 from ..program import Machine, Program
-from . import sort
+from . import hopk_doubling, sort
 from .barrier import Barrier
-from .payload import packed
+from .hopk_doubling import NONE
 from .sort_plan import KINDS, SortPlan
 from .spec import AlgorithmSpec, Option, double_until_accepted
 
 __all__ = ["HopK", "NONE", "find", "definition", "reference", "verify", "round_bound",
            "make_input", "sizing", "SPEC", "effective_k", "doubling_steps"]
 
-NONE = np.iinfo(np.int64).min  # hop_k's 'none' in outputs
-PRED, ROUTE, ASK, REPLY, FETCH = -3, -4, -5, -6, -7  # lock-step message tags
-_WORDS_PER_POSITION = 10
+_WORDS_PER_POSITION = 10  # c = (s - 4) // 10; the lock-step needs 5c + 1 (module docstring)
+_SPARE_WORDS = 4
 
 
 def effective_k(k: int, n: int) -> int:
@@ -110,52 +117,64 @@ class HopK(Program):
         keys, values = layout.sort_items(x)
         return sort.place(layout.sort_plan, keys, values)
 
-    def round(self, machine: Machine) -> None:
+    def round_many(self, fleet: Fleet) -> None:
+        """The lock-step as one fleet round (hopk_doubling); before it, machine by machine."""
         layout = self.layout
         assert layout is not None, "HopK.partition sets the layout before round 0"
-        memory = machine.memory
-        if machine.id >= layout.machines:  # more machines than the job needs
-            machine.halt()
+        tau = _lock_step_round(layout, fleet)
+        if tau is not None:
+            hopk_doubling.step(layout, fleet, tau)
             return
-        if layout.k == 0 or layout.n == 0:  # hop_0 is the identity
-            machine.output = memory.pop("x", None)
-            machine.halt()
-            return
-        sorted_by = _sort_stage(layout, machine)
-        if sorted_by is not None:
-            own, start = sorted_by
-            _lock_step(layout, machine, machine.round_idx - start, own)
+        for machine in fleet.machines:
+            _machine_round(layout, machine)
 
     def __repr__(self) -> str:
         kind = "" if self.sort_kind is None else f", sort_kind={self.sort_kind!r}"
         return f"HopK(k={self.k}, seed={self.seed}{kind})"
 
 
-def _sort_stage(layout: _Layout, machine: Machine) -> tuple[list[tuple[int, Any]], int] | None:
-    """Run the sort (and the barrier after a sample sort) on `machine`; once the lock-step
-    has started, (the lock-step's messages, its start round), else None."""
+def _machine_round(layout: _Layout, machine: Machine) -> None:
+    """A round before the lock-step: the sort (and the barrier after a sample sort)."""
+    if machine.id >= layout.machines:  # more machines than the job needs
+        machine.halt()
+        return
+    if layout.k == 0 or layout.n == 0:  # hop_0 is the identity
+        machine.output = machine.memory.pop("x", None)
+        machine.halt()
+        return
     if layout.barrier is None:  # a network sort ends in the same round on every machine
-        start = layout.sort_plan.round_bound()
-        if machine.round_idx >= start:
-            return machine.inbox, start
         if machine.id >= layout.sort_plan.machines:
             machine.halt()  # woken by the finds it owns (lock-step round 2)
         else:
             sort.step(layout.sort_plan, machine)
-        return None
-    memory = machine.memory
+        return
     own, barrier_messages = layout.barrier.split(machine.inbox)
-    start = memory.get("b.start")
-    if start is None:
-        machine.inbox = own
-        ready = (machine.id >= layout.sort_plan.machines
-                 or sort.step(layout.sort_plan, machine))
-        start = layout.barrier.step(machine, ready, barrier_messages)
-        if start is None or machine.round_idx < start:
-            if memory.get("b.told") and start is None:
-                machine.halt()  # ready and reported: sleep until GO arrives
-            return None
-    return own, start
+    machine.inbox = own
+    ready = machine.id >= layout.sort_plan.machines or sort.step(layout.sort_plan, machine)
+    start = layout.barrier.step(machine, ready, barrier_messages)
+    if start is None and machine.memory.get("b.told"):
+        machine.halt()  # ready and reported: sleep until GO arrives
+
+
+def _lock_step_round(layout: _Layout, fleet: Fleet) -> int | None:
+    """tau = rounds since the lock-step started, if this fleet is in it, else None. After a
+    network sort it starts in the sort's known last round + 1; after the barrier, in the
+    round each machine was told (the same on all, and told to all of them by then)."""
+    if layout.k == 0 or layout.n == 0:
+        return None
+    now = fleet.round_idx
+    if layout.barrier is None:
+        start = layout.sort_plan.round_bound()
+        return now - start if now >= start else None
+    starts = {int(m.memory.get("b.start", now + 1)) for m in fleet.machines}
+    started = {start for start in starts if start <= now}
+    if not started:
+        return None
+    if len(starts) > 1:
+        raise AssertionError(f"hop-k: round {now} finds machines of one fleet at lock-step "
+                             f"starts {sorted(starts)}: the barrier tells every machine the "
+                             "same round before it")
+    return now - started.pop()
 
 
 class _Layout:
@@ -171,15 +190,15 @@ class _Layout:
     def build(cls, x: np.ndarray, k: int, q: int, s: int, seed: int,
               sort_kind: str | None = None) -> _Layout:
         n = x.size
-        c = max(1, (s - 4) // _WORDS_PER_POSITION)
+        c = max(1, (s - _SPARE_WORDS) // _WORDS_PER_POSITION)
         fan = max(2, min(64, s // 16))
         composite = None
         if n and int(x.max()) - int(x.min()) + 1 < (1 << 62) // max(n, 1):
             composite = (int(x.min()), n)
         words = 1 if composite is not None else 2
         try:
-            # after the sort a machine sends each pair it holds on as 3 words, in messages
-            # of one tag word each (<= one per pair): <= 4 words per pair
+            # after the sort a machine sends each pair it holds on as one 3-word message,
+            # and holds them (1 or 2 words each) with 3 more words: s // 4 pairs fit
             sort_plan = sort.plan(n, q, max(1, s - fan - 4), words, seed=seed,
                                   max_held=max(1, s // 4), kind=sort_kind)
         except ConfigError as exc:
@@ -192,9 +211,9 @@ class _Layout:
             problems.append(("num_machines", q, f"hop_k of {n} symbols needs {machines} "
                              f"machines of memory_words={s}; raise num_machines to >= "
                              f"{machines} or memory_words"))
-        if _WORDS_PER_POSITION * c + 4 > s and n:
+        if _WORDS_PER_POSITION * c + _SPARE_WORDS > s and n:
             problems.append(("memory_words", s, f"pointer doubling needs >= "
-                             f"{_WORDS_PER_POSITION + 4} words per machine"))
+                             f"{_WORDS_PER_POSITION + _SPARE_WORDS} words per machine"))
         if problems:
             raise ConfigError(problems=problems)
         barrier = None if sort_plan.network else Barrier(machines, fan)
@@ -222,169 +241,6 @@ class _Layout:
         barrier = 0 if self.barrier is None else self.barrier.rounds
         return (self.sort_plan.round_bound() + barrier + 2
                 + 2 * (doubling_steps(self.k) + 1) + 1)
-
-
-# -- the lock-step after the sort (and barrier) ----------------------------------------------
-
-def _lock_step(layout: _Layout, machine: Machine, tau: int,
-               messages: list[tuple[int, Any]]) -> None:
-    memory = machine.memory
-    sorted_machine = machine.id < layout.sort_plan.machines
-    if tau == 0:
-        if sorted_machine:
-            symbols, positions = layout.decode(memory)
-            memory["sx"], memory["sp"] = symbols, positions
-            if machine.id + 1 < layout.sort_plan.machines and symbols.size:
-                machine.send(machine.id + 1, [PRED, int(symbols[-1]), int(positions[-1])])
-        return
-    if tau == 1:
-        if sorted_machine:
-            _route_finds(layout, machine, messages)
-        return
-    if tau == 2:
-        _receive_finds(layout, machine, messages)
-    elif tau % 2 == 1:
-        _answer(machine, layout.positions, messages)
-        return
-    else:
-        _apply(machine, messages)
-    if "x" in memory:
-        _advance(layout, machine)
-    elif machine.output is not None:
-        machine.halt()
-
-
-def _route_finds(layout: _Layout, machine: Machine, messages: list[tuple[int, Any]]) -> None:
-    """f for each sorted pair: its predecessor in sorted order, if it has the same symbol."""
-    memory = machine.memory
-    symbols, positions = memory.pop("sx"), memory.pop("sp")
-    if symbols.size == 0:
-        return
-    prev_symbol = np.roll(symbols, 1)
-    prev_position = np.roll(positions, 1)
-    has_prev = np.ones(symbols.size, dtype=bool)
-    if messages:
-        (_, (_, symbol, position)), = messages
-        prev_symbol[0], prev_position[0] = symbol, position
-    else:  # the first pair overall has no predecessor
-        has_prev[0] = False
-    f = np.where(has_prev & (prev_symbol == symbols), prev_position + 1, -1)
-    owner = _small(positions // layout.positions, machine.num_machines)
-    order = np.argsort(owner, kind="stable")
-    owner, positions, f, symbols = owner[order], positions[order], f[order], symbols[order]
-    cuts = np.flatnonzero(np.diff(owner)) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, owner.size]):
-        machine.send(int(owner[lo]), [ROUTE, positions[lo:hi], f[lo:hi], symbols[lo:hi]])
-
-
-def _receive_finds(layout: _Layout, machine: Machine, messages: list[tuple[int, Any]]) -> None:
-    """The owner of positions [jc, (j+1)c) learns X and f (= P_0) for each of them."""
-    if not messages:
-        machine.halt()  # owns no positions: its part is over
-        return
-    c = layout.positions
-    lo = machine.id * c
-    size = min(c, layout.n - lo)
-    x = np.empty(size, dtype=np.int64)
-    p = np.empty(size, dtype=np.int64)
-    for _, (_, positions, f, symbols) in messages:
-        x[positions - lo], p[positions - lo] = symbols, f
-    memory = machine.memory
-    memory["x"], memory["p"], memory["j"] = x, p, 0
-
-
-def _advance(layout: _Layout, machine: Machine) -> None:
-    """Run doubling steps until one needs requests (sent now), or output the answer.
-
-    Step j (j = 0..top, top = the highest set bit of k) has P = f^(2^j): if bit j of k is
-    set, R <- P o R (a request; a copy while R is the identity); if j < top, P <- P o P (a
-    request). After step top, R = f^k and one last request fetches X at R."""
-    memory, k, c = machine.memory, layout.k, layout.positions
-    top = k.bit_length() - 1
-    while True:
-        j = int(memory["j"])
-        if j > top:
-            _send_requests(machine, FETCH, c, ("fetch", memory["r"]))
-            return
-        compose = bool((k >> j) & 1) and "r" in memory
-        if (k >> j) & 1 and "r" not in memory:
-            memory["r"] = memory["p"].copy()
-        wanted = ([("double", memory["p"])] if j < top else []) + (
-            [("compose", memory["r"])] if compose else [])
-        if wanted:
-            _send_requests(machine, ASK, c, *wanted)
-            return
-        memory["j"] = j + 1
-
-
-_KINDS = ("double", "compose", "fetch")
-
-
-def _send_requests(machine: Machine, tag: int, c: int,
-                   *wanted: tuple[str, np.ndarray]) -> None:
-    """One message per owner: [tag, offsets per kind]; the positions asking are kept, in
-    owner order, to match the replies (which come back in the same order)."""
-    memory = machine.memory
-    groups = []
-    owner_count = machine.num_machines
-    for kind, pointer in wanted:
-        asking = np.flatnonzero(pointer >= 0)
-        owners = _small(pointer[asking] // c, owner_count)
-        order = np.argsort(owners, kind="stable")  # a radix sort for 8/16-bit owners
-        asking = asking[order]
-        memory["ask_" + kind] = asking
-        bounds = np.searchsorted(owners[order], np.arange(owner_count + 1))
-        groups.append((pointer[asking], bounds))
-    memory["kinds"] = np.array([_KINDS.index(kind) for kind, _ in wanted], dtype=np.int64)
-    asked = np.zeros(owner_count, dtype=bool)
-    for _, bounds in groups:
-        asked |= bounds[1:] > bounds[:-1]
-    for owner in np.flatnonzero(asked).tolist():
-        machine.send(owner, [tag] + [packed(targets[b[owner]:b[owner + 1]] - owner * c)
-                                     for targets, b in groups])
-
-
-def _small(values: np.ndarray, bound: int) -> np.ndarray:
-    """values (all < bound) in the smallest unsigned dtype, for numpy's radix sort."""
-    return values.astype(np.uint8 if bound <= 256 else np.uint16 if bound <= 65536
-                         else np.int64)
-
-
-def _answer(machine: Machine, c: int, messages: list[tuple[int, Any]]) -> None:
-    """Reply with P (or X, for a fetch) at the offsets asked, in the order asked."""
-    memory = machine.memory
-    for source, (tag, *offsets) in messages:
-        table = memory["x"] if tag == FETCH else memory["p"]
-        machine.send(source, [REPLY] + [packed(table[np.asarray(o, dtype=np.int64)])
-                                        for o in offsets])
-
-
-def _apply(machine: Machine, messages: list[tuple[int, Any]]) -> None:
-    """Replies arrive in owner order, the order the requests were grouped in."""
-    memory = machine.memory
-    kinds = memory.pop("kinds", None)
-    if kinds is None:
-        return
-    for slot, kind in enumerate(_KINDS[i] for i in kinds.tolist()):
-        asking = memory.pop("ask_" + kind)
-        values = (np.concatenate([np.asarray(payload[1 + slot], dtype=np.int64)
-                                  for _, payload in messages])
-                  if messages else np.zeros(0, dtype=np.int64))
-        if kind == "double":
-            doubled = memory["p"].copy()
-            doubled[asking] = values
-            memory["p"] = doubled
-        elif kind == "compose":
-            memory["r"][asking] = values
-        else:
-            r = memory.pop("r")
-            fetched = np.full(r.size, NONE, dtype=np.int64)
-            fetched[asking] = values
-            machine.output = fetched
-            for name in ("x", "p", "j"):
-                memory.pop(name)
-            return
-    memory["j"] = int(memory["j"]) + 1
 
 
 def _as_symbols(inputs: Any) -> np.ndarray:
@@ -467,15 +323,15 @@ def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
-    """Default (q, s): s = max(512, 10*ceil(n^(2/3))) (for a given q, enough for ceil(n/q)
-    positions and the sort), doubled until everything fits. q = the machines needed:
-    max(sort machines, ceil(n/c)) with c = (s - 4) // 10 positions per machine, so
+    """Default (q, s): s = max(512, 10*ceil(n^(2/3)) + 4) (for a given q, enough for
+    ceil(n/q) positions and the sort), doubled until everything fits. q = the machines
+    needed: max(sort machines, ceil(n/c)) with c = (s - 4) // 10 positions per machine, so
     q*s ~ 10n (<= 17n for s >= 24); any s >= 14 is accepted (module docstring)."""
     x = make_input(n, np.random.default_rng(0))
     if s is None:
-        s = max(512, _WORDS_PER_POSITION * math.ceil(max(n, 1) ** (2 / 3)) + 4)
+        s = max(512, _WORDS_PER_POSITION * math.ceil(max(n, 1) ** (2 / 3)) + _SPARE_WORDS)
         if q is not None:
-            s = max(s, _WORDS_PER_POSITION * -(-n // q) + 4)
+            s = max(s, _WORDS_PER_POSITION * -(-n // q) + _SPARE_WORDS)
         most = q if q is not None else 1 << 40
         s = double_until_accepted(s, lambda s: _Layout.build(x, 1, most, s, 0))
     if q is None:

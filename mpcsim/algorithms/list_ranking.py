@@ -48,6 +48,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..fleet import Fleet
 from ..program import Program
+from .fleet_order import bits, ids_at, positions, sorted_keys, stable_order
 from .spec import AlgorithmSpec
 
 __all__ = [
@@ -159,13 +160,10 @@ def _ask(fleet: Fleet, succ: np.ndarray, at: np.ndarray, live: np.ndarray, c: An
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
     asker, node) order: the order the core delivers in."""
     target = succ[live]
-    c_live = c if np.isscalar(c) else c[live]
-    bits = _bits(live.size)
-    keys = _sorted_keys(target // c_live, fleet.num_machines, np.arange(live.size), live.size)
-    order = (keys & ((1 << bits) - 1)).astype(np.intp)
-    owners = (keys >> bits).astype(np.int64)
+    order, owners = stable_order(target // (c if np.isscalar(c) else c[live]),
+                                 fleet.num_machines)
     asking = live[order]
-    fleet.send_many(_ids(fleet, at[asking]), owners,
+    fleet.send_many(ids_at(fleet, at[asking]), owners,
                     target[order] - owners * (c if np.isscalar(c) else c[asking]))
 
 
@@ -173,15 +171,11 @@ def _answer(fleet: Fleet, flat: np.ndarray, starts: np.ndarray) -> None:
     """Reply to each request with the pair (S, D) of the node asked about, sent in (asker,
     owner, order asked) order."""
     got = fleet.inbox  # by owner (dests), then asker, then order asked
-    k = len(got)
-    if k == 0:
+    if len(got) == 0:
         return
-    asked = starts[_positions(fleet, got.dests)] + got.values
-    bits = _bits(k)
-    keys = _sorted_keys(got.sources, fleet.num_machines, np.arange(k), k)
-    order = (keys & ((1 << bits) - 1)).astype(np.intp)
-    fleet.send_many(got.dests[order], (keys >> bits).astype(np.int64),
-                    flat.reshape(-1, 2).take(asked[order], axis=0))
+    asked = starts[positions(fleet, got.dests)] + got.values
+    order, askers = stable_order(got.sources, fleet.num_machines)
+    fleet.send_many(got.dests[order], askers, flat.reshape(-1, 2).take(asked[order], axis=0))
 
 
 def _apply(fleet: Fleet, flat: np.ndarray, starts: np.ndarray, at: np.ndarray,
@@ -196,8 +190,8 @@ def _apply(fleet: Fleet, flat: np.ndarray, starts: np.ndarray, at: np.ndarray,
     width = int((starts[1:] - starts[:-1]).max(initial=1))  # offsets are < width
     q = fleet.num_machines
     # sorted within each machine's block of `live`: the machine of each slot stays
-    keys = _sorted_keys(machine * q + owners, len(fleet) * q, live - first, width)
-    pending = first + (keys & ((1 << _bits(width)) - 1)).astype(np.int64)
+    keys = sorted_keys(machine * q + owners, len(fleet) * q, live - first, width)
+    pending = first + (keys & ((1 << bits(width)) - 1)).astype(np.int64)
     replies = fleet.inbox.values
     if replies.size != 2 * pending.size:
         raise AssertionError(f"list ranking: {replies.size // 2} replies for {pending.size} "
@@ -205,40 +199,6 @@ def _apply(fleet: Fleet, flat: np.ndarray, starts: np.ndarray, at: np.ndarray,
     dist[pending] += replies[1::2]
     succ[pending] = replies[0::2]
     return flat
-
-
-def _consecutive(fleet: Fleet) -> bool:
-    own = fleet.ids
-    return int(own[-1]) - int(own[0]) + 1 == own.size
-
-
-def _positions(fleet: Fleet, ids: np.ndarray) -> np.ndarray:
-    """The fleet indexes of machine ids that are all in the fleet."""
-    return ids - fleet.ids[0] if _consecutive(fleet) else fleet.index_of(ids)
-
-
-def _ids(fleet: Fleet, positions: np.ndarray) -> np.ndarray:
-    """The machine ids at fleet indexes `positions`."""
-    return positions + fleet.ids[0] if _consecutive(fleet) else fleet.ids[positions]
-
-
-def _bits(bound: int) -> int:
-    """Bits that hold every int in [0, bound)."""
-    return max(1, (int(bound) - 1).bit_length())
-
-
-def _sorted_keys(major: np.ndarray, major_bound: int, minor: np.ndarray,
-                 minor_bound: int) -> np.ndarray:
-    """The words (major << b) | minor, b = _bits(minor_bound), sorted: (major, minor) order,
-    for pairs that are all distinct. uint32 when they fit (numpy sorts those fastest), else
-    uint64; the caller takes minor back with & (2^b - 1) and major with >> b."""
-    bits = _bits(minor_bound)
-    kind = np.uint32 if int(major_bound) << bits <= 1 << 32 else np.uint64
-    keys = major.astype(kind)
-    keys <<= kind(bits)
-    keys |= minor.astype(kind)
-    keys.sort()
-    return keys
 
 
 def _as_successors(inputs: Any) -> np.ndarray:
