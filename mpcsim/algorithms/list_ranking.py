@@ -145,15 +145,19 @@ class ListRanking(Program):
 
 
 def _plan(fleet: Fleet, counts: np.ndarray) -> tuple[Any, Any]:
-    """(c, J) from each machine's plan: two numbers when every machine holding nodes has the
-    same plan (partition gives them one), else one value per node."""
-    plans, _ = fleet.gather("plan", _NO_PLAN)
+    """(c, J) from each machine's plan: two numbers when every machine holding a plan has the
+    same one (partition gives them one), else one value per node. Round 0 stores the plans
+    back as they are, so that later rounds gather them without a pass over the machines."""
+    plans, offsets = fleet.gather("plan", _NOTHING)  # machines past the input hold none
+    if fleet.round_idx == 0:
+        fleet.scatter("plan", plans, offsets)
     plans = plans.reshape(-1, _PLAN_WORDS)
-    held = plans[counts > 0]
-    if held.size == 0 or (held == held[0]).all():
-        first = held[0] if held.size else _NO_PLAN
+    if plans.shape[0] == 0 or (plans == plans[0]).all():
+        first = plans[0] if plans.size else _NO_PLAN
         return max(1, int(first[0])), int(first[2])
-    return np.repeat(plans[:, 0], counts), np.repeat(plans[:, 2], counts)
+    per_machine = np.zeros((len(fleet), _PLAN_WORDS), dtype=np.int64)
+    per_machine[offsets[1:] > offsets[:-1]] = plans
+    return np.repeat(per_machine[:, 0], counts), np.repeat(per_machine[:, 2], counts)
 
 
 def _ask(fleet: Fleet, succ: np.ndarray, at: np.ndarray, live: np.ndarray, c: Any) -> None:

@@ -124,3 +124,46 @@ def test_the_cli_takes_k_and_reports_it(capsys: pytest.CaptureFixture[str]) -> N
     assert report["rounds"] <= report["round_bound"]
     assert cli.main(["run", "sort", "--n", "100", "--k", "3"]) == 2  # not a sort option
     assert "--k=3: is not an option of sort" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sort_kind", ["network", "levels"])
+def test_the_lock_step_fleet_round_keeps_machines_apart(sort_kind: str) -> None:
+    """Fleets of one machine (vectorize=False) and fleets split over 3 hosts give the same
+    output, rounds and per-round words as one host: no machine's result depends on another's
+    data."""
+    x = hopk.make_input(1500, np.random.default_rng(4))
+    one, _ = run(x, 7, sort_kind=sort_kind)
+    apart, _ = run(x, 7, sort_kind=sort_kind, vectorize=False)
+    hosts, _ = run(x, 7, sort_kind=sort_kind, num_workers=3)
+    for result in (apart, hosts):
+        assert hopk.verify(result.output, x, 7)
+        assert result.rounds == one.rounds
+        assert [(r.messages, r.words) for r in result.trace.rounds] == \
+            [(r.messages, r.words) for r in one.trace.rounds]
+
+
+ADVERSARIAL = {
+    "paper-like": hopk.make_input(10_000, np.random.default_rng(6)),
+    "all equal (fixed points)": np.zeros(10_000, dtype=np.int64),
+    "all distinct (all none)": np.random.default_rng(6).permutation(10_000),
+    "two symbols": np.random.default_rng(6).integers(0, 2, 10_000),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_caps_hold_at_s_n_to_the_half_with_one_word_requests(name: str) -> None:
+    """N = 10^4 at s = ceil(N^(1/2)), k = 64: every cap holds (enforced), the output is the
+    definition's, the rounds are the bound (a network sort), and every doubling round moves
+    1-word messages only: one request per pointer, one reply per request."""
+    x = ADVERSARIAL[name]
+    spec = ALGORITHMS["hop-k"]
+    s = math.ceil(x.size ** 0.5 - 1e-9)
+    q, _ = spec.sizing(x.size, None, s)
+    program = HopK(64)
+    result = mpcsim.run(program, x, num_machines=q, memory_words=s)
+    np.testing.assert_array_equal(np.concatenate([o for o in result.output if o is not None]),
+                                  hopk.reference(x, 64))
+    assert program.layout is not None and result.rounds == program.layout.rounds()
+    start = program.layout.sort_plan.round_bound()
+    doubling = result.trace.rounds[start + 2:]
+    assert all(r.words == r.messages for r in doubling)

@@ -95,3 +95,64 @@ def test_the_fleet_round_keeps_machines_apart(name: str) -> None:
     assert [(r.messages, r.words) for r in apart.trace.rounds] == \
         [(r.messages, r.words) for r in together.trace.rounds]
     assert np.array_equal(apart.trace.peak_memory_words, together.trace.peak_memory_words)
+
+
+def cycles_and_lists(rng: np.random.Generator, n: int) -> np.ndarray:
+    """About half the nodes on cycles (lengths 1 to 300), the rest on lists (1 to 300), all
+    over randomly numbered nodes."""
+    ids = rng.permutation(n)
+    succ = np.full(n, -1, dtype=np.int64)
+    at = 0
+    while at < n:
+        length = min(int(rng.integers(1, 301)), n - at)
+        chain = ids[at:at + length]
+        succ[chain[:-1]] = chain[1:]
+        if rng.random() < 0.5:
+            succ[chain[-1]] = chain[0]  # close it: a cycle (a self-loop if length 1)
+        at += length
+    return succ
+
+
+ADVERSARIAL = {
+    "one random list": lists([10_000]),
+    "many short lists": lists(list(RNG.integers(1, 4, 5000))),
+    "one list in id order": lists([10_000], shuffle=False),
+    "cycles and lists": cycles_and_lists(np.random.default_rng(5), 10_000),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_columnar_rounds_keep_the_caps_at_s_n_to_the_half(name: str) -> None:
+    """n ~ 10^4 at s = ceil(n^(1/2)): every cap holds (enforced), ranks equal the sequential
+    walk (-1 on cycles), and the rounds stay within 2 ceil(log2 n) + 1: exactly that bound
+    when a list or a cycle is long enough to need every step."""
+    succ = ADVERSARIAL[name]
+    n = succ.size
+    s = memory_for(n, 1 / 2)
+    q, _ = ALGORITHMS["list-ranking"].sizing(n, None, s)
+    result = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=s, seed=3)
+    assert list_ranking.verify(result.output, succ)
+    assert result.rounds <= list_ranking.round_bound(n, q, s)
+    if name != "many short lists":
+        assert result.rounds == list_ranking.round_bound(n, q, s)
+    # one 1-word request and one 2-word reply per live node and step
+    words = [(r.messages, r.words) for r in result.trace.rounds]
+    assert all(w == m for m, w in words[0::2]) and all(w == 2 * m for m, w in words[1::2])
+
+
+def test_spare_machines_several_hosts_and_fleets_of_one_change_nothing() -> None:
+    """More machines than the input needs (they hold nothing and halt), fleets split over 3
+    hosts (replies cross hosts; a round's fleet is not one id range once machines finish),
+    and fleets of one machine (vectorize=False) give the same ranks, rounds and per-round
+    words as one host."""
+    succ = cycles_and_lists(np.random.default_rng(8), 3000)
+    q, s = ALGORITHMS["list-ranking"].sizing(3000, None, 55)
+    one = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=s)
+    hosts = mpcsim.run(ListRanking(), succ, num_machines=q + 17, memory_words=s,
+                       num_workers=3)
+    apart = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=s, vectorize=False)
+    for result in (one, hosts, apart):
+        assert list_ranking.verify(result.output, succ)
+        assert result.rounds == one.rounds
+        assert [(r.messages, r.words) for r in result.trace.rounds] == \
+            [(r.messages, r.words) for r in one.trace.rounds]
