@@ -30,19 +30,25 @@ def sorted_keys(major: np.ndarray, major_bound: int, minor: np.ndarray,
     uint32 when they fit (numpy sorts those fastest), else uint64; the caller takes minor back
     with `& (2**b - 1)` and major with `>> b`."""
     b = bits(minor_bound)
-    kind = np.uint32 if int(major_bound) << b <= 1 << 32 else np.uint64
+    kind = _word(int(major_bound) << b)
     keys = major.astype(kind)
     keys <<= kind(b)
-    keys |= minor.astype(kind)
+    keys |= minor if minor.dtype == kind else minor.astype(kind)
     keys.sort()
     return keys
+
+
+def _word(bound: int) -> type:
+    """The unsigned dtype that holds every int in [0, bound): uint32 if it can."""
+    return np.uint32 if bound <= 1 << 32 else np.uint64
 
 
 def stable_order(major: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     """(order, major[order]): the stable argsort of the ints `major` in [0, bound), and the
     sorted keys themselves (both int64)."""
     b = bits(major.size)
-    keys = sorted_keys(major, bound, np.arange(major.size), major.size)
+    keys = sorted_keys(major, bound, np.arange(major.size, dtype=_word(int(bound) << b)),
+                       major.size)
     return (keys & ((1 << b) - 1)).astype(np.int64), (keys >> b).astype(np.int64)
 
 
