@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if CHECKPOINT.is_dir():
         ratios.append(checkpoint_row(repeats))
     else:
-        print(f"(no checkpoint at {CHECKPOINT}: ratio 2 skipped)", file=sys.stderr)
+        print(f"(no checkpoint at {CHECKPOINT}: ratio 2 skipped; make it with `mpcsim "
+              f"checkpoint convert` as the README shows, or set MPCSIM_CHECKPOINTS to the "
+              f"folder that holds width4-depth3)", file=sys.stderr)
     s, table = strategy_table(table_repeats)
     if args.json:
         print(json.dumps({"ratios": ratios, "table_memory_words": s, "table": table},

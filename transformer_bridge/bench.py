@@ -9,6 +9,7 @@ process's default BLAS threads and with one BLAS thread (job.run's local backend
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -26,11 +27,12 @@ from .model import Transformer, forward
 __all__ = ["CHECKPOINT", "LAYERS", "HEADS", "WIDTH", "VOCAB", "RATIO_N", "RATIO_TILE",
            "TABLE_NS", "TABLE_TILE", "RAY_WORKERS", "random_model", "random_ids", "timed",
            "dense_s", "compare", "ratio_row", "random_gpt2_rows", "checkpoint_row",
-           "strategy_table", "depth_points", "hopk_points"]
+           "golden_inputs", "strategy_table", "depth_points", "hopk_points"]
 
-# The project's checkpoints (a sibling `shared` folder of the source tree); absent in a plain
-# install, in which case the checkpoint row is skipped.
-CHECKPOINT = Path(__file__).resolve().parents[2] / "shared" / "checkpoints" / "width4-depth3"
+# The authors' depth-3 model as `mpcsim checkpoint convert` writes it: checkpoints/width4-depth3
+# under the working directory, or under $MPCSIM_CHECKPOINTS. Without it the row is skipped.
+CHECKPOINT = Path(os.environ.get("MPCSIM_CHECKPOINTS", "checkpoints")) / "width4-depth3"
+GOLDEN_SEQUENCES = 34  # without golden.npz: the paper's sequences, k = i mod 17, as golden.npz
 LAYERS, HEADS, WIDTH, VOCAB = 4, 4, 128, 64
 RATIO_N, RATIO_TILE = 1024, 128
 TABLE_NS, TABLE_TILE = (128, 512, 2048), 64
@@ -117,15 +119,28 @@ def random_gpt2_rows(repeats: int, skip_ray: bool, n: int = RATIO_N,
 
 
 def checkpoint_row(repeats: int, checkpoint: Path = CHECKPOINT) -> dict[str, Any]:
-    """The checkpoint on its golden sequences under `mpcsim transformer`'s default cap, local
+    """The checkpoint on its golden sequences (golden.npz's inputs, or as many of the paper's
+    sequences, seed 0, if the folder has none) under `mpcsim transformer`'s default cap, local
     vs dense (target <= 3x). Raises OSError / CheckpointError if the folder is unusable."""
     model = load_gpt2(checkpoint)
-    with np.load(checkpoint / "golden.npz") as golden:
-        ids = golden["inputs"]  # [34, 99]
+    ids = golden_inputs(checkpoint)  # [34, 99]
     n = ids.shape[1]
     job = compile_transformer(model, n, default_memory_words(model, n))
     name = f"{checkpoint.name} checkpoint, batch {len(ids)} x N={n}, local vs dense"
     return ratio_row(name, job, 3.0, compare(job, ids, repeats))
+
+
+def golden_inputs(checkpoint: Path) -> np.ndarray:
+    """The folder's golden.npz inputs, else the paper's sequences in the same layout (k = i mod
+    17 for sequence i), int64 [34, 99]."""
+    from .tasks.hopk import MAX_HOPS, paper_sequences
+
+    if (checkpoint / "golden.npz").is_file():
+        with np.load(checkpoint / "golden.npz") as golden:
+            return np.asarray(golden["inputs"])
+    rng = np.random.default_rng(0)
+    return np.concatenate([paper_sequences(i % (MAX_HOPS + 1), 1, rng)[0]
+                           for i in range(GOLDEN_SEQUENCES)])
 
 
 def strategy_table(repeats: int, ns: tuple[int, ...] = TABLE_NS,

@@ -1,7 +1,7 @@
 """hopk_transformer: the paper's log-depth transformer for k-hop induction heads (Thm 4.2),
 with explicit weights and no training, and the pointer schedules it is built from.
 
-Task and reference: transformer_bridge.tasks.hopk (find, hop_k; NOTES §4). Running the model
+Task and reference: transformer_bridge.tasks.hopk (find, hop_k; docs/paper.md). Running the model
 as an MPC job: transformer_bridge.compile_transformer; `mpcsim hopk run` does both.
 
 Encoding (this construction's own; the trained models use the paper's, see tasks.hopk): ids
@@ -38,7 +38,7 @@ Depth. A pointer layer can only add two exponents a layer already holds, so the 
 exponent at most doubles per layer, from 1 after layer 2: depth L reaches find^k only for
 k <= 2^(L-2), whatever the number of registers or heads of this form (reachable_hops
 enumerates the two-register schedules). Hence floor(log2 k) + 2 layers, the paper's count,
-is too few for this construction when k is not a power of two (NOTES §4). That is a fact
+is too few for this construction when k is not a power of two (docs/paper.md). That is a fact
 about this construction, not a lower bound for transformers in general.
 
 Margins (every hardmax query has a unique maximiser; hardmax then returns the maximiser's

@@ -1,5 +1,5 @@
 """The k-hop induction heads task (the paper's Def. 4.1): its reference, the paper's sequences in
-the paper's token encoding (App. G; ../shared/paper/NOTES.md §4, §6), and the paper's error.
+the paper's token encoding (App. G; docs/paper.md), and the paper's error.
 
 The reference works on any alphabet and length. For X = X_1 .. X_N (1-indexed, as in the
 paper; stored 0-indexed in numpy, so X_i is x[i - 1]):
@@ -12,7 +12,7 @@ paper; stored 0-indexed in numpy, so X_i is x[i - 1]):
     >>> "".join("~" if h < 0 else chr(h) for h in hop_k(x, 1))
     '~~~a~ecbe~bb'
 
-The paper's encoding (trained models, ../shared/checkpoints/*/golden.npz): a 100-letter string
+The paper's encoding (its trained models; `mpcsim checkpoint convert`): a 100-letter string
 over {a, b, c, d} with no letter twice in a row; input = [k] + string[:-2] (99 tokens), target
 = [blank] + hop_k(string)[:-2]. Ids: k -> k (0..16), letters a..d -> 17..20, none -> 21,
 blank -> 22. Target t (t >= 1) is hop_k of the letter at input position t, which depends on
@@ -30,7 +30,7 @@ __all__ = ["find", "hop_positions", "hop_k", "random_strings", "paper_sequences"
            "hop_targets", "paper_error", "MAX_HOPS", "LETTERS", "LETTER_BASE", "NONE_ID",
            "BLANK_ID", "STRING_LENGTH", "SEQ_LEN"]
 
-# The paper's encoding (NOTES §6).
+# The paper's encoding (App. G; docs/paper.md, "The experiment").
 MAX_HOPS = 16  # hop-count tokens are ids 0..MAX_HOPS
 LETTERS = 4  # a, b, c, d
 LETTER_BASE = 17  # letter c (0-based) has id LETTER_BASE + c: a..d -> 17..20
