@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import pytest
 
 import mpcsim
 
@@ -26,6 +27,7 @@ def test_python_dash_m_mpcsim_passes_on_the_exit_code() -> None:
 
 
 def test_client_extra_brings_grpcio_for_ray_client() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     client = project["optional-dependencies"]["client"]
     assert any(r.startswith("ray[client]") for r in client)
