@@ -163,9 +163,9 @@ def merge_rows(old: str, new: str) -> str:
     """`new` table rows replace `old`'s rows with the same key (the cells before the first
     number column: algorithm, n, s = n^delta); old rows that were not recomputed stay."""
     fresh = {_row_key(line): line for line in new.splitlines() if _is_row(line)}
-    lines = [fresh.pop(_row_key(line), line) if _is_row(line) else line
-             for line in old.splitlines()]
-    return "\n".join(lines + list(fresh.values()))
+    header = [line for line in new.splitlines() if not _is_row(line)]  # the new columns
+    kept = [fresh.pop(_row_key(line), line) for line in old.splitlines() if _is_row(line)]
+    return "\n".join(header + kept + list(fresh.values()))
 
 
 def _is_row(line: str) -> bool:
@@ -209,20 +209,24 @@ def table_rows_by_key(text: str) -> dict[tuple[str, ...], tuple[str, ...]]:
 
 # -- the command ------------------------------------------------------------------------------
 
-def compute(name: str, repeats: int, max_n: int,
-            log: Callable[[str], None]) -> tuple[str, list[dict[str, Any]]]:
-    """(the section's markdown, its rows) computed now."""
+def compute(name: str, repeats: int, max_n: int, log: Callable[[str], None],
+            algorithms: tuple[str, ...] = ALGORITHMS,
+            on_row: Callable[[str], None] | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """(the section's markdown, its rows) computed now; for the algorithms section, on_row gets
+    the table so far after every row (so a long run's finished rows are kept)."""
     if name == "demo":
         return demo_section(), []
     if name == "hopk-rounds":
         rows = hopk_rows(repeats)
         return hopk_section(rows), rows
     rows = []
-    for config in algorithm_configs(max_n):
+    for config in algorithm_configs(max_n, algorithms):
         start = time.perf_counter()
         rows.append(algorithm_row(*config, repeats=repeats))
         log(f"  {config[0]} n={config[1]} s=n^{config[3]}: {rows[-1]['rounds']} rounds "
             f"({time.perf_counter() - start:.1f} s)")
+        if on_row is not None:
+            on_row(algorithms_section(rows))
     return algorithms_section(rows), rows
 
 
@@ -253,37 +257,52 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed runs per row (median; default: %(default)s)")
     parser.add_argument("--max-n", type=int, default=SIZES[-1],
                         help="largest n of the algorithms section (default: %(default)s)")
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
+                        help="the algorithms section's rows to compute (default: all)")
     args = parser.parse_args(argv)
+    algorithms = tuple(args.algorithms.split(","))
+    if set(algorithms) - set(ALGORITHMS):
+        parser.error(f"--algorithms: choose from {', '.join(ALGORITHMS)}")
     names = args.sections.split(",")
     unknown = sorted(set(names) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     failed = False
+    partial = args.max_n < SIZES[-1] or algorithms != ALGORITHMS
     for name in names:
         log(f"{name}:")
-        text, rows = compute(name, 1 if args.check else args.repeats, args.max_n, log)
+        stamp = (f"_Measured {time.strftime('%Y-%m-%d')}"
+                 f"{' (some rows; the others earlier)' if partial and name == 'algorithms' else ''}"
+                 f" with `python benchmarks/readme_tables.py --write`; "
+                 f"tests/test_readme_tables.py checks the round counts._")
+        on_row = None
+        if args.write and name == "algorithms":
+            on_row = lambda table: _write(name, table, stamp)  # noqa: E731
+        text, rows = compute(name, 1 if args.check else args.repeats, args.max_n, log,
+                             algorithms, on_row)
         if args.check:
             found = differences(name, read_section(name, README.read_text()), text)
             failed |= bool(found)
             log("\n".join(f"  DIFFERS: {d}" for d in found) or "  README agrees with the code")
             continue
-        partial = name == "algorithms" and args.max_n < SIZES[-1]
-        stamp = (f"_Measured {time.strftime('%Y-%m-%d')}"
-                 f"{f' (rows with n <= {args.max_n}; the others earlier)' if partial else ''} "
-                 f"with `python benchmarks/readme_tables.py --write`; "
-                 f"tests/test_readme_tables.py checks the round counts._")
         if not args.write:
             print(f"<!-- BEGIN {name} -->\n{stamp}\n\n{text}\n<!-- END {name} -->\n")
             continue
         if name == "hopk-rounds":
             _sibling("hopk_table").plot(rows, str(HERE.parent / "docs" / "hopk_rounds.png"))
-        readme = README.read_text()  # now, not at the start: others may have edited it since
-        if name == "algorithms":  # rows beyond --max-n keep their measured values
-            text = merge_rows(read_section(name, readme).split("\n\n", 1)[-1], text)
-        README.write_text(replace_section(name, readme, f"{stamp}\n\n{text}"))
+        _write(name, text, stamp)
         log(f"  wrote the section to {README}")
     return 1 if failed else 0
+
+
+def _write(name: str, text: str, stamp: str) -> None:
+    """Replace README.md's section `name` (an algorithms table is merged: rows not computed keep
+    their values). README is read right before writing: others may have edited it meanwhile."""
+    readme = README.read_text()
+    if name == "algorithms":
+        text = merge_rows(read_section(name, readme).split("\n\n", 1)[-1], text)
+    README.write_text(replace_section(name, readme, f"{stamp}\n\n{text}"))
 
 
 if __name__ == "__main__":

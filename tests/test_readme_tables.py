@@ -89,3 +89,22 @@ def test_rewriting_keeps_rows_that_were_not_recomputed() -> None:
     section = "intro\n<!-- BEGIN x -->\nold\n<!-- END x -->\nafter"
     assert tables.replace_section("x", section, "new") == \
         "intro\n<!-- BEGIN x -->\nnew\n<!-- END x -->\nafter"
+
+
+def test_write_merges_the_computed_rows_into_the_readme(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- BEGIN algorithms -->\n_Measured long ago._\n\n"
+                      "| algorithm | n | s = n^delta | rounds |\n|---|---|---|---|\n"
+                      "| prefix-sum | 10^3 | n^1/2 | 99 |\n| sort | 10^6 | n^1/2 | 41 |\n"
+                      "<!-- END algorithms -->\nafter\n")
+    monkeypatch.setattr(tables, "README", readme)
+    assert tables.main(["--write", "--sections", "algorithms", "--max-n", "1000",
+                        "--algorithms", "prefix-sum", "--repeats", "1"]) == 0
+    section = tables.read_section("algorithms", readme.read_text())
+    rows = tables.table_rows_by_key(section)
+    assert rows[("prefix-sum", "10^3", "n^1/2")][5] == "5"  # recomputed: 5 rounds, not 99
+    assert ("prefix-sum", "10^3", "n^2/3") in rows  # added
+    assert rows[("sort", "10^6", "n^1/2")] == ("sort", "10^6", "n^1/2", "41")  # kept
+    assert section.startswith("_Measured") and "long ago" not in section
+    assert readme.read_text().endswith("<!-- END algorithms -->\nafter\n")
