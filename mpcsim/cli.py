@@ -36,6 +36,7 @@ from .api import run
 from .config import BACKENDS
 from .errors import ConfigError, MPCError
 from .trace import RoundRecord, Trace
+from .wordcount import words
 
 if TYPE_CHECKING:
     from .cluster import ClusterInfo
@@ -80,6 +81,31 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{option.name}", type=option.type, choices=option.choices,
                             default=None, help=f"{option.help} ({users}; default: "
                                                f"{option.default})")
+    for flag, users in _input_files().items():  # e.g. --edges FILE for connectivity
+        parser.add_argument(f"--{flag}", metavar="FILE", default=None,
+                            help=f"{users[0][1]} ({', '.join(u for u, _ in users)}; instead of "
+                                 "a generated input of --n words)")
+
+
+def _input_files() -> dict[str, list[tuple[str, str]]]:
+    """Input-file flags of the registered algorithms: flag -> [(algorithm, help)]."""
+    flags: dict[str, list[tuple[str, str]]] = {}
+    for name, spec in sorted(ALGORITHMS.items()):
+        if spec.input_file is not None:
+            flags.setdefault(spec.input_file.flag, []).append((name, spec.input_file.help))
+    return flags
+
+
+def _input_from_file(spec: Any, args: argparse.Namespace) -> tuple[str, str] | None:
+    """(flag, path) of the input file given on the command line, if any; a flag the
+    algorithm does not take raises."""
+    given = [(flag, getattr(args, flag)) for flag in _input_files()
+             if getattr(args, flag, None) is not None]
+    for flag, path in given:
+        if spec.input_file is None or spec.input_file.flag != flag:
+            raise ConfigError(problems=[(f"--{flag}", path,
+                                         f"is not an input of {spec.name}")])
+    return given[0] if given else None
 
 
 def _algorithm_options() -> dict[str, Any]:
@@ -104,11 +130,19 @@ def _option_values(spec: Any, args: argparse.Namespace) -> dict[str, Any]:
 def _handle_run(args: argparse.Namespace) -> int:
     spec = ALGORITHMS[args.algorithm]
     options = _option_values(spec, args)
-    q, s = spec.sizing(args.n, args.machines, args.memory_words,
-                       **spec.option_kwargs("sizing", options))
-    inputs = spec.make_input(args.n, np.random.default_rng(args.seed),
-                             **spec.option_kwargs("make_input", options))
-    bound = spec.round_bound(args.n, q, s, **spec.option_kwargs("round_bound", options))
+    from_file = _input_from_file(spec, args)
+    n = args.n
+    if from_file is not None:
+        inputs = spec.input_file.load(from_file[1])
+        n = words(inputs)
+        q, s = spec.input_file.sizing(inputs, args.machines, args.memory_words)
+        bound = spec.input_file.round_bound(inputs, q, s)
+    else:
+        q, s = spec.sizing(args.n, args.machines, args.memory_words,
+                           **spec.option_kwargs("sizing", options))
+        inputs = spec.make_input(args.n, np.random.default_rng(args.seed),
+                                 **spec.option_kwargs("make_input", options))
+        bound = spec.round_bound(args.n, q, s, **spec.option_kwargs("round_bound", options))
     progress = _Progress(bound) if sys.stderr.isatty() and not args.json else None
     try:
         result = run(spec.program(**spec.option_kwargs("program", options)), inputs,
@@ -125,7 +159,7 @@ def _handle_run(args: argparse.Namespace) -> int:
     if args.chrome_trace:
         trace.to_chrome_trace(args.chrome_trace)
     report = {
-        "algorithm": spec.name, "n": args.n, "machines": q, "memory_words": s,
+        "algorithm": spec.name, "n": n, "machines": q, "memory_words": s,
         "backend": trace.backend, "workers": result.workers, "nodes": len(trace.nodes),
         "machines_per_node": _machines_per_node(trace),
         "rounds": result.rounds, "round_bound": bound, "wall_s": result.wall_s,
@@ -134,13 +168,16 @@ def _handle_run(args: argparse.Namespace) -> int:
         "max_received_words": trace.max_received_words,
         "total_words_sent": trace.total_words_sent, "total_messages": trace.total_messages,
         "violations": len(trace.violations), "enforce": not args.no_enforce, "seed": args.seed,
-        **{option.name: option.default for option in spec.options},
-        **options,
+        **({from_file[0]: from_file[1]} if from_file is not None else
+           {**{option.name: option.default for option in spec.options}, **options}),
+        **(spec.report(result.output) if spec.report is not None else {}),
     }
     if args.json:
         print(json.dumps(report))
     else:
-        _print_run(report, trace, sys.stdout)
+        extra = ((from_file[0],) if from_file is not None else ()) + tuple(
+            spec.report(result.output) if spec.report is not None else ())
+        _print_run(report, trace, sys.stdout, extra)
     return EXIT_OK if verified else EXIT_NOT_VERIFIED
 
 
@@ -153,9 +190,13 @@ def _machines_per_node(trace: Trace) -> dict[str, int]:
     return counts
 
 
-def _print_run(report: dict[str, Any], trace: Trace, out: TextIO) -> None:
+def _print_run(report: dict[str, Any], trace: Trace, out: TextIO,
+               extra: tuple[str, ...] = ()) -> None:
+    """The summary table; `extra` names report keys to show too (an input file, what the
+    algorithm's report adds, e.g. connectivity's components)."""
     rows = [
         ("algorithm", report["algorithm"]),
+        *[(key, str(report[key])) for key in extra],
         ("n", f"{report['n']} words"),
         ("machines (q)", str(report["machines"])),
         ("memory_words (s)", str(report["memory_words"])),

@@ -12,14 +12,16 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
   network of machines where that bound is lower (small s; sort_plan chooses);
 - list_ranking (ListRanking): distance to the end of each list, 2*ceil(log2 n) + 1 rounds;
 - hopk (HopK): k-hop induction heads, a sort then pointer doubling, O(1/delta + log k) rounds;
-- connectivity (Connectivity): components by random-mate contraction, O(log n) rounds w.h.p.
+- connectivity (Connectivity, connected_components): components by hooking, shortcutting and
+  edge contraction through a combining exchange (label_exchange), O(log n) exchanges measured;
 
 Building blocks used by these: tree (b-ary trees over machine ids), scan (the aligned-tree
 scan both prefix sums are instances of), split_tree, sort_network and sort_plan (the sort's
 per-segment trees, its small-memory bitonic network, and the plan choosing between them),
 barrier (a common start round after a stage of varying length), combining (reads and
-write-mins through combining trees), graphs (input generators and the union-find reference),
-payload (message shapes).
+write-mins through combining trees), label_exchange (the same as fleet kernels, for
+connectivity), connectivity_plan (connectivity's sizing and round bound), graphs (input
+generators, edge files and the union-find reference), payload (message shapes).
 
 To add an algorithm, write its module with a SPEC and list it in _SPECS below.
 """
@@ -30,7 +32,7 @@ from . import (allreduce, broadcast, connectivity, hopk, list_ranking, prefix_su
                segmented_prefix_sum, sort)
 from .allreduce import AllReduce
 from .broadcast import Broadcast
-from .connectivity import Connectivity
+from .connectivity import Components, Connectivity, connected_components
 from .hopk import HopK
 from .list_ranking import ListRanking
 from .prefix_sum import PrefixSum
@@ -39,7 +41,8 @@ from .sort import SampleSort
 from .spec import AlgorithmSpec, Option
 
 __all__ = ["ALGORITHMS", "AlgorithmSpec", "Option", "Broadcast", "AllReduce", "PrefixSum",
-           "SegmentedPrefixSum", "SampleSort", "ListRanking", "HopK", "Connectivity"]
+           "SegmentedPrefixSum", "SampleSort", "ListRanking", "HopK", "Connectivity",
+           "Components", "connected_components"]
 
 _SPECS = (broadcast.SPEC, allreduce.SPEC, prefix_sum.SPEC, segmented_prefix_sum.SPEC,
           sort.SPEC, list_ranking.SPEC, hopk.SPEC, connectivity.SPEC)

@@ -1,600 +1,348 @@
 """Connected components of an edge list: label[v] = the smallest vertex id in v's component.
 
-Input: an (E, 2) int64 edge list over vertices 0..V-1 (V = 1 + the largest id unless given;
-graph generators, including the paper's one-vs-two-cycles instance, in
-mpcsim.algorithms.graphs). Output: the labels of vertices j*c .. (j+1)*c - 1 on machine j
-(c = s // 4; c_v, below, in the sorted plan), in machine order.
-
-Algorithm: random-mate contraction ("hooking" of stars; Reif 1985) plus pointer jumping.
-Every edge holds the labels (a, b) of its endpoints' current super-vertices (at first
-a = u, b = v). Phase t: each label flips a coin (a hash of (seed, t, label), so any machine
-can flip any label's coin); a tail label x with a head neighbour hooks to the least such
-neighbour, pi(x) = y, recorded by x's owner as hook(x) = y; every other label stays,
-pi(x) = x. Every edge becomes (pi(a), pi(b)) and is dropped when that is a loop (repeats are
-merged). Hooks go tail -> head only, so edges always join current labels: no pointer jumping
-during the phases. A label with a neighbour disappears with probability >= 1/4 per phase, so
-the expected number of labels with neighbours shrinks by 3/4 per phase, and after
-T = ceil(log_{4/3}(V / eps)) phases no edge is left, except with probability eps (Markov's
-inequality): O(log n) phases. When a phase starts with no edge left (a tally over a heap tree,
-or the sorted plan's scan, says so), pointer jumping over the hooks, P <- P o P,
-ceil(log2(phases + 1)) times (a label hooks at most once, to a label not yet hooked, so every
-chain has at most one hook per phase), takes each vertex to its component's last label; one
-more exchange gives every such label the least vertex id offering it (each vertex offers its
-own), and the labels go to the output machines.
-
-Every step that reads or write-mins labels (the hooks, the relabelling, each jump, the least
-id) is one exchange, by one of two plans (`_Layout` picks the combining plan when it fits s,
-else the sorted plan):
-- combining (mpcsim.algorithms.combining, a butterfly of combining hosts, hashed owners): a
-  label in a million edges costs its owner no more than its share: 2D + 2 rounds per
-  exchange, D = 0..3 chosen by `_choose`; memory is an estimate (below);
-- sorted (mpcsim.algorithms.sort_exchange, for small s): requests (label, offer, slot) and
-  the owners' records are sorted together by a bitonic merge-split network, a segmented scan
-  gives every request its label's entry and least offer, and one round sends the answers
-  back: T_s + 2D + 1 rounds per exchange (T_s = L(L+1)/2, L = ceil(log2 q); D =
-  ceil(log_b q) for the scan's fan-in b), with deterministic memory. Owners are contiguous
-  (vertex v on machine v // c_v), each vertex also asks for its own new label (so its owner
-  learns its hook), and the tally is the scan's sum of live edges (no separate tree).
-
-Round bound (`_Layout.rounds`, eps = 1e-9), combining plan: T (2D + 2) rounds of
-contraction, the tally's latency (<= 2H + 1 + (2D + 2) rounds for its heap tree of depth H),
-(ceil(log2(T' + 1)) + 1) (2D + 2) for the jumps and the least-id exchange (T' = those rounds
-in whole exchanges), and 2 output rounds; O(log n) for fixed delta (D <= 3, H = O(1/delta)).
-Sorted plan: (T + 1 + ceil(log2(T + 2)) + 1) R + 2 rounds, R = T_s + 2D + 1 per exchange
-(the phase after the first one with no edge learns so from the previous exchange's scan):
-O(log n) exchanges of O(log^2 q) rounds each, e.g. 6594 at n = 10^3, s = 32 (R = 64) and
-10117 at n = 10^5, s = 317 (R = 85); runs stop when the edges run out, far earlier.
-
-Machines, combining plan: q = Q = g^(D+1), the least such power >= max(E / c_e, V / (s/4)),
-with c_e = s/8 .. s/256 edges per machine and D = 0..3 chosen by `_choose` (rounding up to a
-power g^(D+1) at most doubles per digit, so Q <= 16 max(E / c_e, 4V / s)): q*s = O(n), but
-with a large constant at small s, where c_e = 1: q*s/n = 121 at n = 10^3, s = 236, and 244 at
-n = 10^6, s = 459; 27 at n = 10^6, s = 1000; 17 at s = 10^4. Sorted plan: q = max(E / c_e,
-V / c_v) with c = max(2 c_e + c_v, 2 c_v) items per machine and (`_sorted_peak`) 2 c_e + 2 c_v
-+ 4 + max(6c + 2, 3c + 4 + 5(b - 1), 11(b - 1) + 5) <= s, c_e and c_v chosen for the fewest
-machines (`_choose_sorted`): about 14 c_e + 8 c_v <= s, so q*s = O(n), ~11 n for the random
-graph (V = E = n/2) once s is large enough that the constant words do not dominate: q = 500,
-q*s/n = 16 at n = 10^3, s = 32; q = 1250, 12.5 at n = 10^4, s = 100; q = 3572, 11.3 at
-n = 10^5, s = 317. The output is then c_v labels per machine (the owned vertices), not s/4.
-
-Memory, per machine, combining plan (`_peak`): its c_e edges (2 words each) and owned
-vertices (id and hook), the requests' bookkeeping, and the exchange's host and owner loads.
-This is an estimate, not a with-high-probability bound: owners' vertex counts are taken at
-mean + 4 sd and the exchange's loads at twice the mean request load r, but a combining host
-can receive a popular label once from each of its g children, so its load is a sum with
-weights up to g, and a Chernoff bound at failure probability 1e-9 over all hosts and
-exchanges needs hundreds to thousands of words per machine (e.g. ~1000 at n = 10^3). Runs
-so far stay far below the estimate, but an adversarial input could exceed s; caps are
-enforced, so it would raise, not pass silently. The combining plan fits from 236 words
-(n = 10^3), 297 (10^4), 351 (10^5), 459 (10^6) for the random graph. Sorted plan: every
-machine holds at most c items whatever the input (the network keeps c per machine, a scan
-round adds O(b) words, answers come to the c slots that asked), so `_sorted_peak` is a bound,
-not an estimate; it needs s >= 28 words (c_e = c_v = 1), at any n.
+DOCSTRING-PLACEHOLDER
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..program import Machine, Program
+from ..fleet import Fleet
+from ..program import Program
 from . import graphs
-from .combining import NO_VALUE, Exchange, mix
-from .sort_exchange import ITEM_WORDS, SortExchange
-from .spec import AlgorithmSpec, Option
-from .tree import children, depth, parent
+from .connectivity_plan import BAR_WORDS, Plan, least_memory_words, plan_for
+from .label_exchange import CONTROL, NO_VALUE, Batch, split
+from .spec import AlgorithmSpec, InputFile, Option, double_until_accepted
 
-__all__ = ["Connectivity", "reference", "verify", "round_bound", "make_input", "sizing",
-           "SPEC", "phase_bound", "machines_needed", "jumps_for"]
+__all__ = ["Connectivity", "Components", "connected_components", "reference", "verify",
+           "round_bound", "round_bound_for", "make_input", "sizing", "sizing_for",
+           "machines_needed", "count_components", "SPEC"]
 
-COUNT, STOP, OUT = -21, -22, -23  # message tags
-FAILURE_PROBABILITY = 1e-9
-_OUTPUT_DIVISOR = 4  # output labels per machine: s / 4
+DONE, STOP, OUT = CONTROL - 1, CONTROL - 2, CONTROL - 3  # [DONE], [STOP, R], [OUT, v, label..]
+NEED = NO_VALUE - 1  # a pending "ask once more, offering nothing" (never wins a min)
+# bar, per machine: children that reported DONE, DONE sent, the final round R (-1: unknown),
+# output sent, live edges, busy (slots asking or with an offer to pass on)
+KIDS, SENT, STOP_AT, OUTPUT_SENT, EDGES, BUSY = range(BAR_WORDS)
+_EMPTY = np.zeros(0, dtype=np.int64)
+# the bar of a machine beyond the plan's (num_machines > needed): reported, output, idle
+_IDLE = np.array([0, 1, -1, 1, 0, 0], dtype=np.int64)
 
-
-def phase_bound(vertices: int, probability: float = FAILURE_PROBABILITY) -> int:
-    """T = ceil(log_{4/3}(V / probability)): phases after which no edge is left, except with
-    `probability` (module docstring)."""
-    return max(1, math.ceil(math.log(max(vertices, 1) / probability) / math.log(4 / 3)))
-
-
-class _Layout:
-    """Edges per machine, the exchange (D, g, Q = g^(D+1) machines) and the tally tree, for
-    E edges and V vertices on machines of s words (see `choose`)."""
-
-    def __init__(self, edges: int, vertices: int, q: int, s: int, seed: int) -> None:
-        self.edges, self.vertices, self.seed = edges, vertices, seed
-        self.output_words = max(1, s // _OUTPUT_DIVISOR)
-        self.tally_fan = max(2, s // 8)
-        self.vertex_words = 0  # sorted plan: vertices per machine (owners are v // cv)
-        choice: tuple[int, Any] | None = _choose(edges, vertices, s, seed)
-        if choice is None:
-            sorted_choice = _choose_sorted(edges, vertices, s)
-            if sorted_choice is not None:
-                ce, self.vertex_words, fan = sorted_choice
-                choice = (ce, _sort_exchange(edges, vertices, ce, self.vertex_words, fan))
-                self.output_words = self.vertex_words
-        problems: list[tuple[str, Any, str]] = []
-        if choice is None:
-            problems.append(("memory_words", s, f"{edges} edges over {vertices} vertices do not "
-                             f"fit machines of this size (connectivity needs >= {_LEAST_SORTED} "
-                             "words); raise memory_words"))
-        else:
-            self.edge_words, self.exchange = choice
-            if self.machines > q:
-                problems.append(("num_machines", q, f"{edges} edges over {vertices} vertices "
-                                 f"need {self.machines} machines of memory_words={s}; raise "
-                                 f"num_machines to >= {self.machines} or memory_words"))
-        if problems:
-            raise ConfigError(problems=problems)
-
-    @property
-    def machines(self) -> int:
-        return self.exchange.machines
-
-    @property
-    def sorted(self) -> bool:
-        """True for the sorted plan (mpcsim.algorithms.sort_exchange), else combining."""
-        return isinstance(self.exchange, SortExchange)
-
-    def owner(self, vertices: np.ndarray) -> np.ndarray:
-        if self.sorted:
-            return vertices // self.vertex_words
-        return self.exchange.owner(vertices)
-
-    @property
-    def phase_rounds(self) -> int:
-        return self.exchange.rounds
-
-    @property
-    def tally_depth(self) -> int:
-        return depth(self.machines, self.tally_fan)
-
-    def stop_after(self, decided: int) -> int:
-        """The first phase start >= decided + H + 1 (everyone has heard STOP by then)."""
-        earliest = decided + self.tally_depth + 1
-        return -(-earliest // self.phase_rounds) * self.phase_rounds
-
-    def rounds(self) -> int:
-        """Contraction phases (with high probability), the tally's latency up to the next
-        phase start, the jumps and the least-member exchange, and 2 output rounds."""
-        phases = phase_bound(self.vertices)
-        if self.sorted:  # the tally rides on the exchange's scan: one exchange's latency
-            return (phases + 1 + jumps_for(phases + 1) + 1) * self.phase_rounds + 2
-        latency = 2 * self.tally_depth + 1 + self.phase_rounds
-        stop = phases * self.phase_rounds + latency
-        jumps = jumps_for(-(-stop // self.phase_rounds))
-        return stop + (jumps + 1) * self.phase_rounds + 2
-
-    def coins(self, labels: np.ndarray, phase: int) -> np.ndarray:
-        """True for heads: a hash of (seed, phase, label)."""
-        return (mix(labels, self.seed * 1_000_003 + phase + 17) & np.uint64(1)).astype(bool)
-
-
-def jumps_for(phases: int) -> int:
-    """Pointer jumps that flatten the hook forest after `phases` phases: a label hooks at most
-    once, to a label still unhooked, so chains have at most `phases` hooks and
-    ceil(log2(phases + 1)) doublings reach every root."""
-    return max(1, math.ceil(math.log2(phases + 1)))
-
-
-def _vertex_share(vertices: int, machines: int) -> int:
-    """A bound on the vertices a machine owns (owners are hashed): mean + 4 sd + 4."""
-    mean = vertices / max(machines, 1)
-    return math.ceil(mean + 4 * math.sqrt(mean) + 4)
-
-
-def _peak(edge_words: int, vertex_words: int, fan: int, levels: int) -> int:
-    """Words a machine may hold (load factor 2 over the mean request load r): edges (2 per
-    edge) and vertices (id, hook or pointer), the requests' inverse and grouping (2r; edges
-    ask 2 labels each while contracting, vertices 1 each afterwards), per host level its
-    children's counts and lengths (2g) and merge state (2L, L = 2r), the owner's (2g + L),
-    and the largest inbox (2L + g)."""
-    r = max(2 * edge_words, vertex_words)
-    load = 2 * r
-    return (2 * edge_words + 2 * vertex_words + 2 * r + levels * (2 * fan + 2 * load)
-            + (2 * fan + load) + (2 * load + fan) + 16)
-
-
-def _choose(edges: int, vertices: int, s: int, seed: int) -> tuple[int, Exchange] | None:
-    """(edges per machine, exchange) with the least estimated time per phase: rounds times
-    machines (~40 us each on the local backend) plus messages (~8 us each, at most g per
-    machine and hop)."""
-    best = None
-    for levels in range(4):
-        for divisor in (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256):
-            ce = max(1, s // divisor)
-            wanted = max(1, -(-edges // ce), -(-vertices // max(1, s // _OUTPUT_DIVISOR)))
-            exchange = Exchange.over(wanted, levels, seed)
-            q = exchange.machines
-            cv = _vertex_share(vertices, q)
-            if _peak(ce, cv, exchange.fan, levels) > s:
-                continue
-            r = max(2 * min(ce, max(edges, 1)), cv)
-            cost = exchange.rounds * q * (40 + 8 * min(r, exchange.fan))
-            if best is None or cost < best[0]:
-                best = (cost, ce, exchange)
-    return None if best is None else (best[1], best[2])
-
-
-_STATE_WORDS = 4  # sorted plan: stage, jumps, request count, the exchange's total
-
-
-def _sorted_peak(edge_words: int, vertex_words: int, capacity: int, fan: int) -> int:
-    """Words a machine holds in the sorted plan, deterministically: its edges (2 words
-    each), vertex ids and hooks (or pointers), a few counters, and the exchange's
-    (SortExchange.peak_words)."""
-    return (2 * edge_words + 2 * vertex_words + _STATE_WORDS
-            + SortExchange.peak_words(capacity, fan))
-
-
-def _capacity(edge_words: int, vertex_words: int) -> int:
-    """Items a machine puts in an exchange: 2 requests per edge and 1 per vertex while
-    contracting; 1 owner record and 1 request per vertex while jumping."""
-    return max(2 * edge_words + vertex_words, 2 * vertex_words)
-
-
-def _sort_exchange(edges: int, vertices: int, ce: int, cv: int, fan: int) -> SortExchange:
-    machines = max(1, -(-edges // ce), -(-vertices // cv))
-    return SortExchange(machines, _capacity(ce, cv), fan)
-
-
-def _choose_sorted(edges: int, vertices: int, s: int) -> tuple[int, int, int] | None:
-    """(edges per machine c_e, vertices per machine c_v, scan fan-in b) for the sorted plan:
-    the fewest machines (so the fewest network stages) whose peak fits s, then the largest
-    fan-in that fits (the fewest scan rounds)."""
-    def fits(ce: int, cv: int) -> bool:
-        return _sorted_peak(ce, cv, _capacity(ce, cv), 2) <= s
-
-    best: tuple[int, int, int] | None = None
-    for cv in range(1, s // (2 * ITEM_WORDS) + 1):
-        if not fits(1, cv):
-            break
-        lo, hi = 1, s  # the largest c_e with this c_v that fits (the peak grows with c_e)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if fits(mid, cv) else (lo, mid - 1)
-        ce = lo
-        machines = max(1, -(-edges // ce), -(-vertices // cv))
-        if best is None or machines < best[0]:
-            best = (machines, ce, cv)
-    if best is None:
-        return None
-    machines, ce, cv = best
-    fan = 2
-    while fan < machines and _sorted_peak(ce, cv, _capacity(ce, cv), fan + 1) <= s:
-        fan += 1
-    return ce, cv, fan
-
-
-_LEAST_SORTED = _sorted_peak(1, 1, _capacity(1, 1), 2)  # c_e = c_v = 1
+if TYPE_CHECKING:
+    from ..driver import Result
 
 
 class Connectivity(Program):
-    """Connected components by random-mate contraction; see the module docstring.
+    """Connected components by concurrent hooking, shortcutting and edge contraction; see the
+    module docstring.
 
-    seed: salts the coins and the exchange's hashes. num_vertices: V, or None for 1 + the
-    largest id in the edge list.
+    seed: salts the exchange's hashes and the slot permutation. num_vertices: V, or None for
+    1 + the largest id in the edge list. depth, edge_words, slot_words: override the plan's
+    choices (for experiments; None chooses).
     """
 
-    def __init__(self, seed: int = 0, num_vertices: int | None = None) -> None:
+    def __init__(self, seed: int = 0, num_vertices: int | None = None,
+                 depth: int | None = None, edge_words: int | None = None,
+                 slot_words: int | None = None) -> None:
         problems = []
         if type(seed) is not int or seed < 0:
             problems.append(("seed", seed, "must be an int >= 0"))
         if num_vertices is not None and (type(num_vertices) is not int or num_vertices < 0):
             problems.append(("num_vertices", num_vertices, "must be an int >= 0 or None"))
+        for name, value in (("depth", depth), ("edge_words", edge_words),
+                            ("slot_words", slot_words)):
+            if value is not None and (type(value) is not int or value < (name != "depth")):
+                problems.append((name, value, "must be a positive int or None"))
         if problems:
             raise ConfigError(problems=problems)
         self.seed = seed
         self.num_vertices = num_vertices
-        self.layout: _Layout | None = None
+        self.overrides = (depth, edge_words, slot_words)
+        self.plan: Plan | None = None
 
     def partition(self, inputs: Any, num_machines: int,
                   memory_words: int) -> dict[int, dict[str, Any]]:
         edges = _as_edges(inputs, self.num_vertices)
         vertices = (self.num_vertices if self.num_vertices is not None
                     else graphs.num_vertices(edges))
-        self.layout = layout = _Layout(len(edges), vertices, num_machines, memory_words,
-                                       self.seed)
-        ce = layout.edge_words
-        ids = np.arange(vertices, dtype=np.int64)
-        owners = layout.owner(ids)
-        order = np.argsort(owners, kind="stable")
-        bounds = np.searchsorted(owners[order], np.arange(layout.machines + 1))
+        self.plan = plan = plan_for(len(edges), vertices, memory_words, num_machines,
+                                    self.seed, *self.overrides)
+        ex, ce = plan.exchange, plan.edge_words
         out: dict[int, dict[str, Any]] = {}
-        for j in range(layout.machines):
-            mine = ids[order[bounds[j]:bounds[j + 1]]]
-            chunk = edges[j * ce:(j + 1) * ce]
-            chunk = chunk[chunk[:, 0] != chunk[:, 1]]
-            out[j] = {"a": chunk[:, 0].copy(), "b": chunk[:, 1].copy(), "vid": mine,
-                      "hook": mine.copy()}
+        for j in range(plan.machines):
+            a, b = _oriented(edges[j * ce:(j + 1) * ce])
+            slots = ex.slot_ids(j) if j < ex.owners else _EMPTY
+            out[j] = {"e": _interleave(a, b),
+                      "v": _interleave(slots, np.full(slots.size, NO_VALUE)),
+                      "bar": np.array([0, 0, -1, 0, a.size, 0], dtype=np.int64)}
         return out
 
-    def round(self, machine: Machine) -> None:
-        layout = self.layout
-        assert layout is not None, "Connectivity.partition sets the layout before round 0"
-        memory, now = machine.memory, machine.round_idx
-        if machine.id >= layout.machines:  # more machines than the job needs
-            machine.halt()
-            return
-        if layout.sorted:
-            _sorted_round(layout, machine)
-            return
-        ex = layout.exchange
-        phase, tau = divmod(now, layout.phase_rounds)
-        own, tally = [], []
-        for source, payload in machine.inbox:
-            (tally if payload[0] in (COUNT, STOP) else own).append((source, payload))
-        stage = memory.get("stage", CONTRACT)
-        if stage == OUTPUT:
-            _write_output(layout, machine, own)
-            return
+    def round_many(self, fleet: Fleet) -> None:
+        plan = self.plan
+        assert plan is not None, "Connectivity.partition sets the plan before round 0"
+        ex = plan.exchange
+        t = fleet.round_idx
+        tau = t % ex.rounds
+        requests, control = split(fleet)
+        bar = fleet.gather("bar", _IDLE)[0].reshape(-1, BAR_WORDS).copy()
+        _control(fleet, plan, control, bar)
+        final = bool(np.any((bar[:, STOP_AT] >= 0) & (t >= bar[:, STOP_AT])))
         if tau == 0:
-            _next_exchange(layout, machine, phase, own)
+            _requesters(fleet, plan, requests, bar, final, t)
         elif tau <= ex.depth:
-            ex.host_up(machine, tau, own)
+            ex.host_up(fleet, requests, tau)
         elif tau == ex.depth + 1:
-            ex.own(machine, own, _answer(machine, stage))
+            _owners(fleet, plan, requests, bar, final)
         else:
-            ex.host_down(machine, 2 * ex.depth + 2 - tau, own)
-        if memory.get("stage", CONTRACT) == CONTRACT:
-            _tally(layout, machine, phase, tau, tally)
+            ex.host_down(fleet, requests, ex.rounds - tau)
+        _barrier(fleet, plan, bar, t)
+        fleet.scatter("bar", bar.reshape(-1), BAR_WORDS * np.arange(len(fleet) + 1))
+        waiting = (bar[:, STOP_AT] >= 0) & (t < bar[:, STOP_AT])
+        fleet.halt(where=(bar[:, EDGES] == 0) & (bar[:, BUSY] == 0) & ~waiting)
 
     def __repr__(self) -> str:
         return f"Connectivity(seed={self.seed}, num_vertices={self.num_vertices})"
 
 
-CONTRACT, JUMP, LEAST, OUTPUT = 0, 1, 2, 3  # stages
+# -- the kernels --------------------------------------------------------------------------------
+
+def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: bool,
+                t: int) -> None:
+    """tau 0: read the last exchange's answers (edges take their endpoints' new labels, asking
+    vertices jump), then ask again: every edge endpoint (the larger offered the smaller), and
+    every vertex whose parent may not be a root or that has an offer to pass on.
+
+    A vertex that asked is marked in its parent word: p = -(parent + 1) until the answer."""
+    ex = plan.exchange
+    k = len(fleet)
+    a, b, a_off = _pairs(fleet, "e")
+    p, f, p_off = _pairs(fleet, "v")
+    who_all = np.repeat(np.arange(k), p_off[1:] - p_off[:-1])
+    who_e = np.repeat(np.arange(k), a_off[1:] - a_off[:-1])
+    at = np.flatnonzero(p < 0)
+    p[at] = -p[at] - 1
+    who_v = who_all[at]
+    if len(batch.dests):  # the answers: new labels for the edges, parents' parents
+        e = a.size
+        answer = ex.answers(batch, fleet, np.concatenate([who_e, who_e, who_v]),
+                            np.concatenate([a, b, p[at]]))
+        moved = answer[2 * e:] != p[at]
+        p[at] = answer[2 * e:]
+        who_e, a, b = _relabel(who_e, answer[:e], answer[e:2 * e])
+        who_v, at = who_v[moved], at[moved]
+    offers = np.full(at.size, NO_VALUE)
+    if not final:  # vertices just hooked, or with an offer to pass up, ask too
+        pending = np.flatnonzero(f != NO_VALUE)
+        who_v, at, offers = _merge(np.concatenate([who_v, who_all[pending]]),
+                                   np.concatenate([at, pending]),
+                                   np.concatenate([offers, np.where(f[pending] < NEED,
+                                                                    f[pending], NO_VALUE)]))
+        f[pending] = NO_VALUE
+    elif t == bar[0, STOP_AT]:  # the final stage starts: every non-root finds its root
+        ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
+        at = np.flatnonzero((p != ids) & (ids < plan.vertices))
+        who_v, offers = who_all[at], np.full(at.size, NO_VALUE)
+    edge_counts = np.bincount(who_e, minlength=k)
+    ask_counts = np.bincount(who_v, minlength=k)
+    ex.request(fleet, np.concatenate([who_e, who_e, who_v]), np.concatenate([a, b, p[at]]),
+               np.concatenate([np.full(a.size, NO_VALUE), a, offers]))
+    if final:
+        _output(fleet, plan, p, p_off, bar, ask_counts)
+    p[at] = -p[at] - 1
+    fleet.scatter("e", _interleave(a, b), 2 * _offsets(edge_counts))
+    fleet.scatter("v", _interleave(p, f), 2 * p_off)
+    bar[:, EDGES] = edge_counts
+    bar[:, BUSY] = ask_counts
 
 
-def _next_exchange(layout: _Layout, machine: Machine, phase: int,
-                   messages: list[tuple[int, Any]]) -> None:
-    """At an exchange boundary: take the last exchange's answers, start the next one.
+def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: bool) -> None:
+    """tau D + 1: each asked entry x answers its parent after hooking: a root x offered a
+    smaller label m hooks to it (parent(x) = m, and x asks for m's parent next); a non-root
+    offered a label below its parent keeps the offer to pass up to its parent."""
+    ex = plan.exchange
+    p, f, p_off = _pairs(fleet, "v")
 
-    contract phases until STOP's round; then ceil(log2(phases + 1)) jumps P <- P o P over
-    the hooks (the hook forest is at most one level deeper per phase); then one exchange
-    giving every root's least member; then the output."""
-    memory, ex = machine.memory, layout.exchange
-    stage = memory.get("stage", CONTRACT)
-    answers = _answers(ex, machine, messages) if "inv" in memory else None
-    if stage == CONTRACT:
-        if answers is not None:
-            _relabel_edges(memory, answers, layout.vertices)
-        stop = memory.get("stop")
-        if stop is None or machine.round_idx < stop:
-            _start_phase(layout, machine, phase)
-            return
-        memory["stage"], memory["jumps"] = JUMP, jumps_for(phase)
-        memory["ptr"] = memory.pop("hook")
-        for key in ("a", "b", "stop"):
-            memory.pop(key, None)
-        stage = JUMP
-        answers = None
-    if stage == JUMP:
-        if answers is not None:
-            memory["ptr"] = answers
-            memory["jumps"] -= 1
-        if memory["jumps"] > 0:
-            _request(ex, machine, memory["ptr"], np.full(memory["ptr"].size, NO_VALUE))
-            return
-        memory["stage"] = LEAST
-        memory.pop("jumps")
-        _request(ex, machine, memory.pop("ptr"), memory["vid"])  # least member per root
+    def decide(at: np.ndarray, slot: np.ndarray, least: np.ndarray) -> np.ndarray:
+        g = p_off[at] + slot
+        current = p[g]
+        asked = current < 0  # the vertex itself asked this exchange: a non-root
+        current = np.where(asked, -current - 1, current)
+        if not final:
+            x = ex.ids_at(fleet.ids[at], slot)
+            root = current == x
+            hook = root & (least < x)
+            up = ~root & (least < current)
+            newly = (hook | up) & (f[g] == NO_VALUE)
+            p[g[hook]] = least[hook]
+            current[hook] = least[hook]
+            f[g[hook]] = NEED
+            f[g[up]] = np.minimum(f[g[up]], least[up])
+            bar[:, BUSY] += np.bincount(at[newly], minlength=len(fleet))
+        return current
+
+    ex.own(fleet, batch, decide)
+    if not final:
+        fleet.scatter("v", _interleave(p, f), 2 * p_off)
+
+
+def _relabel(who: np.ndarray, a: np.ndarray, b: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (who, a, b) as (who, min, max), loops dropped, repeats on a machine merged."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = lo != hi
+    who, lo, hi = who[keep], lo[keep], hi[keep]
+    order = np.lexsort((hi, lo, who))
+    who, lo, hi = who[order], lo[order], hi[order]
+    first = np.ones(who.size, dtype=bool)
+    first[1:] = (who[1:] != who[:-1]) | (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return who[first], lo[first], hi[first]
+
+
+def _merge(who: np.ndarray, at: np.ndarray, offers: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Asking slots (global positions `at`, ascending by machine) merged, least offer kept."""
+    if at.size == 0:
+        return who, at, offers
+    order = np.lexsort((at, who))
+    who, at, offers = who[order], at[order], offers[order]
+    first = np.ones(at.size, dtype=bool)
+    first[1:] = at[1:] != at[:-1]
+    runs = np.flatnonzero(first)
+    return who[runs], at[runs], np.minimum.reduceat(offers, runs)
+
+
+def _output(fleet: Fleet, plan: Plan, p: np.ndarray, p_off: np.ndarray, bar: np.ndarray,
+            asking: np.ndarray) -> None:
+    """Machines whose vertices all know their roots send (vertex, label) pairs to the machines
+    that output them (vertex v on machine v // c_o)."""
+    ready = np.flatnonzero((asking == 0) & (bar[:, OUTPUT_SENT] == 0))
+    if ready.size == 0:
         return
-    if stage == LEAST:
-        memory["stage"] = OUTPUT
-        _route_output(layout, machine, answers)
-
-
-def _sorted_round(layout: _Layout, machine: Machine) -> None:
-    """A round of the sorted plan: the same stages, one SortExchange per phase."""
-    ex, memory = layout.exchange, machine.memory
-    stage = memory.get("stage", CONTRACT)
-    if stage == OUTPUT:
-        _write_output(layout, machine, machine.inbox)
+    bar[ready, OUTPUT_SENT] = 1
+    ex = plan.exchange
+    counts = (p_off[1:] - p_off[:-1])[ready]
+    who = np.repeat(ready, counts)
+    at = np.concatenate([np.arange(p_off[i], p_off[i + 1]) for i in ready.tolist()]) \
+        if ready.size else _EMPTY
+    ids = ex.ids_at(fleet.ids[who], at - p_off[who])
+    real = ids < plan.vertices
+    who, ids, labels = who[real], ids[real], p[at[real]]
+    dest = ids // plan.output_words
+    order = np.lexsort((ids, dest, who))
+    who, dest, ids, labels = who[order], dest[order], ids[order], labels[order]
+    if who.size == 0:
         return
-    phase, tau = divmod(machine.round_idx, ex.rounds)
-    if tau == 0:
-        _next_sorted(layout, machine, phase)
-    else:
-        ex.advance(machine, tau, machine.inbox, _SORTED_ANSWERS[stage])
+    cut = np.ones(who.size, dtype=bool)
+    cut[1:] = (who[1:] != who[:-1]) | (dest[1:] != dest[:-1])
+    heads = np.flatnonzero(cut)
+    sizes = 2 * np.diff(np.append(heads, who.size)) + 1
+    offsets = _offsets(sizes)
+    payload = np.empty(offsets[-1], dtype=np.int64)
+    tags = np.zeros(payload.size, dtype=bool)
+    tags[offsets[:-1]] = True
+    payload[tags] = OUT
+    pairs = np.empty(2 * ids.size, dtype=np.int64)
+    pairs[0::2], pairs[1::2] = ids, labels
+    payload[~tags] = pairs
+    fleet.send_many(fleet.ids[who[heads]], dest[heads], payload, offsets)
 
 
-_SORTED_ANSWERS = {  # (x, x's entry, the least offer for x) -> the answer, per stage
-    CONTRACT: lambda x, entry, least: np.where(least != NO_VALUE, least, x),  # new label
-    JUMP: lambda x, entry, least: entry,  # ptr[x]
-    LEAST: lambda x, entry, least: least,  # the least member offering x
-}
-
-
-def _next_sorted(layout: _Layout, machine: Machine, phase: int) -> None:
-    """At an exchange boundary of the sorted plan: as `_next_exchange`, but the tally is the
-    last exchange's total (the live edges at its start), and requests carry their slots."""
-    memory, ex = machine.memory, layout.exchange
-    answers = ex.answers(machine.inbox, memory.pop("nreq")) if "nreq" in memory else None
-    stage = memory.get("stage", CONTRACT)
-    vid = memory["vid"]
-    if stage == CONTRACT:
-        if answers is not None:
-            e = memory["a"].size
-            hooks = answers[2 * e:]
-            moved = hooks != vid
-            memory["hook"][moved] = hooks[moved]
-            _relabel_edges(memory, answers[:2 * e], layout.vertices)
-        total = memory.get("xtotal")
-        if total is None or total > 0:
-            a, b = memory["a"], memory["b"]
-            head_a, head_b = layout.coins(a, phase), layout.coins(b, phase)
-            offers = np.concatenate([np.where(~head_a & head_b, b, NO_VALUE),
-                                     np.where(~head_b & head_a, a, NO_VALUE),
-                                     np.full(vid.size, NO_VALUE)])
-            _sorted_request(layout, machine, np.concatenate([a, b, vid]), offers, CONTRACT,
-                            count=a.size)
-            return
-        memory["stage"], memory["jumps"] = JUMP, jumps_for(phase)
-        memory["ptr"] = memory.pop("hook")
-        for key in ("a", "b"):
-            memory.pop(key)
-        stage, answers = JUMP, None
-    if stage == JUMP:
-        if answers is not None:
-            memory["ptr"] = answers
-            memory["jumps"] -= 1
-        if memory["jumps"] > 0:
-            ptr = memory["ptr"]
-            _sorted_request(layout, machine, ptr, np.full(ptr.size, NO_VALUE), JUMP,
-                            owned=ptr)
-            return
-        memory["stage"] = LEAST
-        memory.pop("jumps")
-        _sorted_request(layout, machine, memory.pop("ptr"), vid, LEAST)
+def _control(fleet: Fleet, plan: Plan, control: Batch, bar: np.ndarray) -> None:
+    """DONE from a child, STOP from the parent (passed on to the children), OUT labels."""
+    if control.dests.size == 0:
         return
-    memory["stage"] = OUTPUT
-    _route_output(layout, machine, answers)
+    starts = control.starts
+    tag = control.values[starts]
+    at = fleet.index_of(control.dests)
+    done = tag == DONE
+    if done.any():
+        bar[:, KIDS] += np.bincount(at[done], minlength=len(fleet))
+    stop = tag == STOP
+    if stop.any():
+        bar[at[stop], STOP_AT] = control.values[starts[stop] + 1]
+        _send_stop(fleet, plan, at[stop], control.values[starts[stop] + 1])
+    out = np.flatnonzero(tag == OUT)
+    if out.size:
+        lens = control.lens[out] - 1
+        where = np.repeat(starts[out] + 1 - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        pairs = control.values[where].reshape(-1, 2)
+        receiver = np.repeat(at[out], lens // 2)
+        cuts = np.flatnonzero(np.diff(receiver)) + 1
+        for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, receiver.size].tolist()):
+            machine = fleet.machines[receiver[lo]]
+            first = int(fleet.ids[receiver[lo]]) * plan.output_words
+            if machine.output is None:
+                size = min(plan.output_words, plan.vertices - first)
+                machine.output = np.full(size, -1, dtype=np.int64)
+            machine.output[pairs[lo:hi, 0] - first] = pairs[lo:hi, 1]
 
 
-def _sorted_request(layout: _Layout, machine: Machine, targets: np.ndarray,
-                    offers: np.ndarray, stage: int, count: int = 0,
-                    owned: np.ndarray | None = None) -> None:
-    """Requests (key 2x + 1, offer, slot) and, when `owned` is given, the owner records
-    (key 2v, owned[v's index], slot -1) of this machine's vertices v."""
-    ex = layout.exchange
-    machine.memory["nreq"] = targets.size
-    keys, values = 2 * targets + 1, offers
-    slots = machine.id * ex.capacity + np.arange(targets.size, dtype=np.int64)
-    if owned is not None:
-        vid = machine.memory["vid"]
-        keys = np.concatenate([2 * vid, keys])
-        values = np.concatenate([owned, values])
-        slots = np.concatenate([np.full(vid.size, -1, dtype=np.int64), slots])
-    ex.start(machine, keys, values, slots, count, _SORTED_ANSWERS[stage])
-
-
-def _answers(ex: Exchange, machine: Machine, messages: list[tuple[int, Any]]) -> np.ndarray:
-    inverse = machine.memory.pop("inv")
-    return ex.answers(machine, messages)[inverse] if inverse.size else inverse
-
-
-def _answer(machine: Machine, stage: int) -> Any:
-    """What an owner answers for its vertices x (with the least value offered for each)."""
-    memory = machine.memory
-    vid = memory["vid"]
-
-    def hook(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
-        """A tail's least head neighbour (offered only to tails), recorded as its hook."""
-        new = np.where(least != NO_VALUE, least, targets)
-        moved = new != targets
-        memory["hook"][np.searchsorted(vid, targets[moved])] = new[moved]
-        return new
-
-    def pointer(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
-        return memory["ptr"][np.searchsorted(vid, targets)]
-
-    def least_member(targets: np.ndarray, least: np.ndarray) -> np.ndarray:
-        return least
-
-    return {CONTRACT: hook, JUMP: pointer, LEAST: least_member}[stage]
-
-
-def _start_phase(layout: _Layout, machine: Machine, phase: int) -> None:
-    """Offer hooks (tail endpoint <- head endpoint) and ask for both endpoints' new labels."""
-    memory = machine.memory
-    a, b = memory["a"], memory["b"]
-    head_a, head_b = layout.coins(a, phase), layout.coins(b, phase)
-    offer_a = np.where(~head_a & head_b, b, NO_VALUE)
-    offer_b = np.where(~head_b & head_a, a, NO_VALUE)
-    _request(layout.exchange, machine, np.concatenate([a, b]),
-             np.concatenate([offer_a, offer_b]))
-
-
-def _request(ex: Exchange, machine: Machine, targets: np.ndarray, offers: np.ndarray) -> None:
-    machine.memory["inv"] = ex.request(machine, targets, offers)
-
-
-def _relabel_edges(memory: dict[str, Any], new: np.ndarray, vertices: int) -> None:
-    """Edges take their endpoints' new labels; loops are dropped, repeats merged."""
-    e = memory["a"].size
-    a, b = new[:e], new[e:]
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    key = np.unique((low * vertices + high)[low != high])
-    memory["a"], memory["b"] = key // vertices, key % vertices
-
-
-def _tally(layout: _Layout, machine: Machine, phase: int, tau: int,
-           messages: list[tuple[int, Any]]) -> None:
-    """Sum the live edges of each phase up a heap tree (node at depth d sends phase t's
-    subtotal at round t*L + H - d); when a phase had none, the root sends STOP, naming the
-    phase start at which everyone switches to the final exchange."""
-    memory, me, fan = machine.memory, machine.id, layout.tally_fan
-    for _, payload in messages:
-        if payload[0] == STOP:
-            _stop(layout, machine, int(payload[1]))
-        else:
-            key = f"t{int(payload[1])}"
-            memory[key] = memory.get(key, 0) + int(payload[2])
-    if "stop" in memory:
+def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray, final_round: np.ndarray) -> None:
+    ids = fleet.ids[at]
+    kids = plan.kids(ids)
+    if kids.sum() == 0:
         return
-    height = layout.tally_depth
-    if tau == 0:
-        memory[f"t{phase}"] = memory.get(f"t{phase}", 0) + int(memory["a"].size)
-    level = _heap_depth(me, fan)
-    when = height - level  # rounds after its phase start that this node reports
-    reported = (machine.round_idx - when) // layout.phase_rounds
-    if reported < 0 or reported * layout.phase_rounds + when != machine.round_idx:
+    senders = np.repeat(ids, kids)
+    first = np.repeat(ids * plan.barrier_fan + 1, kids)
+    rank = np.arange(senders.size) - np.repeat(_offsets(kids)[:-1], kids)
+    payload = np.empty((senders.size, 2), dtype=np.int64)
+    payload[:, 0] = STOP
+    payload[:, 1] = np.repeat(final_round, kids)
+    fleet.send_many(senders, first + rank, payload)
+
+
+def _barrier(fleet: Fleet, plan: Plan, bar: np.ndarray, t: int) -> None:
+    """A machine without edges whose heap-tree children all reported tells its parent; when
+    the root can, every edge is gone: it fixes the final round R and sends STOP down."""
+    ids = fleet.ids
+    ready = ((bar[:, SENT] == 0) & (bar[:, EDGES] == 0) & (bar[:, STOP_AT] < 0)
+             & (bar[:, KIDS] == plan.kids(ids)))
+    if not ready.any():
         return
-    total = memory.pop(f"t{reported}", 0)
-    if me == 0:
-        if total == 0:
-            _stop(layout, machine, layout.stop_after(machine.round_idx))
-    else:
-        machine.send(parent(me, fan), [COUNT, reported, total])
+    bar[ready, SENT] = 1
+    root = ready & (ids == 0)
+    if root.any():
+        final_round = plan.final_round(t)
+        bar[root, STOP_AT] = final_round
+        _send_stop(fleet, plan, np.flatnonzero(root), np.array([final_round]))
+    leaf = ready & (ids != 0)
+    if leaf.any():
+        fleet.send_many(ids[leaf], (ids[leaf] - 1) // plan.barrier_fan,
+                        np.full(int(leaf.sum()), DONE, dtype=np.int64))
 
 
-def _stop(layout: _Layout, machine: Machine, stop: int) -> None:
-    memory = machine.memory
-    if "stop" in memory:
-        return
-    memory["stop"] = stop
-    for key in [k for k in memory if k.startswith("t") and k[1:].isdigit()]:
-        del memory[key]
-    for child in children(machine.id, layout.tally_fan, layout.machines):
-        machine.send(child, [STOP, stop])
+def _pairs(fleet: Fleet, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """memory[key] (x0, y0, x1, y1, ...) of every fleet machine as writable columns x, y and
+    each machine's offsets into them."""
+    values, offsets = fleet.gather(key, _EMPTY)
+    return values[0::2].copy(), values[1::2].copy(), offsets // 2
 
 
-def _heap_depth(i: int, fan: int) -> int:
-    d = 0
-    while i > 0:
-        i = (i - 1) // fan
-        d += 1
-    return d
+def _interleave(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    out = np.empty(2 * x.size, dtype=np.int64)
+    out[0::2], out[1::2] = x, y
+    return out
 
 
-def _route_output(layout: _Layout, machine: Machine, labels: np.ndarray) -> None:
-    """Send (vertex, label) to the machine that outputs the vertex."""
-    memory = machine.memory
-    vid = memory.pop("vid")
-    dest = vid // layout.output_words
-    order = np.argsort(dest, kind="stable")
-    dest, vid, labels = dest[order], vid[order], labels[order]
-    cuts = np.flatnonzero(np.diff(dest)) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, dest.size]) if dest.size else ():
-        machine.send(int(dest[lo]), [OUT, vid[lo:hi], labels[lo:hi]])
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
 
 
-def _write_output(layout: _Layout, machine: Machine, messages: list[tuple[int, Any]]) -> None:
-    lo = machine.id * layout.output_words
-    size = min(layout.output_words, layout.vertices - lo)
-    if size > 0 and messages:
-        labels = np.empty(size, dtype=np.int64)
-        for _, (_, vid, lab) in messages:
-            labels[vid - lo] = lab
-        machine.output = labels
-    machine.memory.clear()
-    machine.halt()
+def _oriented(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A machine's edges as (min, max) pairs, loops dropped, repeats merged."""
+    if chunk.size == 0:
+        return _EMPTY, _EMPTY
+    _, lo, hi = _relabel(np.zeros(len(chunk), dtype=np.int64), chunk[:, 0], chunk[:, 1])
+    return lo.copy(), hi.copy()
 
+
+# -- the registry's functions -------------------------------------------------------------------
 
 def _as_edges(inputs: Any, vertices: int | None) -> np.ndarray:
     edges = np.asarray([] if inputs is None else inputs)
@@ -612,11 +360,12 @@ def _as_edges(inputs: Any, vertices: int | None) -> np.ndarray:
     return edges.astype(np.int64)
 
 
-def machines_needed(inputs: Any, memory_words: int, num_vertices: int | None = None) -> int:
+def machines_needed(inputs: Any, memory_words: int, num_vertices: int | None = None,
+                    seed: int = 0) -> int:
     """q for this edge list on machines of `memory_words` words (ConfigError if none fit)."""
     edges = _as_edges(inputs, num_vertices)
     vertices = num_vertices if num_vertices is not None else graphs.num_vertices(edges)
-    return _Layout(len(edges), vertices, 1 << 40, memory_words, 0).machines
+    return plan_for(len(edges), vertices, memory_words, 1 << 40, seed).machines
 
 
 def reference(inputs: Any, num_vertices: int | None = None) -> np.ndarray:
@@ -632,9 +381,9 @@ def verify(output: list[Any], inputs: Any, num_vertices: int | None = None) -> b
 
 
 def round_bound(n: int, q: int, s: int, graph: str = "random") -> int:
-    """The with-high-probability bound for a generated graph of n words (n // 2 edges)."""
+    """The round bound (Plan.rounds) for a generated graph of n words on q machines of s."""
     edges = make_input(n, np.random.default_rng(0), graph)
-    return _Layout(len(edges), graphs.num_vertices(edges), q, s, 0).rounds()
+    return plan_for(len(edges), graphs.num_vertices(edges), s, q, 0).rounds()
 
 
 def make_input(n: int, rng: np.random.Generator, graph: str = "random") -> np.ndarray:
@@ -647,31 +396,82 @@ def make_input(n: int, rng: np.random.Generator, graph: str = "random") -> np.nd
 
 def sizing(n: int, q: int | None = None, s: int | None = None,
            graph: str = "random") -> tuple[int, int]:
-    """Default (q, s): s = max(1024, 16*ceil(n^(2/3))) (for a given q, enough for its share
-    of the edges), doubled until it fits; q = the machines the layout needs: Q = g^(D+1)
-    >= max(E / c_e, 4V / s) for the combining plan, max(E / c_e, V / c_v) for the sorted
-    plan (module docstring). A given s below 28 words (the sorted plan's least, at any n)
-    raises ConfigError naming memory_words."""
+    """Default (q, s) for a generated graph of n words: see `sizing_for`."""
     edges = make_input(n, np.random.default_rng(0), graph)
-    vertices = graphs.num_vertices(edges)
+    return sizing_for(edges, q, s)
+
+
+def sizing_for(inputs: Any, q: int | None = None, s: int | None = None,
+               num_vertices: int | None = None) -> tuple[int, int]:
+    """(q, s) for an edge list: s = max(256, ceil(n^(2/3)), the least that fits) for n = 2E
+    input words (doubled until the plan fits q, if q is given); q = the plan's machines. A
+    given s or q that cannot work raises ConfigError naming it."""
+    edges = _as_edges(inputs, num_vertices)
+    e = len(edges)
+    v = num_vertices if num_vertices is not None else graphs.num_vertices(edges)
     if s is None:
-        s = max(1024, 16 * math.ceil(max(n, 1) ** (2 / 3)))
+        s = max(256, math.ceil((2 * e) ** (2 / 3)), least_memory_words(e, v))
         if q is not None:
-            s = max(s, 40 * -(-len(edges) // q))
-        while True:
-            try:
-                _Layout(len(edges), vertices, q if q is not None else 1 << 40, s, 0)
-                break
-            except ConfigError:
-                s *= 2
-    if q is None:
-        q = _Layout(len(edges), vertices, 1 << 40, s, 0).machines
-    return q, s
+            s = double_until_accepted(s, lambda words: plan_for(e, v, words, q, 0))
+    plan = plan_for(e, v, s, q if q is not None else 1 << 40, 0)
+    return (q if q is not None else plan.machines), s
+
+
+def round_bound_for(inputs: Any, q: int, s: int, num_vertices: int | None = None) -> int:
+    """The round bound (Plan.rounds) for an edge list on q machines of s words."""
+    edges = _as_edges(inputs, num_vertices)
+    v = num_vertices if num_vertices is not None else graphs.num_vertices(edges)
+    return plan_for(len(edges), v, s, q, 0).rounds()
+
+
+def count_components(output: list[Any]) -> dict[str, Any]:
+    """The summary's extra line: how many components the labels name."""
+    parts = [np.asarray(o) for o in output if o is not None]
+    labels = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return {"components": int(np.unique(labels).size)}
+
+
+@dataclass(frozen=True)
+class Components:
+    """What `connected_components` found."""
+
+    labels: np.ndarray  # int64[V]: the least vertex id in each vertex's component
+    count: int  # components, isolated vertices included
+    result: Result  # the MPC run: rounds, wall_s, trace (caps, words sent)
+
+
+def connected_components(edges: Any, num_vertices: int | None = None, *,
+                         memory_words: int | None = None, num_machines: int | None = None,
+                         seed: int = 0, **run_options: Any) -> Components:
+    """The connected components of an edge list, computed as an MPC job (`Connectivity`).
+
+    edges: an (E, 2) int array (or nested sequence) of vertex ids >= 0; vertices are
+    0..V-1 with V = num_vertices or 1 + the largest id, so a vertex in no edge is its own
+    component. memory_words (s) and num_machines (q) default to `sizing_for`'s choice;
+    run_options go to mpcsim.run (backend="ray", address=..., enforce=False, ...). Raises
+    ConfigError for a malformed edge list or an s that no plan fits (naming the least s).
+
+        >>> import numpy as np
+        >>> from mpcsim.algorithms import connected_components
+        >>> found = connected_components(np.array([[0, 1], [2, 3], [1, 3], [5, 6]]))
+        >>> found.labels.tolist(), found.count
+        ([0, 0, 0, 0, 4, 5, 5], 3)
+    """
+    from ..api import run
+
+    edges = _as_edges(edges, num_vertices)
+    q, s = sizing_for(edges, num_machines, memory_words, num_vertices)
+    result = run(Connectivity(seed=seed, num_vertices=num_vertices), edges, num_machines=q,
+                 memory_words=s, seed=seed, **run_options)
+    parts = [np.asarray(o) for o in result.output if o is not None]
+    labels = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return Components(labels, int(np.unique(labels).size), result)
 
 
 SPEC = AlgorithmSpec(
     name="connectivity",
-    summary="connected components (labels = least vertex id) by random-mate contraction",
+    summary="connected components (labels = least vertex id) by hooking, shortcutting and "
+            "edge contraction",
     program=Connectivity,
     make_input=make_input,
     reference=reference,
@@ -681,4 +481,8 @@ SPEC = AlgorithmSpec(
     options=(Option("graph", "random", "the generated graph for connectivity",
                     ("make_input", "round_bound", "sizing"), type=str,
                     choices=tuple(graphs.GENERATORS)),),
+    input_file=InputFile("edges", "an edge list: .npy (E, 2) ints, or text with one edge "
+                         "'u v' per line as networkx's write_edgelist or SNAP write it",
+                         graphs.load_edges, sizing_for, round_bound_for),
+    report=count_components,
 )

@@ -6,6 +6,8 @@ component. Every generator relabels vertices by a random permutation, so ids car
 of the structure (a path is not 0-1-2-...), except `ordered_path`, the adversarial case for
 min-label hooking.
 
+`load_edges` reads a user's edge list (`mpcsim run connectivity --edges FILE`).
+
 GENERATORS maps the CLI's `--graph` names to functions (num_edges, rng) -> edges; `cycles` is
 the paper's instance (NOTES §1, the 1-vs-2-cycle conjecture): one cycle through all vertices or
 two cycles of half the vertices each, chosen by a fair coin, so the answer is not known in
@@ -14,12 +16,15 @@ advance. The connectivity algorithm itself is in mpcsim.algorithms.connectivity.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..errors import ConfigError
+
 __all__ = [
-    "GENERATORS", "num_vertices", "components", "path", "ordered_path", "cycles",
+    "GENERATORS", "num_vertices", "components", "load_edges", "read_edges", "path", "ordered_path", "cycles",
     "one_or_two_cycles", "random_graph", "star", "tiny_components",
 ]
 
@@ -51,6 +56,52 @@ def components(edges: np.ndarray, vertices: int | None = None) -> np.ndarray:
             else:
                 parent[ra] = rb
     return np.array([find(x) for x in range(v_count)], dtype=np.int64)
+
+
+def load_edges(path: str) -> np.ndarray:
+    """An (E, 2) int64 edge list from a file (`read_edges` without the names)."""
+    return read_edges(path)[0]
+
+
+def read_edges(path: str) -> tuple[np.ndarray, list[str] | None]:
+    """(edges, names) from a file: a .npy array of shape (E, 2) of ints >= 0, or text with one
+    edge per line as networkx's write_edgelist and SNAP write it: the first two
+    whitespace-separated tokens are the endpoints, the rest (networkx's data dict, weights) is
+    ignored, and blank lines and lines starting with '#' or '%' are comments. Integer ids are
+    the vertices themselves (names None); if any endpoint is not an integer, vertices are
+    numbered 0, 1, ... in order of first appearance and names[i] is vertex i's name. Raises
+    ConfigError naming the file and line when it cannot be read."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(problems=[("edges", path, "no such file")])
+    if file.suffix == ".npy":
+        try:
+            edges = np.load(file, allow_pickle=False)
+        except ValueError as exc:
+            raise ConfigError(problems=[("edges", path, f"not a numeric .npy array ({exc})")])
+        if edges.ndim != 2 or edges.shape[1] != 2 or edges.dtype.kind not in "iu" or (
+                edges.size and edges.min() < 0):
+            raise ConfigError(problems=[("edges", path, f"holds an array of shape "
+                                         f"{edges.shape}, dtype {edges.dtype}; connectivity "
+                                         "needs an (E, 2) array of ints >= 0")])
+        return edges.astype(np.int64).reshape(-1, 2), None
+    pairs: list[tuple[str, str]] = []
+    with open(file, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            tokens = line.split()
+            if not tokens or tokens[0].startswith(("#", "%")):
+                continue
+            if len(tokens) < 2:
+                raise ConfigError(problems=[("edges", f"{path}:{number}", "an edge line needs "
+                                             f"two endpoints, got {line.strip()!r}")])
+            pairs.append((tokens[0], tokens[1]))
+    flat = [token for pair in pairs for token in pair]
+    if all(token.isdigit() for token in flat):
+        return np.array(flat, dtype=np.int64).reshape(-1, 2), None
+    ids: dict[str, int] = {}
+    for token in flat:
+        ids.setdefault(token, len(ids))
+    return np.array([ids[token] for token in flat], dtype=np.int64).reshape(-1, 2), list(ids)
 
 
 def _relabel(edges: np.ndarray, vertices: int, rng: np.random.Generator) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..program import Program
 
-__all__ = ["AlgorithmSpec", "Option", "default_memory_words", "double_until_accepted"]
+__all__ = ["AlgorithmSpec", "Option", "InputFile", "default_memory_words", "double_until_accepted"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _SPEC_CALLABLES = ("program", "make_input", "reference", "verify", "round_bound", "sizing")
@@ -40,6 +40,18 @@ class Option:
 
 
 @dataclass(frozen=True)
+class InputFile:
+    """A user's own input, read from a file: `mpcsim run ALGORITHM --FLAG FILE` (e.g.
+    connectivity's `--edges graph.txt`) instead of a generated input of n words."""
+
+    flag: str  # the flag without dashes, e.g. "edges"
+    help: str  # one line for `mpcsim run --help`
+    load: Callable[[str], Any]  # path -> inputs (ConfigError naming the file if unreadable)
+    sizing: Callable[[Any, int | None, int | None], tuple[int, int]]  # (inputs, q, s) -> (q, s)
+    round_bound: Callable[[Any, int, int], int]  # (inputs, q, s) -> the most rounds a run takes
+
+
+@dataclass(frozen=True)
 class AlgorithmSpec:
     name: str  # the CLI name, lowercase words joined by '-', e.g. "prefix-sum"
     summary: str  # one line for `mpcsim run --help` and `mpcsim info`
@@ -50,6 +62,8 @@ class AlgorithmSpec:
     round_bound: Callable[..., int]  # (n, q, s, **options) -> the most rounds a run may take
     sizing: Callable[[int, int | None, int | None], tuple[int, int]]  # (n, q, s) -> (q, s)
     options: tuple[Option, ...] = ()  # algorithm-specific settings (CLI flags), see Option
+    input_file: InputFile | None = None  # inputs a user brings in a file, if supported
+    report: Callable[[list[Any]], dict[str, Any]] | None = None  # output -> summary lines
 
     def option_kwargs(self, callable_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """The keywords `callable_name` takes: each option it uses, from `values` or default."""
@@ -70,6 +84,12 @@ class AlgorithmSpec:
             if not isinstance(option, Option) or not _NAME.match(option.name) or unknown:
                 problems.append(("options", option, "must be Options with a lowercase name, "
                                  f"used_by naming spec callables ({', '.join(_SPEC_CALLABLES)})"))
+        if self.input_file is not None and (not isinstance(self.input_file, InputFile)
+                                            or not _NAME.match(self.input_file.flag)):
+            problems.append(("input_file", self.input_file, "must be an InputFile with a "
+                             "lowercase flag"))
+        if self.report is not None and not callable(self.report):
+            problems.append(("report", self.report, "must be callable or None"))
         if problems:
             raise ConfigError(problems=problems)
 
