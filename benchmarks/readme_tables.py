@@ -103,7 +103,11 @@ def algorithm_row(name: str, n: int, delta: float, label: str,
 
     spec = REGISTRY[name]
     s = math.ceil(n ** delta - 1e-9)
-    q, _ = spec.sizing(n, None, s)
+    try:
+        q, _ = spec.sizing(n, None, s)
+    except mpcsim.ConfigError as exc:  # s too small for this algorithm at this n: say so
+        return {"algorithm": name, "n": n, "delta": label, "memory_words": s,
+                "refused": " ".join(str(exc).split(":", 1)[-1].split())}
     inputs = spec.make_input(n, np.random.default_rng(n))
     walls, result = [], None
     for _ in range(repeats):
@@ -130,6 +134,10 @@ def algorithms_section(rows: list[dict[str, Any]]) -> str:
              "wall_s (median [min-max]) | max memory words | verified |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "refused" in r:
+            lines.append(f"| {r['algorithm']} | 10^{round(math.log10(r['n']))} | n^{r['delta']} | "
+                         f"{r['memory_words']} | - | - | - | - | - | no: {r['refused']} |")
+            continue
         wall = (f"{r['wall_s']:.3f} [{r['wall_min']:.3f}-{r['wall_max']:.3f}]"
                 if r["repeats"] > 1 else f"{r['wall_s']:.3f} (1 run)")
         lines.append(f"| {r['algorithm']} | 10^{round(math.log10(r['n']))} | n^{r['delta']} | "
@@ -223,7 +231,8 @@ def compute(name: str, repeats: int, max_n: int, log: Callable[[str], None],
     for config in algorithm_configs(max_n, algorithms):
         start = time.perf_counter()
         rows.append(algorithm_row(*config, repeats=repeats))
-        log(f"  {config[0]} n={config[1]} s=n^{config[3]}: {rows[-1]['rounds']} rounds "
+        outcome = rows[-1].get("rounds", f"refused ({rows[-1].get('refused')})")
+        log(f"  {config[0]} n={config[1]} s=n^{config[3]}: {outcome} rounds "
             f"({time.perf_counter() - start:.1f} s)")
         if on_row is not None:
             on_row(algorithms_section(rows))
