@@ -1,6 +1,93 @@
 """Connected components of an edge list: label[v] = the smallest vertex id in v's component.
 
-DOCSTRING-PLACEHOLDER
+Input: an (E, 2) int array of edges over vertices 0..V-1 (V = num_vertices, or 1 + the largest
+id; a vertex in no edge is its own component; loops and repeats are allowed). Output: vertex
+v's label on machine v // c_v, the machines' outputs concatenated in machine order are the V
+labels. From Python: `connected_components(edges)` (labels, how many components, the run);
+from the shell: `mpcsim run connectivity --edges FILE` (.npy or a networkx/SNAP edge list, see
+graphs.read_edges), or a generated graph (`--n`, `--graph`). Generators and the union-find
+reference: mpcsim.algorithms.graphs; where data lives and the sizing: connectivity_plan; the
+exchange: label_exchange.
+
+Algorithm: concurrent min-label hooking, shortcutting and edge contraction (the "connect,
+shortcut, alter" family of Liu and Tarjan, Simple Concurrent Connected Components Algorithms,
+2019/2022), run as one pipeline of exchanges with no phase boundaries. Every vertex x has a
+parent p(x) <= x, held by x's owner (label_exchange's table); roots (p(x) = x) are the
+current super-vertices. Every live edge holds two labels (a, b), a < b, at first its
+endpoints. One exchange (2D + 2 rounds, `label_exchange`):
+  - requests: each machine asks, once per distinct label, for p(a) and p(b) of its edges,
+    offering a to b (the larger endpoint); and each vertex that may not point at a root yet
+    (it hooked or jumped last time) asks for p(p(x)), passing up any offer it holds;
+  - owners: a root x offered m < x hooks, p(x) = m (min-label hooking; any m will do: every
+    parent is smaller than its child, so the parents form a forest whose roots are its
+    minima); a non-root x offered m < p(x) keeps m to pass to p(x) next time (its own link
+    cannot change: the edge that made it may be gone); the answer is p(x) after hooking;
+  - answers: edges take the labels (p(a), p(b)), drop loops and repeats on the machine
+    (alter, contraction); asking vertices take p(p(x)) (shortcut, pointer doubling), and stop
+    asking once the answer is their parent (it was a root).
+Invariant: forest links plus live edges connect exactly the original components (relabelling
+an edge replaces a-b by a-p(a), p(a)-p(b), p(b)-b; a dropped loop's endpoints share a
+parent; a link only ever moves to an ancestor). So once no edge is live, every tree is a
+component and its root is its least vertex: the exact output, whatever the seed.
+Termination without waiting for the worst case: "no live edge" only becomes true, so each
+machine tells its parent in a heap tree of fan-in F = s/8 once it has no edges and its
+children have all told it; the root then fixes the final round R (an exchange start at least
+H rounds away, H = the tree's height) and sends STOP down, so every machine knows R by R.
+Final stage: from R, every non-root vertex doubles p <- p(p) until its parent is a root
+(an owner whose vertex already points at a root says so, -(p + 1), which saves the asker one
+exchange); then owners send (v, label) to v's output machine, and everyone halts.
+
+Rounds: L = 2D + 2 per exchange (D = 0..3 host levels, chosen by the plan), K exchanges while
+edges live, the barrier's <= 2H + L, F final exchanges, 2 output rounds. Everything is
+deterministic given the input and seed; the seed only places the table and the hashes
+(memory), never what hooks, so there is no "expected" round count apart from the input's.
+Measured K (a sequential replay of the same exchanges, and the runs): karate club 3, les
+miserables 4, florentine 4, davis 2, powerlaw_cluster_graph(5000, 1, 0.1) 6, 60 x 60 grid 8,
+random graph of 10^5 words 7, one or two cycles of 2^19 vertices 19, the path 0-1-..-5000
+(every vertex's least neighbour is its predecessor) 14; over random, BFS-ordered, reversed
+and zig-zag labellings of paths, trees, caterpillars, grids and lollipops, and labellings of
+256-vertex paths, trees and cycles searched for the worst case, K <= ceil(log2 V) + 3; F <= 4.
+Liu and Tarjan prove Theta(log n) steps for their algorithm RA (root-connect, shortcut,
+alter, in sequence, each step a constant number of exchanges), not for this concurrent
+variant, for which no O(log n) proof is known to us: the bound this module states and tests
+check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 (twice the worst seen) and
+F <= ceil(log2 V) + 1 (every pointer is an ancestor, and doubling halves the distance), so
+rounds <= L (K + F + 1) + 2H + 2 (Plan.rounds). Measured rounds: karate club 22 (s = 64),
+powerlaw 5000 44 (s = 100), random 10^5 words 68 (s = 317), cycles at n = 2^20 words 98-106
+(s = 2^10) and ~46 (s = n^(2/3)): ~5 log2 n at s = n^(1/2) for large n, ~2.3 log2 n at
+n^(2/3) (benchmarks/connectivity.py prints the table and plots it).
+
+Communication: an exchange moves ~6 words per live edge (two requests of 1-2 words up and an
+answer down, per hop) plus ~3 per asking vertex; edges shrink as trees merge (loops and
+repeats are dropped every exchange), so traffic follows the live edges: 40-60 words per
+input edge in total on the graphs above (e.g. 42 for powerlaw 5000 at s = 100).
+
+Skew: a popular label (a hub, or the root of a large tree: it is every edge's label in the
+end) is asked for by every machine holding one of its edges. Requests are merged per machine
+(each distinct label once), then by the combining hosts (label_exchange: a host sees a label
+at most once per child, an owner at most once per top block), so a popular label costs its
+host g words and its owner max(g, q / g^D), not one word per edge: D is chosen so that fits.
+
+Memory (per machine, words; Plan and peak_words in connectivity_plan): edges 2 c_e (c_e =
+ceil(E / q)), parents and pending offers 2 c_v (c_v = ceil(P / q), P >= V prime), bar 2; per
+host level the requests it passed up, 1 word each, about r = max(2 c_e, c_v) (hashes spread a
+machine's requests evenly over its hosts) plus a popular label's g copies; the owner's inbox
+(1 word a request, 1 more for an offer, at most one per edge) plus a popular label from every
+sender (2 words with its offer). The plan sizes q and D by the estimate
+    2 c_e + 2 c_v + 2 + D (5/4 r + P g) + 5/4 (r + c_e) + 2 P max(g, q / g^D)
+(P = max(1, ceil(2E / (V g))) popular labels per host, 2 when D = 0; the output stage needs
+6 c_v + 2). It is an estimate from the means, not a with-high-probability bound: a Bernstein
+bound for a host's load at failure probability 1e-9 is r + O(sqrt(g r log) + g log), several
+times larger. Measured peaks (memory, sent and received) over 124 runs of 31 graphs
+(networkx's real graphs, grids, trees, cliques, powerlaw cluster and Barabasi-Albert graphs,
+and the registry's generators at 2000 and 20000 edges) at s = max(ceil((2E)^(1/2)), the least
+that fits), twice that and (2E)^(2/3), two seeds each: 0.42-0.90 of s, median 0.65. Caps are
+enforced: an input that beats the estimate raises MemoryLimitExceeded, never passes silently.
+q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
+(3136 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3). The least s
+any plan fits (`least_memory_words`) is 28-70 words for small graphs (karate club 36, les
+miserables 44, florentine families 28, davis southern women 42, above their
+ceil((2E)^(1/2)) = 7-23: the tests run those at the least s).
 """
 
 from __future__ import annotations
@@ -25,12 +112,15 @@ __all__ = ["Connectivity", "Components", "connected_components", "reference", "v
 
 DONE, STOP, OUT = CONTROL - 1, CONTROL - 2, CONTROL - 3  # [DONE], [STOP, R], [OUT, v, label..]
 NEED = NO_VALUE - 1  # a pending "ask once more, offering nothing" (never wins a min)
-# bar, per machine: children that reported DONE, DONE sent, the final round R (-1: unknown),
-# output sent, live edges, busy (slots asking or with an offer to pass on)
-KIDS, SENT, STOP_AT, OUTPUT_SENT, EDGES, BUSY = range(BAR_WORDS)
+# bar, per machine, unpacked: children that reported DONE, DONE sent, the final round R (-1:
+# unknown), output sent, live edges, busy (slots asking or with an offer to pass on); held as
+# BAR_WORDS = 2 words: [R, kids + (sent << 32) + (output sent << 33) + (edges > 0) << 34 +
+# (busy > 0) << 35]
+KIDS, SENT, STOP_AT, OUTPUT_SENT, EDGES, BUSY = range(6)
 _EMPTY = np.zeros(0, dtype=np.int64)
 # the bar of a machine beyond the plan's (num_machines > needed): reported, output, idle
-_IDLE = np.array([0, 1, -1, 1, 0, 0], dtype=np.int64)
+_IDLE = np.array([-1, (1 << 32) + (1 << 33)], dtype=np.int64)
+FINAL_DONE = -1  # in the final stage, f of a vertex whose parent is its root
 
 if TYPE_CHECKING:
     from ..driver import Result
@@ -78,7 +168,7 @@ class Connectivity(Program):
             slots = ex.slot_ids(j) if j < ex.owners else _EMPTY
             out[j] = {"e": _interleave(a, b),
                       "v": _interleave(slots, np.full(slots.size, NO_VALUE)),
-                      "bar": np.array([0, 0, -1, 0, a.size, 0], dtype=np.int64)}
+                      "bar": np.array([-1, int(a.size > 0) << 34], dtype=np.int64)}
         return out
 
     def round_many(self, fleet: Fleet) -> None:
@@ -88,7 +178,7 @@ class Connectivity(Program):
         t = fleet.round_idx
         tau = t % ex.rounds
         requests, control = split(fleet)
-        bar = fleet.gather("bar", _IDLE)[0].reshape(-1, BAR_WORDS).copy()
+        bar = _unpack(fleet.gather("bar", _IDLE)[0])
         _control(fleet, plan, control, bar)
         final = bool(np.any((bar[:, STOP_AT] >= 0) & (t >= bar[:, STOP_AT])))
         if tau == 0:
@@ -100,7 +190,7 @@ class Connectivity(Program):
         else:
             ex.host_down(fleet, requests, ex.rounds - tau)
         _barrier(fleet, plan, bar, t)
-        fleet.scatter("bar", bar.reshape(-1), BAR_WORDS * np.arange(len(fleet) + 1))
+        fleet.scatter("bar", _pack(bar), BAR_WORDS * np.arange(len(fleet) + 1))
         waiting = (bar[:, STOP_AT] >= 0) & (t < bar[:, STOP_AT])
         fleet.halt(where=(bar[:, EDGES] == 0) & (bar[:, BUSY] == 0) & ~waiting)
 
@@ -130,8 +220,13 @@ def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: 
         e = a.size
         answer = ex.answers(batch, fleet, np.concatenate([who_e, who_e, who_v]),
                             np.concatenate([a, b, p[at]]))
-        moved = answer[2 * e:] != p[at]
-        p[at] = answer[2 * e:]
+        jumped = answer[2 * e:]
+        rooted = jumped < 0  # final stage: the parent's parent is known to be a root
+        jumped = np.where(rooted, -jumped - 1, jumped)
+        moved = ~rooted & (jumped != p[at])
+        p[at] = jumped
+        if final:
+            f[at[~moved]] = FINAL_DONE
         who_e, a, b = _relabel(who_e, answer[:e], answer[e:2 * e])
         who_v, at = who_v[moved], at[moved]
     offers = np.full(at.size, NO_VALUE)
@@ -146,6 +241,7 @@ def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: 
         ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
         at = np.flatnonzero((p != ids) & (ids < plan.vertices))
         who_v, offers = who_all[at], np.full(at.size, NO_VALUE)
+        f[:] = NO_VALUE  # offers left over are moot: every edge is inside a tree
     edge_counts = np.bincount(who_e, minlength=k)
     ask_counts = np.bincount(who_v, minlength=k)
     ex.request(fleet, np.concatenate([who_e, who_e, who_v]), np.concatenate([a, b, p[at]]),
@@ -162,7 +258,8 @@ def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: 
 def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: bool) -> None:
     """tau D + 1: each asked entry x answers its parent after hooking: a root x offered a
     smaller label m hooks to it (parent(x) = m, and x asks for m's parent next); a non-root
-    offered a label below its parent keeps the offer to pass up to its parent."""
+    offered a label below its parent keeps the offer to pass up to its parent. In the final
+    stage nothing hooks, and a parent known to be a root is answered as -(parent + 1)."""
     ex = plan.exchange
     p, f, p_off = _pairs(fleet, "v")
 
@@ -182,6 +279,8 @@ def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: bool
             f[g[hook]] = NEED
             f[g[up]] = np.minimum(f[g[up]], least[up])
             bar[:, BUSY] += np.bincount(at[newly], minlength=len(fleet))
+        else:  # the asker may stop: x's parent is a root
+            current = np.where(f[g] == FINAL_DONE, -current - 1, current)
         return current
 
     ex.own(fleet, batch, decide)
@@ -326,6 +425,27 @@ def _interleave(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = np.empty(2 * x.size, dtype=np.int64)
     out[0::2], out[1::2] = x, y
     return out
+
+
+def _unpack(words: np.ndarray) -> np.ndarray:
+    """Each machine's 2 bar words as the 6 columns KIDS..BUSY."""
+    words = words.reshape(-1, BAR_WORDS)
+    bar = np.empty((words.shape[0], 6), dtype=np.int64)
+    flags = words[:, 1]
+    bar[:, STOP_AT] = words[:, 0]
+    bar[:, KIDS] = flags & 0xFFFFFFFF
+    for column, bit in ((SENT, 32), (OUTPUT_SENT, 33), (EDGES, 34), (BUSY, 35)):
+        bar[:, column] = (flags >> bit) & 1
+    return bar
+
+
+def _pack(bar: np.ndarray) -> np.ndarray:
+    words = np.empty((bar.shape[0], BAR_WORDS), dtype=np.int64)
+    words[:, 0] = bar[:, STOP_AT]
+    words[:, 1] = bar[:, KIDS]
+    for column, bit in ((SENT, 32), (OUTPUT_SENT, 33), (EDGES, 34), (BUSY, 35)):
+        words[:, 1] |= (bar[:, column] > 0).astype(np.int64) << bit
+    return words.reshape(-1)
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:

@@ -24,8 +24,8 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = [
-    "GENERATORS", "num_vertices", "components", "load_edges", "read_edges", "path", "ordered_path", "cycles",
-    "one_or_two_cycles", "random_graph", "star", "tiny_components",
+    "GENERATORS", "num_vertices", "components", "load_edges", "read_edges", "path",
+    "ordered_path", "cycles", "one_or_two_cycles", "random_graph", "star", "tiny_components",
 ]
 
 

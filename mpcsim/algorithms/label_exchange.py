@@ -251,7 +251,11 @@ def _plan(ex: LabelExchange, machines: np.ndarray, x: np.ndarray, level: int
     (order, first-of-run flags in that order, each request's index among the merged ones,
     dests of the merged ones)."""
     dests = ex.hop(machines, x, level)
-    order = np.lexsort((x, dests, machines))
+    span = max(ex.entries, 1)
+    if ex.machines ** 2 * span < 1 << 62:  # one int64 key: a single sort
+        order = np.argsort((machines * ex.machines + dests) * span + x, kind="stable")
+    else:
+        order = np.lexsort((x, dests, machines))
     m, x_sorted = machines[order], x[order]
     first = np.ones(order.size, dtype=bool)
     if order.size > 1:
