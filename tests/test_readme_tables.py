@@ -1,8 +1,8 @@
 """README.md's round counts are what the code computes now (benchmarks/readme_tables.py writes
 them; this fails when an algorithm's rounds change and the README was not rewritten). Only the
 deterministic columns are compared: rounds, bounds, machines, caps, memory, verdicts; never
-wall-clock. Rows too slow for the default run (large n, connectivity at s = n^(1/2)) are
-compared by `python benchmarks/readme_tables.py --check`."""
+wall-clock. The default run compares the algorithm rows at n = 10^3, the `slow` test every row
+up to n = 10^4, and `python benchmarks/readme_tables.py --check` all of them."""
 
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = "rewrite the README with `python benchmarks/readme_tables.py --write`"
-# The algorithm rows compared here (seconds on a busy 2-core machine): every algorithm at
-# n = 10^3, but connectivity only at s = n^(2/3) (~4 s; at s = n^(1/2) ~15 s).
-FAST_ROWS = [("prefix-sum", 1000), ("segmented-prefix-sum", 1000), ("sort", 1000),
-             ("list-ranking", 1000), ("hop-k", 1000)]
 
 
 def _load() -> ModuleType:
@@ -56,15 +52,21 @@ def test_hopk_rounds_table_in_readme_is_the_codes(readme: str) -> None:
 
 
 def test_algorithm_table_rounds_in_readme_are_the_codes(readme: str) -> None:
-    configs = [c for c in tables.algorithm_configs(max_n=1000) if c[:2] in FAST_ROWS]
-    configs += [c for c in tables.algorithm_configs(max_n=1000, names=("connectivity",))
-                if c[3] == "2/3"]
+    configs = tables.algorithm_configs(max_n=1000)  # a few seconds
     computed = tables.algorithms_section([tables.algorithm_row(*c) for c in configs])
     readme_rows = tables.table_rows_by_key(tables.read_section("algorithms", readme))
     assert len(tables.table_rows_by_key(computed)) == len(configs)
     found = tables.differences("algorithms", tables.read_section("algorithms", readme), computed)
     assert not found, f"README's algorithm table is stale ({FIX}):\n" + "\n".join(found)
     assert len(readme_rows) == len(tables.algorithm_configs()), "rows missing from the README"
+
+
+@pytest.mark.slow
+def test_algorithm_table_rounds_up_to_ten_thousand_in_readme_are_the_codes(readme: str) -> None:
+    configs = tables.algorithm_configs(max_n=10_000)  # ~20 s; n >= 10^5: readme_tables --check
+    computed = tables.algorithms_section([tables.algorithm_row(*c) for c in configs])
+    found = tables.differences("algorithms", tables.read_section("algorithms", readme), computed)
+    assert not found, f"README's algorithm table is stale ({FIX}):\n" + "\n".join(found)
 
 
 def test_the_view_ignores_wall_clock_but_not_rounds() -> None:
