@@ -144,15 +144,28 @@ def test_nan_keys_and_other_shapes_are_rejected() -> None:
         sort.as_items(np.zeros((4, 3)))
 
 
-def test_every_index_has_exactly_one_host_per_block_and_level() -> None:
-    for tree in (SplitTree.build(1000, 6, 9, 10), SplitTree.build(37, 4, 20, 1000),
-                 SplitTree.build(5, 8, 3, 1)):
+def test_every_group_has_one_inner_host_per_block_and_level() -> None:
+    """Blocks nest and cover the segment; a group's host in a block is an inner machine of it
+    (never an end of the segment: ends may belong to a second segment), the leader (local 1)
+    at the top when it hosts the top."""
+    for tree in (SplitTree.build(1000, 6, 9, 1, 0), SplitTree.build(37, 4, 20, 1, 0),
+                 SplitTree.build(5, 8, 3, 1, 100), SplitTree.build(3, 4, 7, 1, 0),
+                 SplitTree.build(130, 8, 30, 1, 0)):
+        g, size = tree.fan, tree.size
+        assert size < 2 * g ** tree.depth and (tree.depth == 1 or size >= 2 * g ** (tree.depth - 1))
         for level in range(1, tree.depth + 1):
-            blocks = {tree.block(level, m) for m in range(tree.size)}
-            for start, size in blocks:
-                hosted = np.concatenate([tree.hosted(level, m)
-                                         for m in range(start, start + size)])
-                assert sorted(hosted.tolist()) == list(range(tree.width))
+            blocks = sorted({tree.block(level, x) for x in range(size)})
+            assert sum(z for _, z in blocks) == size  # a partition of the machines
+            assert all(g ** level <= z < 2 * g ** level for _, z in blocks) or len(blocks) == 1
+            for start, z in blocks:
+                children = tree.children(level, start)
+                assert sum(cz for _, cz in children) == z and children[0][0] == start
+                for group in range(tree.groups):
+                    at = tree.host(level, group, start)
+                    if tree.leader_top and level == tree.depth:
+                        assert at == 1
+                    else:
+                        assert start <= at < start + z and 1 <= at <= size - 2
         assert tree.rounds == tree.first + 3 * tree.depth + 1
 
 

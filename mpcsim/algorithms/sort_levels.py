@@ -1,0 +1,879 @@
+"""The sample sort's levels as a fleet round: every machine of a host in one numpy pass per
+step, messages as columns. The algorithm is in mpcsim.algorithms.sort's docstring, the trees
+in split_tree, the memory and round bounds in sort_plan; this module is the round itself.
+
+A machine's memory: "mk" (and "mv" for records): the items it holds, in slot order, each
+segment's part sorted; "r": int64[8], (start, length, first round, kind) of the segment
+crossing its left edge ("lo") and of the one starting in it and crossing its right edge
+("hi"), start -1 for none; kind SPLIT (a level runs on it) or PAIR (it spans two machines and
+is merged without a level). Per side (prefix "l" or "h"): "?c" the cut positions between a
+count and the scatter, "?t" the bucket totals and "?x"/"?y" the items a machine keeps for
+itself between the scatter and the arrival, "?h<level>" a host's tables of counts.
+
+Messages (one dtype, segments.carrier): samples, keys only (the leader recomputes their
+slots from the hash draws, so they arrive in slot order); splitter groups [k, keys, slots];
+counts [k, counts]; prefixes [k, prefixes, totals]; items, keys then values, no header. A
+message's segment is known without a tag: a machine belongs to at most two segments, the lo
+one holding every sender before it and the hi one every sender after it, and only inner
+machines (one segment) receive from themselves; its kind is the one its segment expects in
+this round (split_tree: one kind per segment and round). Items a machine scatters to itself
+never travel: it keeps them.
+
+The isolation a fleet round owes holds: every array below is per machine or per segment part,
+and what a machine stores and sends depends on its own memory and inbox only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..fleet import Fleet, FleetMessages
+from . import segments
+from .segments import lower_bound, offsets_of, pack, sort_each, within
+from .split_tree import block, child_block, child_count, child_index, depth, host
+
+if TYPE_CHECKING:
+    from .sort_plan import SortPlan
+
+__all__ = ["step_many", "begin", "SPLIT", "PAIR", "draws"]
+
+SPLIT, PAIR = 0, 1
+SIDES = ("l", "h")
+_NO_ROLES = np.full(8, -1, dtype=np.int64)
+_NO_ROLES.flags.writeable = False
+# what a segment does in a round (from its kind and tau)
+(ARRIVE, MERGE, BACK, SAMPLE, CHOOSE, FORWARD, COUNT, ABSORB, PASS, SCATTER) = range(10)
+
+
+def step_many(p: SortPlan, fleet: Fleet, inbox: FleetMessages | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One round of the levels plan on every machine of `fleet`: (done, awake), bool per
+    machine: done once it holds only sorted items (in "mk"/"mv"), awake when it must run next
+    round even if no message comes (its scattered items may all stay with it). inbox: the
+    sort's messages (default: fleet.inbox, when the sort is all the fleet receives)."""
+    return _Round(p, fleet, inbox).run()
+
+
+def begin(p: SortPlan, memory: dict[str, Any], machine_id: int) -> None:
+    """Round 0: sort the input chunk ("k", "v") into "mk" ("mv") and join the one segment
+    [0, n) (a pair when it spans two machines)."""
+    keys, values = memory.pop("k"), memory.pop("v", None)
+    if values is None:
+        keys = np.sort(keys, kind="stable" if p.stable_floats else None)
+    else:
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+        memory["mv"] = values
+    memory["mk"] = keys
+    if p.n <= p.slots:
+        return
+    roles = _NO_ROLES.copy()
+    side = 1 if machine_id == 0 else 0
+    roles[4 * side:4 * side + 4] = (0, p.n, 0, PAIR if p.machines == 2 else SPLIT)
+    memory["r"] = roles
+
+
+def draws(seed: int, start: int, length: int, samples: int) -> np.ndarray:
+    """The segment's sampled slots, distinct and ascending: splitmix64 of (seed, start, k)
+    modulo the length, k < samples (all slots when length <= samples)."""
+    if length <= samples:
+        return np.arange(start, start + length, dtype=np.int64)
+    mix = np.uint64((seed * 0x9E3779B97F4A7C15 + start * 0xD1B54A32D192ED03 + length)
+                    % (1 << 64))
+    z = np.arange(samples, dtype=np.uint64) + mix
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.unique((z % np.uint64(length)).astype(np.int64)) + start
+
+
+class _Roles:
+    """The fleet's segments, one entry per (machine, side) with a segment."""
+
+    def __init__(self, p: SortPlan, ids: np.ndarray, table: np.ndarray, now: int) -> None:
+        c, n = p.slots, p.n
+        self.machine, side = np.nonzero(table[:, [0, 4]] >= 0)
+        self.side = side
+        cols = 4 * side
+        self.start = table[self.machine, cols]
+        self.length = table[self.machine, cols + 1]
+        self.tau = now - table[self.machine, cols + 2]
+        self.kind = table[self.machine, cols + 3]
+        self.id = ids[self.machine]
+        self.slot_lo = self.id * c
+        self.slot_hi = np.minimum(self.slot_lo + c, n)
+        self.first = self.start // c
+        self.size = (self.start + self.length - 1) // c - self.first + 1  # G
+        self.local = self.id - self.first
+        self.part_lo = np.maximum(self.start, self.slot_lo)
+        self.part = np.minimum(self.start + self.length, self.slot_hi) - self.part_lo
+        whole = (self.start == 0) & (self.length == n)
+        self.whole = whole
+        mixed = bool(whole.any()) and not bool(whole.all())
+        only = p.first if whole.size and whole[0] else p.rest
+
+        def of(attr: str) -> np.ndarray:
+            if mixed:
+                return np.where(whole, getattr(p.first, attr), getattr(p.rest, attr))
+            return np.full(whole.shape, getattr(only, attr), dtype=np.int64)
+
+        self.samples, self.buckets = of("samples"), of("buckets")
+        self.fan, self.width = of("fan"), of("width")
+        self.groups = -(-self.buckets // self.width)
+        self.spl_groups = -(-(self.buckets - 1) // self.width)
+        size3 = np.maximum(self.size, 3)
+        self.depth = np.asarray(depth(size3, self.fan), dtype=np.int64)
+        top = np.maximum(1, size3 // self.fan ** (self.depth - 1))
+        budget = (np.where(whole, p.leader_budget(True), p.leader_budget(False)) if mixed
+                  else p.leader_budget(only is p.first))
+        self.top = top * (self.buckets + self.groups) <= budget  # leader_top
+        self.a = np.where(self.top, 1, 2)
+        self.event = self._events()
+        self.lookup = np.full((table.shape[0], 2), -1, dtype=np.int64)
+        self.lookup[self.machine, side] = np.arange(self.machine.size)
+
+    def _events(self) -> np.ndarray:
+        tau, a, d, split = self.tau, self.a, self.depth, self.kind == SPLIT
+        ev = np.full(tau.shape, -1, dtype=np.int64)
+        level = a + d - tau  # splitters arrive at level-`level` hosts
+        ev[split & (level >= 1) & (level <= d) & ~((level == d) & self.top)] = FORWARD
+        ev[split & (tau == a + d)] = COUNT
+        ev[split & (tau > a + d) & (tau <= a + 2 * d)] = ABSORB
+        ev[split & (tau > a + 2 * d) & (tau < a + 3 * d)] = PASS
+        ev[split & (tau == a + 3 * d)] = SCATTER
+        ev[split & (tau == a + 3 * d + 1)] = ARRIVE
+        ev[split & (tau == 1) & (self.local == 1)] = CHOOSE
+        ev[split & (tau == 0)] = SAMPLE
+        pair = self.kind == PAIR
+        ev[pair & (tau == 1) & (self.local == 1)] = MERGE
+        ev[pair & (tau == 2) & (self.local == 0)] = BACK
+        return ev
+
+    def level(self, event: int, r: np.ndarray) -> np.ndarray:
+        """The host level of roles r in `event` (FORWARD, ABSORB, PASS)."""
+        a, d, tau = self.a[r], self.depth[r], self.tau[r]
+        if event == FORWARD:
+            return a + d - tau
+        if event == ABSORB:
+            return tau - a - d
+        return a + 3 * d - tau
+
+
+class _Round:
+    def __init__(self, p: SortPlan, fleet: Fleet, inbox: FleetMessages | None) -> None:
+        self.p, self.fleet, self.inbox = p, fleet, inbox
+        self.now = fleet.round_idx
+        self.ids = fleet.ids
+        self.mems = [m.memory for m in fleet.machines]
+        self.records = p.item_words == 2
+        self.out: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.awake = np.zeros(len(self.mems), dtype=bool)
+        self.dtype: np.dtype | None = None
+
+    # -- the round ----------------------------------------------------------------------------
+
+    def run(self) -> tuple[np.ndarray, np.ndarray]:
+        p, mems, ids = self.p, self.mems, self.ids
+        for i, mem in enumerate(mems):
+            if "k" in mem:
+                begin(p, mem, int(ids[i]))
+        self.table = np.array([mem.get("r", _NO_ROLES) for mem in mems],
+                              dtype=np.int64).reshape(len(mems), 8)
+        for mem in mems:
+            if "mk" in mem:
+                self.dtype = segments.carrier(mem["mk"].dtype)
+                self.key_dtype = mem["mk"].dtype
+                self.value_dtype = mem["mv"].dtype if self.records else None
+                break
+        if self.dtype is not None and (self.table[:, [0, 4]] >= 0).any():
+            self._route_inbox()
+            roles = _Roles(p, ids, self.table, self.now)
+            if self._steps(roles, (ARRIVE, MERGE, BACK)):
+                roles = _Roles(p, ids, self.table, self.now)
+            self._steps(roles, (SAMPLE, CHOOSE, FORWARD, COUNT, ABSORB, PASS, SCATTER))
+            self._send()
+        done = (self.table[:, [0, 4]] < 0).all(axis=1)
+        for i in np.flatnonzero(done).tolist():
+            mems[i].pop("r", None)
+        for i in np.flatnonzero(~done).tolist():
+            mems[i]["r"] = self.table[i].copy()
+        return done, self.awake
+
+    def _route_inbox(self) -> None:
+        """Each message's machine and side: lo if from itself or a machine before it, else hi
+        (a machine with one segment takes all its messages)."""
+        got = self.fleet.inbox if self.inbox is None else self.inbox
+        self.got = got
+        if len(got) == 0:
+            self.msg_machine = self.msg_side = np.zeros(0, dtype=np.int64)
+            self.msg_used = np.zeros(0, dtype=bool)
+            return
+        machine = self.fleet.index_of(got.dests)
+        side = (got.sources > got.dests).astype(np.int64)
+        has = self.table[machine][:, [0, 4]] >= 0
+        side = np.where(has[np.arange(side.size), side], side, 1 - side)
+        self.msg_machine, self.msg_side = machine, side
+        self.msg_used = np.zeros(side.size, dtype=bool)
+
+    def _messages(self, roles: _Roles, rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(message indexes, their role) for the roles `rids`, in inbox order."""
+        if self.msg_side.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        role = roles.lookup[self.msg_machine, self.msg_side]
+        mine = np.zeros(roles.machine.size + 1, dtype=bool)
+        mine[rids] = True
+        picked = np.flatnonzero(mine[role] & ~self.msg_used)
+        self.msg_used[picked] = True
+        return picked, role[picked]
+
+    def _steps(self, roles: _Roles, events: tuple[int, ...]) -> bool:
+        """Run the roles' steps among `events`, in that order; whether any ran."""
+        present = set(np.unique(roles.event).tolist())
+        ran = False
+        for event in events:
+            if event not in present:
+                continue
+            rids = np.flatnonzero(roles.event == event)
+            if event in (FORWARD, ABSORB, PASS):  # host steps: only roles with messages
+                role = roles.lookup[self.msg_machine, self.msg_side] if self.msg_side.size \
+                    else self.msg_side
+                rids = rids[np.isin(rids, role[~self.msg_used])]
+            if rids.size:
+                getattr(self, f"_{_NAMES[event]}")(roles, rids)
+                ran = True
+        return ran
+
+    def _send(self) -> None:
+        if not self.out:
+            return
+        src = np.concatenate([o[0] for o in self.out])
+        dst = np.concatenate([o[1] for o in self.out])
+        values = np.concatenate([o[2] for o in self.out])
+        lengths = np.concatenate([o[3] for o in self.out])
+        self.fleet.send_many(src, dst, values, offsets_of(lengths))
+
+    def _emit(self, src: np.ndarray, dst: np.ndarray, values: np.ndarray,
+              lengths: np.ndarray) -> None:
+        if src.size:
+            self.out.append((src, dst, values, lengths))
+
+    # -- memory helpers ---------------------------------------------------------------------
+
+    def _parts(self, roles: _Roles, rids: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The roles' parts of their machines' items: (keys, values, offsets)."""
+        keys, values = [], []
+        for r, i, side, n in zip(rids.tolist(), roles.machine[rids].tolist(),
+                                 roles.side[rids].tolist(), roles.part[rids].tolist()):
+            mem = self.mems[i]
+            held = mem["mk"]
+            cut = slice(0, n) if side == 0 else slice(held.size - n, held.size)
+            keys.append(held[cut])
+            if self.records:
+                values.append(mem["mv"][cut])
+        offsets = offsets_of(roles.part[rids])
+        k = np.concatenate(keys) if keys else np.zeros(0, dtype=self.key_dtype)
+        v = (np.concatenate(values) if values else np.zeros(0, dtype=self.value_dtype)) \
+            if self.records else None
+        return k, v, offsets
+
+    def _put(self, i: int, side: int, keys: np.ndarray, values: np.ndarray | None,
+             replace: int = 0) -> None:
+        """Put items at the lo (side 0) or hi (1) end of machine i's items, in place of the
+        `replace` items there."""
+        mem = self.mems[i]
+        held = mem["mk"]
+        rest = held[replace:] if side == 0 else held[:held.size - replace]
+        mem["mk"] = np.concatenate([keys, rest] if side == 0 else [rest, keys])
+        if self.records:
+            old = mem["mv"]
+            rest_v = old[replace:] if side == 0 else old[:old.size - replace]
+            mem["mv"] = np.concatenate([values, rest_v] if side == 0 else [rest_v, values])
+
+    def _set_role(self, i: int, side: int, start: int, length: int, kind: int) -> None:
+        self.table[i, 4 * side:4 * side + 4] = (start, length, self.now, kind) if start >= 0 \
+            else (-1, -1, -1, -1)
+
+    def _bodies(self, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets into got.values, lengths) of the picked messages."""
+        offsets = self.got.offsets
+        return offsets[picked], offsets[picked + 1] - offsets[picked]
+
+    def _items(self, picked: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """The picked item messages' keys (and values), as arrays of the items' dtypes."""
+        starts, lengths = self._bodies(picked)
+        values = self.got.values
+        keys, vals = [], []
+        for a, n in zip(starts.tolist(), lengths.tolist()):
+            if self.records:
+                half = n // 2
+                keys.append(values[a:a + half].astype(self.key_dtype))
+                vals.append(values[a + half:a + n].astype(self.value_dtype))
+            else:
+                keys.append(values[a:a + n].astype(self.key_dtype))
+                vals.append(None)
+        return keys, vals
+
+    def _send_items(self, src: np.ndarray, dst: np.ndarray, keys: np.ndarray,
+                    values: np.ndarray | None, starts: np.ndarray, lengths: np.ndarray) -> None:
+        """Item runs keys[starts[i]:starts[i] + lengths[i]] (then the values) to dst[i]."""
+        parts = [(keys.astype(self.dtype), starts, lengths)]
+        if values is not None:
+            parts.append((values.astype(self.dtype), starts, lengths))
+        packed, packed_lengths = pack(self.dtype, src.size, None, parts)
+        self._emit(src, dst, packed, packed_lengths)
+
+    # -- arrivals and pairs -----------------------------------------------------------------
+
+    def _arrive(self, roles: _Roles, rids: np.ndarray) -> None:
+        """The scattered items of each role's part arrived: sort them, then split the part
+        into its buckets: inner buckets are done, edge buckets become new segments."""
+        picked, owner = self._messages(roles, rids)
+        kept_k, kept_v = [], []
+        for i, side in zip(roles.machine[rids].tolist(), roles.side[rids].tolist()):
+            mem = self.mems[i]
+            kept_k.append(mem.pop(SIDES[side] + "x"))
+            if self.records:
+                kept_v.append(mem.pop(SIDES[side] + "y"))
+        keys, values, offsets = self._gather_runs(roles, rids, picked, owner, kept_k, kept_v)
+        assert np.array_equal(np.diff(offsets), roles.part[rids]), "a machine gets its slots"
+        keys, values = sort_each(keys, values, offsets, self.p.stable_floats)
+        bounds = offsets.tolist()
+        for j, (i, side) in enumerate(zip(roles.machine[rids].tolist(),
+                                          roles.side[rids].tolist())):
+            a, b = bounds[j], bounds[j + 1]
+            self._put(i, side, keys[a:b], None if values is None else values[a:b])
+        self._new_segments(roles, rids)
+
+    def _gather_runs(self, roles: _Roles, rids: np.ndarray, picked: np.ndarray,
+                     owner: np.ndarray, kept_k: list[np.ndarray], kept_v: list[np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Each role's arrived item runs and the run it kept, in source order (the inbox's:
+        its own run between the senders before it and those after it), concatenated:
+        (keys, values, offsets per role)."""
+        w = self.p.item_words
+        starts, lengths = self._bodies(picked)
+        items = lengths // w
+        kept_n = np.array([k.size for k in kept_k], dtype=np.int64)
+        flat = self.got.values
+        kept_flat = np.concatenate(kept_k).astype(self.dtype) if kept_k else flat[:0]
+        kept_at = flat.size + offsets_of(kept_n)[:-1]
+        role = np.concatenate([np.searchsorted(rids, owner), np.arange(rids.size)])
+        source = np.concatenate([self.got.sources[picked], roles.id[rids]])
+        count = np.concatenate([items, kept_n])
+        key_at = np.concatenate([starts, kept_at])
+        order = np.lexsort((source, role))
+        count, key_at = count[order], key_at[order]
+        inside = within(count)
+        pool = np.concatenate([flat, kept_flat])
+        keys = pool[np.repeat(key_at, count) + inside].astype(self.key_dtype)
+        values = None
+        if self.records:
+            kept_vflat = np.concatenate(kept_v).astype(self.dtype)
+            value_at = np.concatenate([starts + items, kept_at])[order]
+            vpool = np.concatenate([flat, kept_vflat])
+            values = vpool[np.repeat(value_at, count) + inside].astype(self.value_dtype)
+        per_role = np.bincount(role, weights=np.concatenate([items, kept_n]),
+                               minlength=rids.size).astype(np.int64)
+        return keys, values, offsets_of(per_role)
+
+    def _new_segments(self, roles: _Roles, rids: np.ndarray) -> None:
+        """From each arrived part's bucket totals: the segments crossing its edges."""
+        totals = [self.mems[i].pop(SIDES[s] + "t")
+                  for i, s in zip(roles.machine[rids].tolist(), roles.side[rids].tolist())]
+        counts = np.array([t.size for t in totals], dtype=np.int64)
+        base = offsets_of(counts)[:-1]
+        flat = np.concatenate(totals)
+        run = np.cumsum(flat)
+        before = np.where(base > 0, run[np.maximum(base - 1, 0)], 0)
+        ends = np.repeat(roles.start[rids] - before, counts) + run  # bucket ends, in slots
+        role_of = np.repeat(np.arange(rids.size), counts)
+        part_lo = roles.part_lo[rids]
+        part_hi = part_lo + roles.part[rids]
+        first_bucket = np.bincount(role_of, weights=ends <= np.repeat(part_lo, counts),
+                                   minlength=rids.size).astype(np.int64)
+        last_bucket = np.bincount(role_of, weights=ends <= np.repeat(part_hi - 1, counts),
+                                  minlength=rids.size).astype(np.int64)
+        end0, end1 = ends[base + first_bucket], ends[base + last_bucket]
+        start0, start1 = end0 - flat[base + first_bucket], end1 - flat[base + last_bucket]
+        c = self.p.slots
+        slot_lo, slot_hi = roles.slot_lo[rids], roles.slot_hi[rids]
+        left, right = start0 < slot_lo, end1 > slot_hi
+        spanning = left & right & (first_bucket == last_bucket)
+        pairs_out = []
+        for j, r in enumerate(rids.tolist()):
+            i, side, me = int(roles.machine[r]), int(roles.side[r]), int(roles.id[r])
+            self._set_role(i, side, -1, 0, 0)
+            if spanning[j]:
+                self._set_role(i, 0, int(start0[j]), int(end0[j] - start0[j]), SPLIT)
+                continue
+            if left[j]:
+                span = me - int(start0[j]) // c + 1
+                self._set_role(i, 0, int(start0[j]), int(end0[j] - start0[j]),
+                               PAIR if span == 2 else SPLIT)
+            if right[j]:
+                length = int(end1[j] - start1[j])
+                if (int(end1[j]) - 1) // c - me + 1 > 2:
+                    self._set_role(i, 1, int(start1[j]), length, SPLIT)
+                    continue
+                pairs_out.append((i, me, int(slot_hi[j] - start1[j])))
+                if length > c:  # the right machine sends this machine's share back
+                    self._set_role(i, 1, int(start1[j]), length, PAIR)
+        if pairs_out:
+            self._pair_send(pairs_out)
+
+    def _pair_send(self, pairs: list[tuple[int, int, int]]) -> None:
+        """Machines at the left of a two-machine segment send their part of it (the last
+        items they hold) to the right machine, which merges it."""
+        keys, values = [], []
+        for i, _, n in pairs:
+            mem = self.mems[i]
+            held = mem["mk"]
+            keys.append(held[held.size - n:])
+            if self.records:
+                values.append(mem["mv"][held.size - n:])
+            self._put(i, 1, held[:0], mem["mv"][:0] if self.records else None, replace=n)
+        lens = np.array([n for _, _, n in pairs], dtype=np.int64)
+        src = np.array([me for _, me, _ in pairs], dtype=np.int64)
+        self._send_items(src, src + 1, np.concatenate(keys),
+                         np.concatenate(values) if self.records else None,
+                         offsets_of(lens)[:-1], lens)
+
+    def _merge(self, roles: _Roles, rids: np.ndarray) -> None:
+        """The right machine of a pair: merge the left part with its own; keep the whole
+        segment if it fits c, else send the left machine its share back."""
+        picked, owner = self._messages(roles, rids)
+        keys_in, vals_in = self._items(picked)
+        assert sorted(owner.tolist()) == sorted(rids.tolist()), "one left part each"
+        back = []
+        for j, r in enumerate(owner.tolist()):
+            i = int(roles.machine[r])
+            mem = self.mems[i]
+            mine = int(roles.part[r])
+            keys = np.concatenate([keys_in[j], mem["mk"][:mine]])
+            values = np.concatenate([vals_in[j], mem["mv"][:mine]]) if self.records else None
+            keys, values = sort_each(keys, values, np.array([0, keys.size]),
+                                     self.p.stable_floats)
+            left = keys_in[j].size
+            self._set_role(i, 0, -1, 0, 0)
+            if int(roles.length[r]) <= self.p.slots:
+                self._put(i, 0, keys, values, replace=mine)
+                continue
+            self._put(i, 0, keys[left:], None if values is None else values[left:],
+                      replace=mine)
+            back.append((int(roles.id[r]), keys[:left], None if values is None
+                         else values[:left]))
+        if back:
+            lens = np.array([k.size for _, k, _ in back], dtype=np.int64)
+            src = np.array([me for me, _, _ in back], dtype=np.int64)
+            self._send_items(src, src - 1, np.concatenate([k for _, k, _ in back]),
+                             np.concatenate([v for _, _, v in back]) if self.records else None,
+                             offsets_of(lens)[:-1], lens)
+
+    def _back(self, roles: _Roles, rids: np.ndarray) -> None:
+        """The left machine of a pair gets its share of the merged segment."""
+        picked, owner = self._messages(roles, rids)
+        keys_in, vals_in = self._items(picked)
+        assert sorted(owner.tolist()) == sorted(rids.tolist()), "one share each"
+        for j, r in enumerate(owner.tolist()):
+            i = int(roles.machine[r])
+            self._put(i, 1, keys_in[j], vals_in[j])
+            self._set_role(i, 1, -1, 0, 0)
+
+    # -- one level of a segment ---------------------------------------------------------------
+
+    def _draws(self, roles: _Roles, rids: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The drawn slots of the roles' segments: (all slots, offsets per segment, each
+        role's segment). Segments
+        are disjoint slot ranges, so the draws of distinct segments, by start, are sorted."""
+        key = np.stack([roles.start[rids], roles.length[rids], roles.samples[rids]])
+        unique, inverse = np.unique(key, axis=1, return_inverse=True)
+        drawn = [draws(self.p.seed, a, b, c) for a, b, c in unique.T.tolist()]
+        sizes = np.array([d.size for d in drawn], dtype=np.int64)
+        return np.concatenate(drawn), offsets_of(sizes), inverse.reshape(-1)
+
+    def _sample(self, roles: _Roles, rids: np.ndarray) -> None:
+        """tau 0: each machine sends the leader the keys at its drawn slots, in slot order."""
+        keys, _, offsets = self._parts(roles, rids)
+        slots, _, _ = self._draws(roles, rids)  # ascending over all the segments
+        lo = roles.part_lo[rids]
+        a = np.searchsorted(slots, lo)
+        count = np.searchsorted(slots, lo + roles.part[rids]) - a
+        positions = slots[np.repeat(a, count) + within(count)] - np.repeat(lo - offsets[:-1],
+                                                                            count)
+        flat = keys[positions].astype(self.dtype)
+        send = count > 0
+        values, lengths = pack(self.dtype, int(send.sum()), None,
+                               [(flat, offsets_of(count)[:-1][send], count[send])])
+        self._emit(roles.id[rids][send], roles.first[rids][send] + 1, values, lengths)
+
+    def _choose(self, roles: _Roles, rids: np.ndarray) -> None:
+        """tau 1, the leader: the samples (in slot order) give the splitters (key, slot) at
+        every (samples / B)-th place of the (key, slot) order."""
+        picked, owner = self._messages(roles, rids)
+        order = np.argsort(owner, kind="stable")
+        starts, lengths = self._bodies(picked[order])
+        keys = self.got.values[np.repeat(starts, lengths) + within(lengths)]
+        all_slots, slot_off, segment = self._draws(roles, rids)  # one leader per segment
+        per_role = np.diff(slot_off)[segment]
+        slots = all_slots[np.repeat(slot_off[:-1][segment], per_role) + within(per_role)]
+        got = np.bincount(np.searchsorted(rids, owner), weights=lengths,
+                          minlength=rids.size).astype(np.int64)
+        assert np.array_equal(got, per_role), "the samples match the draws"
+        role_of = np.repeat(np.arange(rids.size), per_role)
+        order = np.lexsort((slots, keys, role_of))
+        keys, slots = keys[order], slots[order]
+        b = roles.buckets[rids]
+        which = np.repeat(np.arange(rids.size), b - 1)
+        index = within(b - 1) + 1
+        pick = offsets_of(per_role)[:-1][which] + index * per_role[which] // b[which]
+        # group k holds splitters k*h .. k*h + h - 1 (of the B - 1)
+        h, groups = roles.width[rids], roles.spl_groups[rids]
+        per = np.repeat(np.arange(rids.size), groups)
+        k = within(groups)
+        spl_base = offsets_of(b - 1)[:-1]
+        first = spl_base[per] + k * h[per]
+        width = np.minimum(h[per], b[per] - 1 - k * h[per])
+        spl_keys, spl_slots = keys[pick].astype(self.dtype), slots[pick].astype(self.dtype)
+        values, lengths = pack(self.dtype, k.size, k.astype(self.dtype),
+                               [(spl_keys, first, width), (spl_slots, first, width)])
+        r = rids[per]
+        top = roles.top[r]
+        if (~top).any():  # the top hosts are other machines: one message per group
+            j = np.flatnonzero(~top)
+            rj = r[j]
+            to = host(roles.size[rj], roles.fan[rj], roles.depth[rj], top[j], roles.depth[rj],
+                      k[j], np.zeros(j.size, dtype=np.int64), roles.size[rj])
+            self._emit_subset(roles.id[rj], roles.first[rj] + to, values, lengths, j)
+        if top.any():  # the leader hosts the top: down to its children at once
+            j = np.flatnonzero(top)
+            self._replicate_down(roles, r[j], roles.depth[r[j]], k[j], values, lengths, j)
+
+    def _emit_subset(self, src: np.ndarray, dst: np.ndarray, values: np.ndarray,
+                     lengths: np.ndarray, pick: np.ndarray) -> None:
+        """Messages number `pick` of (values, lengths), from src to dst."""
+        out, out_lengths = pack(self.dtype, pick.size, None,
+                                [(values, offsets_of(lengths)[:-1][pick], lengths[pick])])
+        self._emit(src, dst, out, out_lengths)
+
+    def _children(self, roles: _Roles, r: np.ndarray, level: np.ndarray, k: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For hosts (roles r) of group k at `level`: (which entry of r, child number,
+        machine id) for every child of their block: the machine itself at level 1, else the
+        level-(level-1) host of group k in the child block."""
+        size, fan = roles.size[r], roles.fan[r]
+        start, machines = block(size, fan, level, roles.local[r])
+        count = child_count(size, fan, level, start, machines)
+        each = np.repeat(np.arange(r.size), count)
+        child = within(count)
+        re, le = r[each], level[each]
+        cs, cm = child_block(size[each], fan[each], le, start[each], child)
+        to = np.where(le == 1, cs, host(size[each], fan[each], roles.depth[re], roles.top[re],
+                                        np.maximum(le - 1, 1), k[each], cs, cm))
+        return each, child, roles.first[re] + to
+
+    def _replicate_down(self, roles: _Roles, r: np.ndarray, level: np.ndarray, k: np.ndarray,
+                        values: np.ndarray, lengths: np.ndarray, pick: np.ndarray) -> None:
+        """Message pick[j] (held by host r[j] of group k[j] at `level`) to all its children."""
+        each, _, to = self._children(roles, r, level, k)
+        self._emit_subset(roles.id[r][each], to, values, lengths, pick[each])
+
+    def _forward(self, roles: _Roles, rids: np.ndarray) -> None:
+        """Hosts pass the splitter groups they received down one level."""
+        picked, owner = self._messages(roles, rids)
+        starts, lengths = self._bodies(picked)
+        k = self.got.values[starts].astype(np.int64)
+        level = roles.level(FORWARD, owner)
+        self._replicate_from_inbox(roles, owner, level, k, starts, lengths)
+
+    def _replicate_from_inbox(self, roles: _Roles, owner: np.ndarray, level: np.ndarray,
+                              k: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> None:
+        each, _, to = self._children(roles, owner, level, k)
+        out, out_lengths = pack(self.dtype, each.size, None,
+                                [(self.got.values, starts[each], lengths[each])])
+        self._emit(roles.id[owner][each], to, out, out_lengths)
+
+    def _groups_in(self, roles: _Roles, rids: np.ndarray, fields: int, total: np.ndarray
+                   ) -> list[np.ndarray]:
+        """The group messages [k, field 1 (width), ..., field f (width)] to roles rids, laid
+        out per role by index (k * h + j): `fields` flat arrays of total[j] entries per role."""
+        picked, owner = self._messages(roles, rids)
+        starts, lengths = self._bodies(picked)
+        values = self.got.values
+        k = values[starts].astype(np.int64)
+        at = np.searchsorted(rids, owner)
+        width = (lengths - 1) // fields
+        base = offsets_of(total)[:-1]
+        inside = within(width)
+        into = np.repeat(base[at] + k * roles.width[owner], width) + inside
+        out = []
+        for f in range(fields):
+            field = np.zeros(int(total.sum()), dtype=self.dtype)
+            field[into] = values[np.repeat(starts + 1 + f * width, width) + inside]
+            out.append(field)
+        got = np.bincount(at, weights=width, minlength=rids.size).astype(np.int64)
+        assert np.array_equal(got, total), "every group arrived"
+        return out
+
+    def _count(self, roles: _Roles, rids: np.ndarray) -> None:
+        """tau a+D, every machine: the splitters give the cuts; counts go to level-1 hosts."""
+        b = roles.buckets[rids]
+        spl_keys, spl_slots = self._groups_in(roles, rids, 2, b - 1)
+        keys, _, offsets = self._parts(roles, rids)
+        which = np.repeat(np.arange(rids.size), b - 1)
+        cut = lower_bound(keys, offsets[which], offsets[which + 1],
+                          spl_keys.astype(self.key_dtype), spl_slots.astype(np.int64),
+                          slot0=roles.part_lo[rids][which])
+        cut -= offsets[which]
+        cut_offsets = offsets_of(b + 1)
+        cuts = np.zeros(int(cut_offsets[-1]), dtype=np.int64)
+        cuts[np.repeat(cut_offsets[:-1], b - 1) + within(b - 1) + 1] = cut
+        cuts[cut_offsets[1:] - 1] = roles.part[rids]
+        for j, (i, s) in enumerate(zip(roles.machine[rids].tolist(),
+                                       roles.side[rids].tolist())):
+            self.mems[i][SIDES[s] + "c"] = cuts[cut_offsets[j]:cut_offsets[j + 1]]
+        counts = np.delete(cuts[1:] - cuts[:-1], cut_offsets[1:-1] - 1)
+        groups = roles.groups[rids]
+        per = np.repeat(np.arange(rids.size), groups)
+        k = within(groups)
+        h = roles.width[rids][per]
+        first = offsets_of(b)[:-1][per] + k * h
+        width = np.minimum(h, b[per] - k * h)
+        self._to_hosts(roles, rids[per], np.ones(k.size, dtype=np.int64), k,
+                       [(counts, first, width)])
+
+    def _to_hosts(self, roles: _Roles, r: np.ndarray, level: np.ndarray, k: np.ndarray,
+                  parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Messages [k, parts...] from roles r to the level-`level` host of group k in their
+        block (the leader at the top with leader_top)."""
+        values, lengths = pack(self.dtype, k.size, k.astype(self.dtype),
+                               [(flat.astype(self.dtype), s, n) for flat, s, n in parts])
+        size, fan = roles.size[r], roles.fan[r]
+        start, machines = block(size, fan, level, roles.local[r])
+        to = host(size, fan, roles.depth[r], roles.top[r], level, k, start, machines)
+        self._emit(roles.id[r], roles.first[r] + to, values, lengths)
+
+    def _tables_in(self, roles: _Roles, rids: np.ndarray, event: int):
+        """The group messages [k, w values] from children to hosts rids, as tables: one per
+        (role, k), children x w counts, child-major. Returns (table role, k, level, children,
+        width, offsets of each table in data, data)."""
+        picked, owner = self._messages(roles, rids)
+        starts, lengths = self._bodies(picked)
+        values = self.got.values
+        k = values[starts].astype(np.int64)
+        level = roles.level(event, owner)
+        size, fan = roles.size[owner], roles.fan[owner]
+        bstart, bsize = block(size, fan, level, roles.local[owner])
+        source = self.got.sources[picked] - roles.first[owner]
+        child = np.where(level == 1, source - bstart,
+                         child_index(size, fan, level, bstart, source))
+        order = np.lexsort((child, k, owner))
+        owner, k, child, starts, lengths, level, bstart, bsize = (
+            a[order] for a in (owner, k, child, starts, lengths, level, bstart, bsize))
+        width = lengths - 1
+        heads = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (k[1:] != k[:-1])])
+        children = child_count(size[order][heads], fan[order][heads], level[heads],
+                               bstart[heads], bsize[heads])
+        assert np.array_equal(np.diff(np.r_[heads, owner.size]), children), \
+            "every child reports"
+        data = values[np.repeat(starts + 1, width) + within(width)].astype(np.int64)
+        t_width = width[heads]
+        return (owner[heads], k[heads], level[heads], children, t_width,
+                offsets_of(children * t_width), data)
+
+    def _absorb(self, roles: _Roles, rids: np.ndarray) -> None:
+        """tau a+D+l, level-l hosts: their children's counts per group; below the top, keep
+        the tables and send the block's totals up; at the top, send each child its prefix."""
+        t_role, t_k, t_level, children, width, t_off, data = self._tables_in(roles, rids,
+                                                                             ABSORB)
+        totals, totals_off = _column_sums(data, t_off, children, width)
+        top = t_level == roles.depth[t_role]
+        below = np.flatnonzero(~top)
+        if below.size:
+            self._keep_tables(roles, t_role[below], t_k[below], t_level[below],
+                              [data[t_off[t]:t_off[t + 1]] for t in below.tolist()])
+            self._to_hosts(roles, t_role[below], t_level[below] + 1, t_k[below],
+                           [(totals, totals_off[below], width[below])])
+        tops = np.flatnonzero(top)
+        if tops.size:
+            zero = np.zeros(int(width[tops].sum()), dtype=np.int64)
+            self._prefixes_down(roles, t_role[tops], t_k[tops], t_level[tops],
+                                children[tops], width[tops],
+                                [data[t_off[t]:t_off[t + 1]] for t in tops.tolist()],
+                                zero, offsets_of(width[tops])[:-1],
+                                totals, totals_off[tops])
+
+    def _keep_tables(self, roles: _Roles, t_role: np.ndarray, t_k: np.ndarray,
+                     t_level: np.ndarray, tables: list[np.ndarray]) -> None:
+        """A host keeps its level-l tables until the prefixes come down: one int64 array per
+        (machine, level): [number of tables, their groups, their counts]."""
+        by: dict[tuple[int, int], list[int]] = {}
+        for t, (r, lv) in enumerate(zip(t_role.tolist(), t_level.tolist())):
+            by.setdefault((r, lv), []).append(t)
+        for (r, lv), ts in by.items():
+            i, side = int(roles.machine[r]), int(roles.side[r])
+            self.mems[i][f"{SIDES[side]}h{lv}"] = np.concatenate(
+                [[len(ts)], t_k[ts]] + [tables[t] for t in ts]).astype(np.int64)
+
+    def _pass_down(self, roles: _Roles, rids: np.ndarray) -> None:
+        """tau a+3D-l, level-l hosts below the top: their block's prefix and the totals
+        arrive per group; each child gets the block's prefix plus the counts before it."""
+        picked, owner = self._messages(roles, rids)
+        starts, lengths = self._bodies(picked)
+        values = self.got.values
+        k = values[starts].astype(np.int64)
+        level = roles.level(PASS, owner)
+        width = (lengths - 1) // 2
+        tables, children = [], []
+        loaded: dict[int, dict[int, np.ndarray]] = {}
+        for r, kk, lv in zip(owner.tolist(), k.tolist(), level.tolist()):
+            if r not in loaded:
+                i, side = int(roles.machine[r]), int(roles.side[r])
+                stored = self.mems[i].pop(f"{SIDES[side]}h{lv}")
+                n = int(stored[0])
+                groups = stored[1:1 + n].tolist()
+                rest = stored[1 + n:]
+                sizes = self._table_sizes(roles, r, lv, groups)
+                bounds = np.cumsum([0] + sizes).tolist()
+                loaded[r] = {g: rest[a:b] for g, a, b in zip(groups, bounds[:-1], bounds[1:])}
+            table = loaded[r][kk]
+            tables.append(table)
+        children = np.array([t.size for t in tables], dtype=np.int64) // np.maximum(width, 1)
+        inside = within(width)
+        prefix = values[np.repeat(starts + 1, width) + inside].astype(np.int64)
+        totals = values[np.repeat(starts + 1 + width, width) + inside].astype(np.int64)
+        w_off = offsets_of(width)[:-1]
+        self._prefixes_down(roles, owner, k, level, children, width, tables, prefix, w_off,
+                            totals, w_off)
+
+    def _table_sizes(self, roles: _Roles, r: int, level: int, groups: list[int]) -> list[int]:
+        size, fan = roles.size[r:r + 1], roles.fan[r:r + 1]
+        lv = np.array([level])
+        start, machines = block(size, fan, lv, roles.local[r:r + 1])
+        children = int(child_count(size, fan, lv, start, machines)[0])
+        b, h = int(roles.buckets[r]), int(roles.width[r])
+        return [children * min(h, b - g * h) for g in groups]
+
+    def _prefixes_down(self, roles: _Roles, t_role: np.ndarray, t_k: np.ndarray,
+                       t_level: np.ndarray, children: np.ndarray, width: np.ndarray,
+                       tables: list[np.ndarray], prefix: np.ndarray, prefix_off: np.ndarray,
+                       totals: np.ndarray, totals_off: np.ndarray) -> None:
+        """Each table's children get [k, block prefix + counts of the children before it,
+        totals]: leaves at level 1, else the child block's host of group k."""
+        data = np.concatenate(tables) if tables else np.zeros(0, dtype=np.int64)
+        t_off = offsets_of(children * width)
+        before = _exclusive_over_children(data, t_off, children, width)
+        each, child, to = self._children(roles, t_role, t_level, t_k)
+        w = width[each]
+        at = t_off[each] + child * w  # this child's row in its table
+        # child prefix = block prefix (per column) + counts of earlier children
+        rows = np.repeat(at, w) + within(w)
+        cols = np.repeat(prefix_off[each], w) + within(w)
+        child_prefix = before[rows] + prefix[cols]
+        child_totals = totals[np.repeat(totals_off[each], w) + within(w)]
+        starts = offsets_of(w)[:-1]
+        values, lengths = pack(self.dtype, each.size, t_k[each].astype(self.dtype),
+                               [(child_prefix.astype(self.dtype), starts, w),
+                                (child_totals.astype(self.dtype), starts, w)])
+        self._emit(roles.id[t_role][each], to, values, lengths)
+
+    def _scatter(self, roles: _Roles, rids: np.ndarray) -> None:
+        """tau a+3D: every bucket's prefix and total known: each local piece goes to its new
+        slots, one run per destination machine; runs to itself stay."""
+        b = roles.buckets[rids]
+        prefix, totals = self._groups_in(roles, rids, 2, b)
+        prefix, totals = prefix.astype(np.int64), totals.astype(np.int64)
+        keys, values, offsets = self._parts(roles, rids)
+        cuts = np.concatenate([self.mems[i].pop(SIDES[s] + "c") for i, s in
+                               zip(roles.machine[rids].tolist(), roles.side[rids].tolist())])
+        cut_off = offsets_of(b + 1)
+        b_off = offsets_of(b)
+        which = np.repeat(np.arange(rids.size), b)
+        piece_lo = np.delete(cuts, cut_off[1:] - 1)  # cuts[b] for b < B, per role
+        piece_hi = np.delete(cuts, cut_off[:-1])  # cuts[b + 1]
+        run = np.cumsum(totals)
+        before = np.where(b_off[:-1] > 0, run[np.maximum(b_off[:-1] - 1, 0)], 0)
+        excl = run - totals - np.repeat(before, b)
+        base = np.repeat(roles.start[rids], b) + excl + prefix  # first new slot of each piece
+        n = piece_hi - piece_lo
+        keep = n > 0
+        c = self.p.slots
+        p_role, p_lo, p_n, p_base = which[keep], piece_lo[keep], n[keep], base[keep]
+        first_dest, last_dest = p_base // c, (p_base + p_n - 1) // c
+        pieces = last_dest - first_dest + 1  # sub-runs per piece, one per destination
+        each = np.repeat(np.arange(p_role.size), pieces)
+        step = within(pieces)
+        dest = first_dest[each] + step
+        sub_lo = np.maximum(p_base[each], dest * c)  # in new slots
+        sub_hi = np.minimum(p_base[each] + p_n[each], (dest + 1) * c)
+        local_lo = p_lo[each] + sub_lo - p_base[each]
+        role = p_role[each]
+        # merge consecutive sub-runs of one role to one destination (they are contiguous)
+        new = np.r_[True, (role[1:] != role[:-1]) | (dest[1:] != dest[:-1])]
+        heads = np.flatnonzero(new)
+        run_len = np.add.reduceat(sub_hi - sub_lo, heads) if heads.size else heads
+        run_role, run_dest, run_lo = role[heads], dest[heads], local_lo[heads]
+        me = roles.id[rids][run_role]
+        stay = run_dest == me
+        go = ~stay
+        src_start = offsets[run_role] + run_lo
+        self._send_items(me[go], run_dest[go], keys, values, src_start[go], run_len[go])
+        kept_start, kept_len, kept_role = src_start[stay], run_len[stay], run_role[stay]
+        kept_of = np.full(rids.size, -1, dtype=np.int64)
+        kept_of[kept_role] = np.arange(kept_role.size)
+        for j, r in enumerate(rids.tolist()):
+            i, side = int(roles.machine[r]), int(roles.side[r])
+            mem, pre = self.mems[i], SIDES[side]
+            t = kept_of[j]
+            a, n_kept = (int(kept_start[t]), int(kept_len[t])) if t >= 0 else (0, 0)
+            mem[pre + "x"] = keys[a:a + n_kept]
+            if self.records:
+                mem[pre + "y"] = values[a:a + n_kept]  # type: ignore[index]
+            mem[pre + "t"] = totals[b_off[j]:b_off[j + 1]]
+            held = mem["mk"]
+            self._put(i, side, held[:0], mem["mv"][:0] if self.records else None,
+                      replace=int(roles.part[r]))
+            self.awake[i] = True
+
+
+def _column_sums(data: np.ndarray, t_off: np.ndarray, children: np.ndarray,
+                 width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per table (children x width, child-major at t_off): the sum over children of each
+    column, laid out per table at the returned offsets."""
+    col = _column_index(t_off, children, width)
+    w_off = offsets_of(width)
+    sums = np.bincount(col, weights=data, minlength=int(w_off[-1])).astype(np.int64)
+    return sums, w_off[:-1]
+
+
+def _column_index(t_off: np.ndarray, children: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """For each entry of the child-major tables: its (table, column) number."""
+    sizes = children * width
+    table = np.repeat(np.arange(sizes.size), sizes)
+    inside = within(sizes)
+    return offsets_of(width)[:-1][table] + inside % np.maximum(width[table], 1)
+
+
+def _exclusive_over_children(data: np.ndarray, t_off: np.ndarray, children: np.ndarray,
+                             width: np.ndarray) -> np.ndarray:
+    """Per table entry (child, column): the sum of that column over the earlier children."""
+    if data.size == 0:
+        return data
+    col = _column_index(t_off, children, width)
+    order = np.argsort(col, kind="stable")  # by column, children in order within
+    running = np.cumsum(data[order])
+    starts = np.r_[True, col[order][1:] != col[order][:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(order.size), 0))
+    excl = running - data[order] - (running[group_start] - data[order][group_start])
+    out = np.empty_like(data)
+    out[order] = excl
+    return out
+
+
+_NAMES = {ARRIVE: "arrive", MERGE: "merge", BACK: "back", SAMPLE: "sample",
+          CHOOSE: "choose", FORWARD: "forward", COUNT: "count", ABSORB: "absorb",
+          PASS: "pass_down", SCATTER: "scatter"}
