@@ -18,9 +18,9 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
 Building blocks used by these: tree (b-ary trees over machine ids), scan (the aligned-tree
 scan both prefix sums are instances of), split_tree, sort_network and sort_plan (the sort's
 per-segment trees, its small-memory bitonic network, and the plan choosing between them),
-barrier (a common start round after a stage of varying length), combining (reads and
-write-mins through combining trees), label_exchange (the same as fleet kernels, for
-connectivity), connectivity_plan (connectivity's sizing and round bound), graphs (input
+barrier (a common start round after a stage of varying length), label_exchange (reads and
+write-mins of a table through combining trees, as fleet kernels; combining holds what it shares
+with sort_exchange), connectivity_plan (connectivity's sizing and round bound), graphs (input
 generators, edge files and the union-find reference), payload (message shapes).
 
 To add an algorithm, write its module with a SPEC and list it in _SPECS below.

@@ -47,22 +47,13 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..fleet import Fleet
+from .combining import NO_VALUE, mix
 
 __all__ = ["LabelExchange", "Batch", "split", "NO_VALUE", "CONTROL", "mix", "next_prime"]
 
-NO_VALUE = np.iinfo(np.int64).max  # "offers nothing" in a write-min
 CONTROL = -(1 << 62)  # a control message's first value is below this
 _EMPTY = np.zeros(0, dtype=np.int64)
 _CHILD = 1 << 32  # a host's bookkeeping word: child digit * _CHILD + index passed up
-
-
-def mix(values: np.ndarray, salt: int) -> np.ndarray:
-    """A splitmix64 hash of int64 values, salted: uint64 pseudo-random words."""
-    z = values.astype(np.uint64) + np.uint64((salt * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)
-                                             % (1 << 64))
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def next_prime(n: int) -> int:
