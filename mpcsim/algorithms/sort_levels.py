@@ -90,6 +90,39 @@ def draws(seed: int, start: int, length: int, samples: int) -> np.ndarray:
     return np.unique((z % np.uint64(length)).astype(np.int64)) + start
 
 
+def all_draws(seed: int, starts: np.ndarray, lengths: np.ndarray, samples: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """`draws` of many disjoint segments, ascending by start: (slots, offsets per segment)."""
+    whole = lengths <= samples
+    big = np.flatnonzero(~whole)
+    mix = np.array([(seed * 0x9E3779B97F4A7C15 + a * 0xD1B54A32D192ED03 + b) % (1 << 64)
+                    for a, b in zip(starts[big].tolist(), lengths[big].tolist())],
+                   dtype=np.uint64)
+    count = samples[big]
+    which = np.repeat(np.arange(big.size), count)
+    z = within(count).astype(np.uint64) + mix[which]
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    hashed = (z % lengths[big][which].astype(np.uint64)).astype(np.int64) + starts[big][which]
+    if hashed.size:  # distinct and ascending (segments are disjoint: in segment order)
+        low = int(hashed.min())
+        seen = np.zeros(int(hashed.max()) - low + 1, dtype=bool)
+        seen[hashed - low] = True
+        hashed = np.flatnonzero(seen) + low
+    edges = np.searchsorted(hashed, starts[big])
+    sizes = lengths.copy()
+    sizes[big] = np.diff(np.append(edges, hashed.size))
+    bounds = offsets_of(sizes)
+    slots = np.empty(int(bounds[-1]), dtype=np.int64)
+    small = np.flatnonzero(whole)
+    slots[np.repeat(bounds[small], sizes[small]) + within(sizes[small])] = \
+        np.repeat(starts[small], sizes[small]) + within(sizes[small])
+    slots[np.repeat(bounds[big], sizes[big]) + within(sizes[big])] = hashed
+    return slots, bounds
+
+
 class _Roles:
     """The fleet's segments, one entry per (machine, side) with a segment."""
 
@@ -171,6 +204,7 @@ class _Round:
         self.records = p.item_words == 2
         self.out: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.awake = np.zeros(len(self.mems), dtype=bool)
+        self.changed: set[int] = set()  # machines whose segment state changed
         self.dtype: np.dtype | None = None
 
     # -- the round ----------------------------------------------------------------------------
@@ -180,6 +214,7 @@ class _Round:
         for i, mem in enumerate(mems):
             if "k" in mem:
                 begin(p, mem, int(ids[i]))
+                self.changed.add(i)
         self.table = np.array([mem.get("r", _NO_ROLES) for mem in mems],
                               dtype=np.int64).reshape(len(mems), 8)
         for mem in mems:
@@ -198,8 +233,9 @@ class _Round:
         done = (self.table[:, [0, 4]] < 0).all(axis=1)
         for i in np.flatnonzero(done).tolist():
             mems[i].pop("r", None)
-        for i in np.flatnonzero(~done).tolist():
-            mems[i]["r"] = self.table[i].copy()
+        for i in sorted(self.changed):
+            if not done[i]:
+                mems[i]["r"] = self.table[i].copy()
         return done, self.awake
 
     def _route_inbox(self) -> None:
@@ -287,13 +323,16 @@ class _Round:
         mem = self.mems[i]
         held = mem["mk"]
         rest = held[replace:] if side == 0 else held[:held.size - replace]
-        mem["mk"] = np.concatenate([keys, rest] if side == 0 else [rest, keys])
+        mem["mk"] = rest if not keys.size else keys if not rest.size else np.concatenate(
+            [keys, rest] if side == 0 else [rest, keys])
         if self.records:
             old = mem["mv"]
             rest_v = old[replace:] if side == 0 else old[:old.size - replace]
-            mem["mv"] = np.concatenate([values, rest_v] if side == 0 else [rest_v, values])
+            mem["mv"] = rest_v if not keys.size else values if not rest_v.size else \
+                np.concatenate([values, rest_v] if side == 0 else [rest_v, values])
 
     def _set_role(self, i: int, side: int, start: int, length: int, kind: int) -> None:
+        self.changed.add(i)
         self.table[i, 4 * side:4 * side + 4] = (start, length, self.now, kind) if start >= 0 \
             else (-1, -1, -1, -1)
 
@@ -488,13 +527,12 @@ class _Round:
     def _draws(self, roles: _Roles, rids: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The drawn slots of the roles' segments: (all slots, offsets per segment, each
-        role's segment). Segments
-        are disjoint slot ranges, so the draws of distinct segments, by start, are sorted."""
-        key = np.stack([roles.start[rids], roles.length[rids], roles.samples[rids]])
-        unique, inverse = np.unique(key, axis=1, return_inverse=True)
-        drawn = [draws(self.p.seed, a, b, c) for a, b, c in unique.T.tolist()]
-        sizes = np.array([d.size for d in drawn], dtype=np.int64)
-        return np.concatenate(drawn), offsets_of(sizes), inverse.reshape(-1)
+        role's segment). Segments are disjoint slot ranges, so the draws of distinct
+        segments, by start, are sorted."""
+        starts, first, segment = np.unique(roles.start[rids], return_index=True,
+                                           return_inverse=True)
+        return (*all_draws(self.p.seed, starts, roles.length[rids][first],
+                           roles.samples[rids][first]), segment.reshape(-1))
 
     def _sample(self, roles: _Roles, rids: np.ndarray) -> None:
         """tau 0: each machine sends the leader the keys at its drawn slots, in slot order."""
