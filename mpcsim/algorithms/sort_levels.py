@@ -331,6 +331,19 @@ class _Round:
             mem["mv"] = rest_v if not keys.size else values if not rest_v.size else \
                 np.concatenate([values, rest_v] if side == 0 else [rest_v, values])
 
+    def _set_roles(self, machines: np.ndarray, side: np.ndarray | int, start: Any,
+                   length: Any, kind: Any) -> None:
+        """Set (start >= 0) or clear the segment on `side` of many machines at once."""
+        if machines.size == 0:
+            return
+        self.changed.update(machines.tolist())
+        col = 4 * np.broadcast_to(np.asarray(side), machines.shape)
+        start = np.broadcast_to(np.asarray(start), machines.shape)
+        clear = start < 0
+        for j, value in enumerate((start, length, self.now, kind)):
+            value = np.broadcast_to(np.asarray(value), machines.shape)
+            self.table[machines, col + j] = np.where(clear, -1, value)
+
     def _set_role(self, i: int, side: int, start: int, length: int, kind: int) -> None:
         self.changed.add(i)
         self.table[i, 4 * side:4 * side + 4] = (start, length, self.now, kind) if start >= 0 \
@@ -442,27 +455,22 @@ class _Round:
         slot_lo, slot_hi = roles.slot_lo[rids], roles.slot_hi[rids]
         left, right = start0 < slot_lo, end1 > slot_hi
         spanning = left & right & (first_bucket == last_bucket)
-        pairs_out = []
-        for j, r in enumerate(rids.tolist()):
-            i, side, me = int(roles.machine[r]), int(roles.side[r]), int(roles.id[r])
-            self._set_role(i, side, -1, 0, 0)
-            if spanning[j]:
-                self._set_role(i, 0, int(start0[j]), int(end0[j] - start0[j]), SPLIT)
-                continue
-            if left[j]:
-                span = me - int(start0[j]) // c + 1
-                self._set_role(i, 0, int(start0[j]), int(end0[j] - start0[j]),
-                               PAIR if span == 2 else SPLIT)
-            if right[j]:
-                length = int(end1[j] - start1[j])
-                if (int(end1[j]) - 1) // c - me + 1 > 2:
-                    self._set_role(i, 1, int(start1[j]), length, SPLIT)
-                    continue
-                pairs_out.append((i, me, int(slot_hi[j] - start1[j])))
-                if length > c:  # the right machine sends this machine's share back
-                    self._set_role(i, 1, int(start1[j]), length, PAIR)
-        if pairs_out:
-            self._pair_send(pairs_out)
+        machine, side, me = roles.machine[rids], roles.side[rids], roles.id[rids]
+        self._set_roles(machine, side, -1, 0, 0)  # the arrived segment's level is over
+        length0, length1 = end0 - start0, end1 - start1
+        lo = left  # a bucket crossing the left edge (or spanning the part)
+        span0 = me - start0 // c + 1
+        self._set_roles(machine[lo], 0, start0[lo], length0[lo],
+                        np.where(spanning[lo] | (span0[lo] > 2), SPLIT, PAIR))
+        hi = right & ~spanning
+        split = hi & ((end1 - 1) // c - me + 1 > 2)
+        self._set_roles(machine[split], 1, start1[split], length1[split], SPLIT)
+        pair = hi & ~split
+        back = pair & (length1 > c)  # the right machine sends this machine's share back
+        self._set_roles(machine[back], 1, start1[back], length1[back], PAIR)
+        if pair.any():
+            self._pair_send(list(zip(machine[pair].tolist(), me[pair].tolist(),
+                                     (slot_hi - start1)[pair].tolist())))
 
     def _pair_send(self, pairs: list[tuple[int, int, int]]) -> None:
         """Machines at the left of a two-machine segment send their part of it (the last
@@ -859,7 +867,12 @@ class _Round:
         stay = run_dest == me
         go = ~stay
         src_start = offsets[run_role] + run_lo
-        self._send_items(me[go], run_dest[go], keys, values, src_start[go], run_len[go])
+        if values is None:  # the runs tile the parts in order: the sent ones, masked out
+            sent = np.repeat(go, run_len)
+            self._emit(me[go], run_dest[go], keys[sent].astype(self.dtype, copy=False),
+                       run_len[go])
+        else:
+            self._send_items(me[go], run_dest[go], keys, values, src_start[go], run_len[go])
         kept_start, kept_len, kept_role = src_start[stay], run_len[stay], run_role[stay]
         kept_of = np.full(rids.size, -1, dtype=np.int64)
         kept_of[kept_role] = np.arange(kept_role.size)
