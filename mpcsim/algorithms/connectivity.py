@@ -53,14 +53,17 @@ variant, for which no O(log n) proof is known to us: the bound this module state
 check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 (twice the worst seen) and
 F <= ceil(log2 V) + 1 (every pointer is an ancestor, and doubling halves the distance), so
 rounds <= L (K + F + 1) + 2H + 2 (Plan.rounds). Measured rounds: karate club 22 (s = 64),
-powerlaw 5000 44 (s = 100), random 10^5 words 68 (s = 317), cycles at n = 2^20 words 98-106
-(s = 2^10) and ~46 (s = n^(2/3)): ~5 log2 n at s = n^(1/2) for large n, ~2.3 log2 n at
-n^(2/3) (benchmarks/connectivity.py prints the table and plots it).
+powerlaw 5000 44 (s = 100), random 10^5 words 62 (s = 317), one or two cycles at n = 2^20
+words 98-102 (s = 2^10, D = 1) and 50-52 (s = n^(2/3), D = 0): ~5 log2 n at s = n^(1/2) and
+~2.6 log2 n at n^(2/3); at n = 2^10..2^12 and s = n^(1/2) the plan needs D = 3 (8 rounds per
+exchange) and takes 98-122 rounds, over 8 log2 n (benchmarks/connectivity.py prints the table
+and plots it).
 
 Communication: an exchange moves ~6 words per live edge (two requests of 1-2 words up and an
 answer down, per hop) plus ~3 per asking vertex; edges shrink as trees merge (loops and
-repeats are dropped every exchange), so traffic follows the live edges: 40-60 words per
-input edge in total on the graphs above (e.g. 42 for powerlaw 5000 at s = 100).
+repeats are dropped every exchange), so traffic follows the live edges: 11-64 words per input
+edge in all (karate club 11, powerlaw 5000 40, the random graph of 10^5 words 55, cycles 17
+at D = 0 to 64 at D = 3).
 
 Skew: a popular label (a hub, or the root of a large tree: it is every edge's label in the
 end) is asked for by every machine holding one of its edges. Requests are merged per machine
@@ -84,7 +87,7 @@ and the registry's generators at 2000 and 20000 edges) at s = max(ceil((2E)^(1/2
 that fits), twice that and (2E)^(2/3), two seeds each: 0.42-0.90 of s, median 0.65. Caps are
 enforced: an input that beats the estimate raises MemoryLimitExceeded, never passes silently.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
-(3136 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3). The least s
+(2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3). The least s
 any plan fits (`least_memory_words`) is 28-70 words for small graphs (karate club 36, les
 miserables 44, florentine families 28, davis southern women 42, above their
 ceil((2E)^(1/2)) = 7-23: the tests run those at the least s).
