@@ -242,6 +242,9 @@ class _Round:
         """Each message's machine and side: lo if from itself or a machine before it, else hi
         (a machine with one segment takes all its messages)."""
         got = self.fleet.inbox if self.inbox is None else self.inbox
+        if got.values.dtype != self.dtype:  # no message at all (an empty int64 column)
+            got = FleetMessages(got.dests, got.sources, got.offsets,
+                                got.values.astype(self.dtype))
         self.got = got
         if len(got) == 0:
             self.msg_machine = self.msg_side = np.zeros(0, dtype=np.int64)
