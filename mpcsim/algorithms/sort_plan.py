@@ -437,12 +437,14 @@ def _search(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,
 
 def _unbeatable(fixed: list[SortPlan], n: int, q: int, s: int, w: int) -> bool:
     """Whether a fitting direct or network plan beats every levels plan, so the grid need not
-    be searched. A levels plan holds at most s // (2w) items per machine; with more items than
-    that it needs at least one level (>= 5 rounds) and the final 2: expected and bound >= 7
-    each, a key of >= 14, which a fixed plan's smaller key beats outright."""
+    be searched. A levels plan holds at most (s - 10) // (2w) items per machine (a pair's
+    right machine receives the left part); with more than twice that it needs at least one
+    level (>= 5 rounds) and the final 2: expected and bound >= 7 each, a key of >= 14, which
+    a fixed plan's smaller key beats outright."""
     keys = [p.expected_rounds() + p.round_bound() for p in fixed
             if p.machines <= q and p.peak_words <= s and p.round_bound() >= 0]
-    return n > s // (2 * w) and bool(keys) and min(keys) < 14
+    most = (s - STATE_WORDS - _SPARE_WORDS) // (2 * w)
+    return n > 2 * most and bool(keys) and min(keys) < 14
 
 
 def _levels_plans(n: int, q: int, s: int, w: int, seed: int, stable_floats: bool,

@@ -52,6 +52,70 @@ def test_output_equals_numpys_stable_sort_within_the_bound(kind: str, s: int,
     assert result.trace.max_memory_words <= program.plan.peak_words <= s
 
 
+def transcript(result: mpcsim.Result) -> list[tuple[int, ...]]:
+    return [(r.messages, r.words, r.max_memory_words, r.max_sent_words, r.max_received_words)
+            for r in result.trace.rounds]
+
+
+DTYPES = {
+    "float32": RNG.standard_normal(N).astype(np.float32),
+    "int32 ties": RNG.integers(-3, 3, N).astype(np.int32),
+    "huge uint64": RNG.integers(0, 2**63, N, dtype=np.uint64) * np.uint64(2),
+    "huge int64 records": np.column_stack([RNG.integers(-2**62, 2**62, N), np.arange(N)]),
+}
+
+
+@pytest.mark.parametrize("kind, name", [
+    *(("levels", name) for name in ("signed zeros", "records with ties", "float32",
+                                    "int32 ties", "huge uint64", "huge int64 records")),
+    *(("network", name) for name in ("signed zeros", "records with ties"))])
+def test_fleets_of_one_and_several_hosts_give_the_same_transcript(name: str,
+                                                                  kind: str) -> None:
+    """The fleet round keeps machines apart: one machine at a time (vectorize=False) and
+    three hosts give the same output, rounds and per-round words as one fleet."""
+    inputs = {**INPUTS, **DTYPES}[name][:1200]
+    whole, program = run(inputs, 300, kind=kind, seed=3)
+    alone, _ = run(inputs, 300, kind=kind, seed=3, vectorize=False)
+    hosts, _ = run(inputs, 300, kind=kind, seed=7, num_workers=3)
+    for result in (whole, alone, hosts):
+        assert sort.verify(result.output, inputs)
+    assert transcript(whole) == transcript(alone) == transcript(hosts)
+    assert program.plan is not None and whole.rounds <= program.plan.round_bound()
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 399, 700])
+def test_tiny_inputs_sort_on_one_machine_or_one_pair(n: int) -> None:
+    """n <= c: one round; m = 2: a pair, merged without a level (3 rounds)."""
+    inputs = RNG.integers(0, 4, n).astype(np.float64)
+    result, program = run(inputs, 2000, q=6, kind="levels")
+    assert sort.verify(result.output, inputs)
+    assert program.plan is not None
+    assert result.rounds <= program.plan.round_bound() <= (3 if n > 399 else 1)
+    assert all(o is None for o in result.output[program.plan.machines:])
+
+
+@pytest.mark.parametrize("s, kind", [(100, None), (300, "levels")])
+def test_records_keep_input_order_among_equal_keys_at_small_s(s: int, kind: str | None) -> None:
+    """n = 10^4 records with 5 distinct keys: at s = n^(1/2) = 100 words (the network: the
+    levels need s >= ~256) and with the levels at s = 300, the stable order, every cap kept."""
+    n = 10_000
+    inputs = np.column_stack([RNG.integers(0, 5, n), RNG.permutation(n)])
+    result, program = run(inputs, s, kind=kind)
+    assert sort.verify(result.output, inputs)
+    assert program.plan is not None and result.rounds <= program.plan.round_bound()
+    assert max(result.trace.max_memory_words, result.trace.max_sent_words,
+               result.trace.max_received_words) <= program.plan.peak_words <= s
+
+
+def test_a_million_keys_at_s_1000_take_a_few_thousand_machines_and_about_30_rounds() -> None:
+    """The plan the sublinear benchmark runs (benchmarks/columnar_sort.py): levels, a wider
+    first level, bound <= 32 rounds on <= 4,000 machines (the old plan: 52 on 8,000)."""
+    p = plan(10**6, 1 << 40, 1000)
+    assert p.kind == "levels" and p.first.buckets >= p.rest.buckets
+    assert p.round_bound() <= 32 and p.machines <= 4000
+    assert p.peak_words <= 1000 and p.sent_words <= 1000
+
+
 def test_the_network_takes_exactly_its_bound_and_sorts_any_machine_count() -> None:
     for machines in range(1, 40):
         stages = sort_network.stages(machines)
@@ -185,6 +249,9 @@ def test_skipping_the_levels_grid_never_changes_the_plan(monkeypatch: pytest.Mon
                 out.append(str(exc))
         return out
 
+    sort_plan._search.cache_clear()
     shortcut = plans()
+    sort_plan._search.cache_clear()
     monkeypatch.setattr(sort_plan, "_unbeatable", lambda *args: False)
     assert plans() == shortcut
+    sort_plan._search.cache_clear()
