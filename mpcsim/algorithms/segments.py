@@ -100,20 +100,33 @@ def sort_each(keys: np.ndarray, values: np.ndarray | None, offsets: np.ndarray,
               stable: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """keys[offsets[i]:offsets[i + 1]] sorted for each i (values following their keys).
     Stable (ties in the given order) when `stable` or when values are given; otherwise ties
-    are bit-identical keys, whose order no one can see."""
+    are bit-identical keys, whose order no one can see. Segments of one length are sorted
+    together, as the rows of one 2-D array."""
+    kind = "stable" if stable or values is not None else None
+    if offsets.size <= 2:  # one segment
+        if values is None:
+            return np.sort(keys, kind=kind), None
+        order = np.argsort(keys, kind="stable")
+        return keys[order], values[order]
     out_k = np.empty_like(keys)
     out_v = None if values is None else np.empty_like(values)
-    bounds = offsets.tolist()
-    kind = "stable" if stable or values is not None else None
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        if b - a < 2:
-            out_k[a:b] = keys[a:b]
+    lengths = np.diff(offsets)
+    sizes, counts = np.unique(lengths, return_counts=True)
+    for size, count in zip(sizes.tolist(), counts.tolist()):
+        rows = np.flatnonzero(lengths == size)
+        if size < 2:
+            at = offsets[rows]
+            out_k[at] = keys[at]
             if values is not None:
-                out_v[a:b] = values[a:b]  # type: ignore[index]
-        elif values is None:
-            out_k[a:b] = np.sort(keys[a:b], kind=kind)
+                out_v[at] = values[at]  # type: ignore[index]
+            continue
+        index = offsets[rows][:, None] + np.arange(size)
+        if values is None:
+            out_k[index] = np.sort(keys[index], axis=1, kind=kind)
         else:
-            order = np.argsort(keys[a:b], kind="stable")
-            out_k[a:b] = keys[a:b][order]
-            out_v[a:b] = values[a:b][order]  # type: ignore[index]
+            order = np.argsort(keys[index], axis=1, kind="stable")
+            taken = np.take_along_axis(index, order, axis=1)
+            out_k[index] = keys[taken]
+            out_v[index] = values[taken]  # type: ignore[index]
+        del count
     return out_k, out_v

@@ -56,15 +56,17 @@ def step_many(p: SortPlan, fleet: Fleet, inbox: FleetMessages | None = None
     return _Round(p, fleet, inbox).run()
 
 
-def begin(p: SortPlan, memory: dict[str, Any], machine_id: int) -> None:
+def begin(p: SortPlan, memory: dict[str, Any], machine_id: int, presorted: bool = False
+          ) -> None:
     """Round 0: sort the input chunk ("k", "v") into "mk" ("mv") and join the one segment
     [0, n) (a pair when it spans two machines)."""
     keys, values = memory.pop("k"), memory.pop("v", None)
     if values is None:
-        keys = np.sort(keys, kind="stable" if p.stable_floats else None)
+        keys = keys if presorted else np.sort(keys, kind="stable" if p.stable_floats else None)
     else:
-        order = np.argsort(keys, kind="stable")
-        keys, values = keys[order], values[order]
+        if not presorted:
+            order = np.argsort(keys, kind="stable")
+            keys, values = keys[order], values[order]
         memory["mv"] = values
     memory["mk"] = keys
     if p.n <= p.slots:
@@ -211,10 +213,9 @@ class _Round:
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
         p, mems, ids = self.p, self.mems, self.ids
-        for i, mem in enumerate(mems):
-            if "k" in mem:
-                begin(p, mem, int(ids[i]))
-                self.changed.add(i)
+        starting = [i for i, mem in enumerate(mems) if "k" in mem]
+        if starting:
+            self._begin(starting)
         self.table = np.array([mem.get("r", _NO_ROLES) for mem in mems],
                               dtype=np.int64).reshape(len(mems), 8)
         for mem in mems:
@@ -237,6 +238,25 @@ class _Round:
             if not done[i]:
                 mems[i]["r"] = self.table[i].copy()
         return done, self.awake
+
+    def _begin(self, starting: list[int]) -> None:
+        """Round 0: every machine sorts its chunk (chunks of one length as one 2-D sort) and
+        joins the segment [0, n) (see `begin`)."""
+        p, mems = self.p, self.mems
+        keys = [mems[i]["k"] for i in starting]
+        values = [mems[i]["v"] for i in starting] if p.item_words == 2 else None
+        offsets = offsets_of(np.array([k.size for k in keys], dtype=np.int64))
+        flat_k, flat_v = sort_each(np.concatenate(keys),
+                                   None if values is None else np.concatenate(values),
+                                   offsets, p.stable_floats)
+        bounds = offsets.tolist()
+        for j, i in enumerate(starting):
+            mem = mems[i]
+            mem["k"] = flat_k[bounds[j]:bounds[j + 1]]
+            if flat_v is not None:
+                mem["v"] = flat_v[bounds[j]:bounds[j + 1]]
+            begin(p, mem, int(self.ids[i]), presorted=True)
+            self.changed.add(i)
 
     def _route_inbox(self) -> None:
         """Each message's machine and side: lo if from itself or a machine before it, else hi
@@ -498,30 +518,30 @@ class _Round:
         picked, owner = self._messages(roles, rids)
         keys_in, vals_in = self._items(picked)
         assert sorted(owner.tolist()) == sorted(rids.tolist()), "one left part each"
-        back = []
+        mine = roles.part[owner]
+        keys_all, vals_all = [], []
         for j, r in enumerate(owner.tolist()):
-            i = int(roles.machine[r])
-            mem = self.mems[i]
-            mine = int(roles.part[r])
-            keys = np.concatenate([keys_in[j], mem["mk"][:mine]])
-            values = np.concatenate([vals_in[j], mem["mv"][:mine]]) if self.records else None
-            keys, values = sort_each(keys, values, np.array([0, keys.size]),
-                                     self.p.stable_floats)
-            left = keys_in[j].size
-            self._set_role(i, 0, -1, 0, 0)
-            if int(roles.length[r]) <= self.p.slots:
-                self._put(i, 0, keys, values, replace=mine)
-                continue
-            self._put(i, 0, keys[left:], None if values is None else values[left:],
-                      replace=mine)
-            back.append((int(roles.id[r]), keys[:left], None if values is None
-                         else values[:left]))
-        if back:
-            lens = np.array([k.size for _, k, _ in back], dtype=np.int64)
-            src = np.array([me for me, _, _ in back], dtype=np.int64)
-            self._send_items(src, src - 1, np.concatenate([k for _, k, _ in back]),
-                             np.concatenate([v for _, _, v in back]) if self.records else None,
-                             offsets_of(lens)[:-1], lens)
+            mem = self.mems[int(roles.machine[r])]
+            keys_all += [keys_in[j], mem["mk"][:mine[j]]]
+            if self.records:
+                vals_all += [vals_in[j], mem["mv"][:mine[j]]]
+        left = np.array([k.size for k in keys_in], dtype=np.int64)
+        offsets = offsets_of(left + mine)
+        keys, values = sort_each(np.concatenate(keys_all),
+                                 np.concatenate(vals_all) if self.records else None,
+                                 offsets, self.p.stable_floats)
+        whole = roles.length[owner] <= self.p.slots  # kept whole, else the share goes back
+        self._set_roles(roles.machine[owner], 0, -1, 0, 0)
+        bounds = offsets.tolist()
+        for j, r in enumerate(owner.tolist()):
+            a, b = bounds[j], bounds[j + 1]
+            keep = a if whole[j] else a + int(left[j])
+            self._put(int(roles.machine[r]), 0, keys[keep:b],
+                      None if values is None else values[keep:b], replace=int(mine[j]))
+        back = np.flatnonzero(~whole)
+        if back.size:
+            src = roles.id[owner][back]
+            self._send_items(src, src - 1, keys, values, offsets[back], left[back])
 
     def _back(self, roles: _Roles, rids: np.ndarray) -> None:
         """The left machine of a pair gets its share of the merged segment."""
