@@ -1,29 +1,35 @@
 """Sample sort: a stable sort of n keys (ints or floats) or (key, value) records (at small s,
-by a merge-split network instead: see "Network plans" below).
+by a merge-split network instead: see "Network plans" below). Every plan runs as fleet rounds
+(mpcsim.fleet): a host's machines take each round as one numpy pass, messages as columns.
 
 Layout: a dense array of n slots, c per machine (machine j holds slots [jc, (j+1)c)). The
 items of a *segment* (a range of slots) are known to belong to exactly those slots in sorted
 order, but are unsorted among themselves; at the start the whole input is one segment.
-Each machine keeps its part of a segment sorted locally. A segment of more than c items
-(spanning >= 2 machines) is refined by one *level*:
-  1. sample: S draws of its slots (a seeded hash, so no machine needs to agree with another);
-     the drawn items (key, rank among equal keys on their machine) go to the segment's first
-     machine, the leader;
-  2. the leader sorts the samples and takes every (S/B)-th as a splitter (key, machine, rank)
-     (a total order on items consistent with stable order, so ties split at any item);
-  3. splitters go down, bucket counts up and (prefix, total) per bucket back down the split
-     tree (mpcsim.algorithms.split_tree), so every machine knows where its bucket-b items go:
-     the slots start + (items of buckets < b) + (bucket-b items on earlier machines) + ...;
-  4. scatter: each machine sends each destination machine one message (a contiguous run of its
-     locally sorted items); the receiver sorts what arrives, which splits its slots into the
-     sub-segments (the buckets) it holds. Buckets within one machine are done; a bucket of
-     <= c items straddling two machines is sent to the right one, which merges it (one
-     round); larger buckets are refined by the next level.
-Buckets are contiguous in stable order and every machine receives exactly its slots, so no cap
-depends on the luck of the sampling: only the number of levels does. Stability: within a
-segment slot order is input order among equal keys (true at the start, kept by sending
-buckets in machine order and sorting stably), and the splitters' (machine, rank) break ties
-in that order.
+Each machine keeps its part of a segment sorted locally. A segment spanning G >= 3 machines is
+refined by one *level* (mpcsim.algorithms.sort_levels; the tree in split_tree):
+  1. sample: S hashed draws of its slots; the keys drawn go to the segment's *leader* (its
+     second machine), which recomputes their slots from the same hash;
+  2. the leader sorts the samples by (key, slot) and takes every (S/B)-th as a splitter
+     (key, slot): a total order on items consistent with stable order, so ties split at any
+     item;
+  3. the splitters go down, bucket counts up and (prefix, total) per bucket back down split
+     trees whose hosts are the segment's inner machines (never its two end machines, which
+     may belong to a neighbouring segment too), B/h groups of h buckets per message, so every
+     machine learns where its bucket-b items go: the slots start + (items of buckets < b) +
+     (bucket-b items on earlier machines) + ...;
+  4. scatter: each machine sends each destination machine one message (a contiguous run of
+     its locally sorted items, no header: a machine's two segments are told apart by the
+     sender's side) and keeps the run for itself; the receiver sorts what arrives, which
+     splits its slots into the sub-segments (the buckets) it holds. Buckets within one
+     machine are done; a bucket spanning two machines (<= 2c items) is a *pair*: the left
+     machine sends its part to the right one, which merges it and keeps it (<= c items) or
+     sends the left machine its share back; larger buckets are refined by the next level.
+Buckets are contiguous in stable order and every machine receives exactly its slots (a pair's
+right machine <= 2c items), so no cap depends on the luck of the sampling: only the number of
+levels does. Stability: within a segment slot order is input order among equal keys (true at
+the start, kept by sending runs in machine order and sorting stably), and the splitters'
+slots break ties in that order. The first level (the whole input: every machine in one
+segment only) may use more buckets than the later ones (sort_plan's `first` and `rest`).
 
 Direct plans: when one bucket per machine fits (with high probability) in a machine, the
 plan skips the counting: round 0 local sort and samples to machine 0, round 1 the splitters
@@ -36,17 +42,23 @@ bitonic merge-split network over the machines: deterministic, L(L+1)/2 + 1 round
 (L = ceil(log2 m)), c = floor((s - 2) / (2w')) items per machine (w' = w, + 1 when items carry
 their input position as the tiebreak: records, signed zeros).
 
-Rounds: a level on a segment spanning G machines takes a + 3D + 1 rounds (D = ceil(log_g G)
-tree levels, a = 1 or 2; 5 or 6 when G <= g); levels run until segments have <= c items, then
-one round merges straddlers. mpcsim.algorithms.sort_plan derives the with-high-probability
-bound (`round_bound`) and the memory per machine, and chooses the plan with the fewest
-rounds: the levels' bound is O(1/delta) for s = n^delta (a constant for fixed delta), the
-network's ~((1 - delta) log2 n)^2 / 2 grows with n but is lower at small s. E.g. at
-s = ceil(n^(1/2)): n = 10^3 (s = 32) network 29 rounds, n = 10^4 (s = 100) network 37,
-n = 10^5 (s = 317) network 56, n = 10^6 (s = 1000) levels 41 (bound 52); at
-s = ceil(n^(2/3)): 16, 22, 21 (levels, bound 22), 14 (levels, bound 14). Any s >= 4 words
-(keys; 8 for records) has a plan. With q*s = O(n): q = ceil(n/c) machines, c = s/(3w) ..
-s/(12w) for levels, (s - 2)/(2w') for the network (see `sizing`).
+Rounds: a level on a segment spanning G machines takes a + 3D + 1 rounds (D the split tree's
+depth, a = 1 or 2; 5 or 6 when one block of hosts does); levels run until segments have <= c
+items, then one round merges pairs. mpcsim.algorithms.sort_plan derives the
+with-high-probability bound (`round_bound`) and the memory per machine, and chooses the plan
+with the fewest rounds: the levels' bound is O(1/delta) for s = n^delta (a constant for fixed
+delta), the network's ~((1 - delta) log2 n)^2 / 2 grows with n but is lower at small s.
+Measured at s = ceil(n^(1/2)): n = 10^3 (s = 32) network 29 rounds, n = 10^4 (s = 100)
+network 37, n = 10^5 (s = 317) levels 30 (bound 39), n = 10^6 (s = 1000) levels 23-25
+(bound 31, 3,509 machines); at s = ceil(n^(2/3)): 16 (network), 13 (bound 19), 14 (bound 14),
+13 (bound 13). Any s >= 4 words (keys; 8 for records) has a plan. With q*s = O(n):
+q = ceil(n/c) machines, c = s/(2.2w) .. s/(12w) for levels, (s - 2)/(2w') for the network
+(see `sizing`).
+
+Embedding: `step_many(plan, fleet)` is one round of the sort on a fleet (what SampleSort's
+round_many does), `step(plan, machine)` the same for one machine (much slower per machine:
+programs with fleet rounds should call step_many); `place` lays out the input; a finished
+machine holds its share in memory "mk" (and "mv").
 
 Failure modes: ConfigError up front when no plan fits (s < 4 words for keys, < 8 for records,
 or too few machines), naming the least memory_words or num_machines; NaN keys are rejected
