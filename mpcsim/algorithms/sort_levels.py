@@ -440,7 +440,7 @@ class _Round:
         source = np.concatenate([self.got.sources[picked], roles.id[rids]])
         count = np.concatenate([items, kept_n])
         key_at = np.concatenate([starts, kept_at])
-        order = np.lexsort((source, role))
+        order = np.argsort(role * (self.fleet.num_machines + 1) + source, kind="stable")
         count, key_at = count[order], key_at[order]
         inside = within(count)
         pool = np.concatenate([flat, kept_flat])
