@@ -213,17 +213,18 @@ class _Round:
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
         p, mems, ids = self.p, self.mems, self.ids
+        for mem in mems:
+            held = mem.get("mk", mem.get("k"))
+            if held is not None:
+                self.dtype = segments.carrier(held.dtype)
+                self.key_dtype = held.dtype
+                self.value_dtype = mem.get("mv", mem.get("v")).dtype if self.records else None
+                break
         starting = [i for i, mem in enumerate(mems) if "k" in mem]
         if starting:
             self._begin(starting)
         self.table = np.array([mem.get("r", _NO_ROLES) for mem in mems],
                               dtype=np.int64).reshape(len(mems), 8)
-        for mem in mems:
-            if "mk" in mem:
-                self.dtype = segments.carrier(mem["mk"].dtype)
-                self.key_dtype = mem["mk"].dtype
-                self.value_dtype = mem["mv"].dtype if self.records else None
-                break
         if self.dtype is not None and (self.table[:, [0, 4]] >= 0).any():
             self._route_inbox()
             roles = _Roles(p, ids, self.table, self.now)
@@ -257,6 +258,8 @@ class _Round:
                 mem["v"] = flat_v[bounds[j]:bounds[j + 1]]
             begin(p, mem, int(self.ids[i]), presorted=True)
             self.changed.add(i)
+            if p.machines == 2 and self.ids[i] == 0:  # one pair: its left part goes now
+                self._pair_send([(i, 0, int(mem["mk"].size))])
 
     def _route_inbox(self) -> None:
         """Each message's machine and side: lo if from itself or a machine before it, else hi

@@ -83,14 +83,17 @@ def test_fleets_of_one_and_several_hosts_give_the_same_transcript(name: str,
     assert program.plan is not None and whole.rounds <= program.plan.round_bound()
 
 
-@pytest.mark.parametrize("n", [0, 1, 5, 399, 700])
-def test_tiny_inputs_sort_on_one_machine_or_one_pair(n: int) -> None:
-    """n <= c: one round; m = 2: a pair, merged without a level (3 rounds)."""
-    inputs = RNG.integers(0, 4, n).astype(np.float64)
-    result, program = run(inputs, 2000, q=6, kind="levels")
+@pytest.mark.parametrize("n", [0, 1, 5, 900, 1500, 1800])
+@pytest.mark.parametrize("records", [False, True])
+def test_tiny_inputs_sort_on_one_machine_or_one_pair(n: int, records: bool) -> None:
+    """n <= c: one round; two machines: a pair, merged without a level (3 rounds)."""
+    keys = RNG.integers(0, 4, n).astype(np.float64)
+    inputs = np.column_stack([keys, np.arange(n)]) if records else keys
+    result, program = run(inputs, 4000 if records else 2000, q=6, kind="levels")
     assert sort.verify(result.output, inputs)
     assert program.plan is not None
-    assert result.rounds <= program.plan.round_bound() <= (3 if n > 399 else 1)
+    assert result.rounds <= program.plan.round_bound() <= (3 if n > 900 else 1)
+    assert program.plan.machines == (2 if n > 900 else min(n, 1))
     assert all(o is None for o in result.output[program.plan.machines:])
 
 
