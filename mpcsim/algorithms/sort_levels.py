@@ -900,21 +900,23 @@ class _Round:
         else:
             self._send_items(me[go], run_dest[go], keys, values, src_start[go], run_len[go])
         kept_start, kept_len, kept_role = src_start[stay], run_len[stay], run_role[stay]
-        kept_of = np.full(rids.size, -1, dtype=np.int64)
-        kept_of[kept_role] = np.arange(kept_role.size)
-        for j, r in enumerate(rids.tolist()):
-            i, side = int(roles.machine[r]), int(roles.side[r])
+        kept_lo, kept_hi = np.zeros(rids.size, np.int64), np.zeros(rids.size, np.int64)
+        kept_lo[kept_role], kept_hi[kept_role] = kept_start, kept_start + kept_len
+        bounds = b_off.tolist()
+        for j, (i, side, part, a, b) in enumerate(zip(
+                roles.machine[rids].tolist(), roles.side[rids].tolist(),
+                roles.part[rids].tolist(), kept_lo.tolist(), kept_hi.tolist())):
             mem, pre = self.mems[i], SIDES[side]
-            t = kept_of[j]
-            a, n_kept = (int(kept_start[t]), int(kept_len[t])) if t >= 0 else (0, 0)
-            mem[pre + "x"] = keys[a:a + n_kept]
+            mem[pre + "x"] = keys[a:b]  # the run it keeps (maybe empty): back at the arrival
             if self.records:
-                mem[pre + "y"] = values[a:a + n_kept]  # type: ignore[index]
-            mem[pre + "t"] = totals[b_off[j]:b_off[j + 1]]
-            held = mem["mk"]
-            self._put(i, side, held[:0], mem["mv"][:0] if self.records else None,
-                      replace=int(roles.part[r]))
-            self.awake[i] = True
+                mem[pre + "y"] = values[a:b]  # type: ignore[index]
+            mem[pre + "t"] = totals[bounds[j]:bounds[j + 1]]
+            held = mem["mk"]  # the part leaves: the rest is a view
+            mem["mk"] = held[part:] if side == 0 else held[:held.size - part]
+            if self.records:
+                held = mem["mv"]
+                mem["mv"] = held[part:] if side == 0 else held[:held.size - part]
+        self.awake[roles.machine[rids]] = True
 
 
 def _column_sums(data: np.ndarray, t_off: np.ndarray, children: np.ndarray,
