@@ -514,7 +514,7 @@ def _fitting(c: int, m: int, s: int, w: int, whole: bool, samples: int | None,
                         continue
                     a = max(1, int(0.9 * sa) // b)
                     found.append(split)
-                    best.setdefault(d, []).append(((min(a, 8) * b, -h), split))
+                    best.setdefault(d, []).append(((min(a, 8) * b, h), split))
     if samples or buckets or fan:
         return tuple(found)
     return tuple(split for options in best.values()
