@@ -16,9 +16,10 @@ algorithm, each defining its Program, `reference`, `round_bound`, `make_input` a
   edge contraction through a combining exchange (label_exchange), O(log n) exchanges measured;
 
 Building blocks used by these: tree (b-ary trees over machine ids), scan (the aligned-tree
-scan both prefix sums are instances of), sort_levels, split_tree, sort_network and sort_plan
-(the sort's levels as fleet rounds, its per-segment trees, its small-memory bitonic network,
-and the plan choosing between them), segments (segmented numpy steps of the sort's rounds),
+scan both prefix sums are instances of), sort_levels, sort_tree_steps, split_tree,
+sort_network and sort_plan (the sort's levels as fleet rounds, their traffic over the
+per-segment trees, the trees, its small-memory bitonic network, and the plan choosing between
+them), segments (segmented numpy steps of the sort's rounds),
 barrier (a common start round after a stage of varying length), label_exchange (reads and
 write-mins of a table through combining trees, as fleet kernels; combining holds what it shares
 with sort_exchange), connectivity_plan (connectivity's sizing and round bound), graphs (input
