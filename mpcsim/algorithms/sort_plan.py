@@ -517,5 +517,9 @@ def _fitting(c: int, m: int, s: int, w: int, whole: bool, samples: int | None,
                     best.setdefault(d, []).append(((min(a, 8) * b, h), split))
     if samples or buckets or fan:
         return tuple(found)
-    return tuple(split for options in best.values()
-                 for _, split in sorted(options, key=lambda o: o[0], reverse=True)[:_KEEP])
+    kept: dict[Split, None] = {}  # per depth: the most cutting, widest and narrowest first
+    for options in best.values():
+        for order in ((lambda o: o[0]), (lambda o: (o[0][0], -o[0][1]))):
+            for _, split in sorted(options, key=order, reverse=True)[:_KEEP]:
+                kept[split] = None
+    return tuple(kept)
