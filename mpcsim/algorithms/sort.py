@@ -266,16 +266,18 @@ def _direct_step(p: SortPlan, fleet: Fleet, inbox: FleetMessages) -> np.ndarray:
             keys = np.concatenate([got.values[a:a + n] for a, n in zip(starts, sizes)])
             values = (np.concatenate([got.values[a + n:a + 2 * n] for a, n in zip(starts, sizes)])
                       if p.item_words == 2 else None)
-            keys, values = _sorted(p, keys.astype(memory["mk"].dtype),
-                                   None if values is None else values.astype(memory["mv"].dtype))
+            keys, values = _sorted(p, keys.astype(memory["mk"].dtype, copy=False),
+                                   None if values is None
+                                   else values.astype(memory["mv"].dtype, copy=False))
             memory["mk"] = keys
             if values is not None:
                 memory["mv"] = values
     if out:
+        out.sort(key=lambda message: (message[1], message[0]))  # by (dest, source): routed as is
         dtype = segments.carrier(next(iter(fleet.machines)).memory["mk"].dtype)
         lengths = np.array([v.size for _, _, v in out], dtype=np.int64)
         fleet.send_many(np.array([s for s, _, _ in out]), np.array([d for _, d, _ in out]),
-                        np.concatenate([v.astype(dtype) for _, _, v in out]),
+                        np.concatenate([v.astype(dtype, copy=False) for _, _, v in out]),
                         segments.offsets_of(lengths))
     return done
 
