@@ -41,7 +41,7 @@ from .wordcount import words
 if TYPE_CHECKING:
     from .cluster import ClusterInfo
 
-__all__ = ["main", "build_parser", "COMMANDS", "Command"]
+__all__ = ["main", "build_parser", "COMMANDS", "Command", "add_algorithm_arguments"]
 
 EXIT_OK, EXIT_NOT_VERIFIED, EXIT_ERROR = 0, 1, 2
 
@@ -56,15 +56,21 @@ class Command:
 
 # -- mpcsim run ---------------------------------------------------------------------------------
 
-def _configure_run(parser: argparse.ArgumentParser) -> None:
+def add_algorithm_arguments(parser: argparse.ArgumentParser, default_n: int) -> None:
+    """ALGORITHM (a registered name), --n, --machines Q and --memory-words S (both defaulting
+    to the algorithm's sizing for n): the arguments of every command that runs an algorithm."""
     parser.add_argument("algorithm", choices=sorted(ALGORITHMS), metavar="ALGORITHM",
                         help="one of: " + ", ".join(sorted(ALGORITHMS)))
-    parser.add_argument("--n", type=_count(0), default=10_000,
+    parser.add_argument("--n", type=_count(0), default=default_n,
                         help="input size in words (default: %(default)s)")
     parser.add_argument("--machines", type=_count(1), metavar="Q",
                         help="number of machines q (default: the algorithm's sizing for n)")
     parser.add_argument("--memory-words", type=_count(1), metavar="S",
                         help="words per machine s (default: the algorithm's sizing for n)")
+
+
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    add_algorithm_arguments(parser, default_n=10_000)
     add_backend_arguments(parser)
     parser.add_argument("--seed", type=_count(0), default=0,
                         help="seeds the input and the run (default: %(default)s)")
@@ -284,79 +290,24 @@ def _ray_status() -> tuple[str | None, str]:
     return str(ray.__version__), ""
 
 
-# -- mpcsim transformer -------------------------------------------------------------------------
-# The command lives in transformer_bridge.command; it is imported only when the parser is built
-# or the command runs, so importing mpcsim never imports the bridge.
+# -- the bridge's commands: transformer, hopk, demo, compile, checkpoint ---------------------------
+# They live in transformer_bridge (command, hopk_command, compile_command, checkpoint_command);
+# each is imported only when its parser is built or it runs, so importing mpcsim never imports
+# the bridge.
 
-def _configure_transformer(parser: argparse.ArgumentParser) -> None:
-    from transformer_bridge import command
+def _bridge(module: str, configure: str = "configure", handle: str = "handle"
+            ) -> tuple[Callable[[argparse.ArgumentParser], None],
+                       Callable[[argparse.Namespace], int]]:
+    """A bridge command's configure and handle, importing transformer_bridge.`module` lazily."""
 
-    command.configure(parser)
+    def lazy(name: str) -> Callable[[Any], Any]:
+        def call(arg: Any) -> Any:
+            import importlib
 
+            return getattr(importlib.import_module(f"transformer_bridge.{module}"), name)(arg)
+        return call
 
-def _handle_transformer(args: argparse.Namespace) -> int:
-    from transformer_bridge import command
-
-    return command.handle(args)
-
-
-# -- mpcsim hopk, mpcsim demo --------------------------------------------------------------------
-# The k-hop induction-heads task as MPC jobs (transformer_bridge.hopk_command, imported lazily).
-
-def _configure_hopk(parser: argparse.ArgumentParser) -> None:
-    from transformer_bridge import hopk_command
-
-    hopk_command.configure(parser)
-
-
-def _handle_hopk(args: argparse.Namespace) -> int:
-    from transformer_bridge import hopk_command
-
-    return hopk_command.handle(args)
-
-
-def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    from transformer_bridge import hopk_command
-
-    hopk_command.configure_demo(parser)
-
-
-def _handle_demo(args: argparse.Namespace) -> int:
-    from transformer_bridge import hopk_command
-
-    return hopk_command.handle_demo(args)
-
-
-# -- mpcsim compile -----------------------------------------------------------------------------
-# A registered algorithm compiled into a transformer and checked against mpcsim.run
-# (transformer_bridge.compile_command, imported lazily).
-
-def _configure_compile(parser: argparse.ArgumentParser) -> None:
-    from transformer_bridge import compile_command
-
-    compile_command.configure(parser)
-
-
-def _handle_compile(args: argparse.Namespace) -> int:
-    from transformer_bridge import compile_command
-
-    return compile_command.handle(args)
-
-
-# -- mpcsim checkpoint ---------------------------------------------------------------------------
-# The authors' PyTorch checkpoints converted to HuggingFace folders without torch
-# (transformer_bridge.checkpoint_command, imported lazily).
-
-def _configure_checkpoint(parser: argparse.ArgumentParser) -> None:
-    from transformer_bridge import checkpoint_command
-
-    checkpoint_command.configure(parser)
-
-
-def _handle_checkpoint(args: argparse.Namespace) -> int:
-    from transformer_bridge import checkpoint_command
-
-    return checkpoint_command.handle(args)
+    return lazy(configure), lazy(handle)
 
 
 # -- mpcsim bench -------------------------------------------------------------------------------
@@ -472,17 +423,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("cluster", "start, inspect or stop a multi-node Ray cluster on this machine",
             _configure_cluster, _handle_cluster),
     Command("transformer", "run a GPT-2 checkpoint's forward pass as an MPC job, compare it "
-            "with the dense forward", _configure_transformer, _handle_transformer),
+            "with the dense forward", *_bridge("command")),
     Command("hopk", "k-hop induction heads as MPC jobs: the constructed transformer (run) or "
-            "trained checkpoints' per-k error (eval)", _configure_hopk, _handle_hopk),
+            "trained checkpoints' per-k error (eval)", *_bridge("hopk_command")),
     Command("demo", "run the constructed hop_k transformer as an MPC job and compare it with "
-            "MPC pointer doubling (no files needed)", _configure_demo, _handle_demo),
+            "MPC pointer doubling (no files needed)",
+            *_bridge("hopk_command", "configure_demo", "handle_demo")),
     Command("compile", "compile an algorithm into a transformer (attention routes its "
-            "messages), check its forward against mpcsim.run", _configure_compile,
-            _handle_compile),
+            "messages), check its forward against mpcsim.run", *_bridge("compile_command")),
     Command("checkpoint", "convert the paper authors' PyTorch checkpoints (.pt + config.yaml) "
             "into folders `mpcsim transformer` and `mpcsim hopk eval` read, without torch",
-            _configure_checkpoint, _handle_checkpoint),
+            *_bridge("checkpoint_command")),
     Command("bench", "measure rounds and wall-clock against baselines in one run; write "
             "results.json, results.csv, plots and RESULTS.md", _configure_bench, _handle_bench),
 )

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .columns import (Delivered, Messages, OutBatch, out_batch, split_by_source,
+from .columns import (Delivered, Inbox, Messages, OutBatch, out_batch, split_by_source,
                       tuples_as_messages)
 from .errors import ConfigError, UnknownDestination
 from .wordcount import words
@@ -73,7 +73,7 @@ class Machine:
         self._memory: dict[str, Any] | None = memory  # made on first use if None
         self.output: Any = None
         self._run = RunState(num_machines, memory_words, seed)
-        self._in: list[tuple[int, Any]] | Inbox | None = None  # this round's inbox
+        self._in: list[tuple[int, Any]] | Inbox | Delivered | None = None  # inbox
         self._out: list[Any] | None = None  # (dest, payload) pairs and OutBatches, in order
         self._halted = False
 

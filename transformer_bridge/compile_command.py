@@ -26,7 +26,8 @@ import numpy as np
 import mpcsim
 from mpcsim.algorithms import ALGORITHMS
 from mpcsim.algorithms.spec import AlgorithmSpec
-from mpcsim.cli import EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, _count, _print_table
+from mpcsim.cli import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, _count, _print_table,
+                        add_algorithm_arguments)
 
 from .mpc_to_transformer import CompiledProgram, compile_program
 
@@ -36,14 +37,7 @@ INTEGER_RANGE = 1000  # --integers draws words in [-1000, 1000)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("algorithm", choices=sorted(ALGORITHMS), metavar="ALGORITHM",
-                        help="one of: " + ", ".join(sorted(ALGORITHMS)))
-    parser.add_argument("--n", type=_count(0), default=16,
-                        help="input size in words (default: %(default)s)")
-    parser.add_argument("--machines", type=_count(1), metavar="Q",
-                        help="number of machines q (default: the algorithm's sizing for n)")
-    parser.add_argument("--memory-words", type=_count(1), metavar="S",
-                        help="words per machine s (default: the algorithm's sizing for n)")
+    add_algorithm_arguments(parser, default_n=16)
     parser.add_argument("--trials", type=_count(1), default=3,
                         help="random inputs to compare on (default: %(default)s)")
     parser.add_argument("--integers", action="store_true",
