@@ -2,9 +2,10 @@
 of a table whose entry x lives on a known owner, in a fixed number of rounds, with no machine
 holding more than a fixed number of words whatever the requests are.
 
-Where to look instead: mpcsim.algorithms.combining does the same by a butterfly of combining
-hosts in 2D + 2 rounds, but its hosts' loads are only bounded in expectation (a popular entry
-reaches a host once per child); this module is for small s, where no load may be left to luck.
+Where to look instead: mpcsim.algorithms.label_exchange does the same through combining hosts
+in 2D + 2 rounds (connectivity uses it), but its hosts' loads are only bounded in expectation (a
+popular entry reaches a host once per child); this module is for small s, where no load may be
+left to luck. mpcsim.algorithms.combining holds only what the two share (NO_VALUE, `mix`).
 
 Items are 3 words (key, value, slot) with key = 2x + kind: an owner's record of entry x
 (kind 0, value = the entry) or a request for x (kind 1, value = the offer for x's write-min,
