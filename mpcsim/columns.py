@@ -337,6 +337,7 @@ class Messages:
 
     @classmethod
     def concat(cls, parts: Sequence[Messages]) -> Messages:
+        parts = [p for p in parts if len(p)] or parts[:1]  # an empty part has no dtype to add
         if not parts:
             return cls.empty()
         if len(parts) == 1:

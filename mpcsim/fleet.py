@@ -21,6 +21,13 @@ transcript both ways. The library's fleet programs are tested like that.
     fleet.round_idx, fleet.num_machines, fleet.memory_words
     fleet.inbox                 FleetMessages: every message to these machines, `dests` naming
                                 the receiver; by receiver, then source, then send order
+    fleet.batched, fleet.singles    the same messages apart by how they were sent: rows sent
+                                with send_many (FleetMessages), and (dest, source, payload)
+                                per message sent with send, by receiver, source, send order;
+                                e.g. a sort's batches apart from a barrier's few control
+                                messages (mpcsim.algorithms.barrier)
+    fleet.select(where)         the fleet of the machines where the bool[k] `where` is set,
+                                with their messages only: to run a stage on some machines
     fleet.gather(key)           (values, offsets): machine i's memory[key] is
                                 values[offsets[i]:offsets[i + 1]]
     fleet.scatter(key, values, offsets)   the reverse: memory[key] = that segment (a view)
@@ -37,7 +44,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .columns import Chunk, Messages, offsets_of, out_batch, split_by_source, take_segments
+from .columns import (Chunk, Delivered, Inbox, Messages, offsets_of, out_batch, split_by_source,
+                      take_segments)
 
 if TYPE_CHECKING:
     from .program import Machine, RunState
@@ -58,6 +66,16 @@ class FleetMessages(Messages):
         super().__init__(sources, offsets, values)
         self.dests = dests
 
+    def to(self, ids: np.ndarray) -> FleetMessages:
+        """The messages to the machines `ids` (ascending), in the same order."""
+        keep = index_in(ids, self.dests) >= 0
+        if keep.all():
+            return self
+        rows = np.flatnonzero(keep)
+        offsets = offsets_of(np.diff(self.offsets)[rows])
+        return FleetMessages(self.dests[rows], self.sources[rows], offsets,
+                             _readonly(take_segments(self.values, self.offsets, rows)))
+
     def __repr__(self) -> str:
         return (f"FleetMessages({len(self)} messages to {np.unique(self.dests).size} machines, "
                 f"{self.values.size} values of {self.values.dtype})")
@@ -67,20 +85,26 @@ class Fleet:
     """The runnable machines of one host in one round; see the module docstring."""
 
     __slots__ = ("machines", "ids", "round_idx", "num_machines", "memory_words", "_run",
-                 "_delivered", "_inbox", "_gathered")
+                 "_delivered", "_singles", "_parent", "_inbox", "_batched", "_gathered")
 
     def __init__(self, machines: Sequence[Machine], ids: np.ndarray, run: RunState,
                  delivered: list[tuple[np.ndarray, Chunk]] | None = None,
-                 gathered: dict[str, Any] | None = None) -> None:
+                 gathered: dict[str, Any] | None = None,
+                 singles: list[tuple[int, int, Any]] | None = None,
+                 parent: Fleet | None = None) -> None:
         self.machines = machines
         self.ids = ids
         self.round_idx = run.round_idx
         self.num_machines = run.num_machines
         self.memory_words = run.memory_words
         self._run = run
-        # the host's delivered column chunks when they are the whole inbox of these machines
+        # from the host: its delivered column chunks and single sends (by receiver), which
+        # are all these machines' messages; else (None) they are read from the machines
         self._delivered = delivered
+        self._singles = singles
+        self._parent = parent  # a select()ed fleet reads its messages from its parent's
         self._inbox: FleetMessages | None = None
+        self._batched: FleetMessages | None = None
         # key -> (ids, values, offsets, views) of the last scatter, which gather can return
         # as it is while every machine still holds its view: the host keeps it across rounds
         self._gathered = gathered if gathered is not None else {}
@@ -93,9 +117,53 @@ class Fleet:
     @property
     def inbox(self) -> FleetMessages:
         if self._inbox is None:
-            self._inbox = (self._inbox_from_chunks(self._delivered) if self._delivered is not None
-                           else self._inbox_from_machines())
+            if self._parent is not None:
+                self._inbox = self._parent.inbox.to(self.ids)
+            elif self._delivered is not None and not self._singles:
+                self._inbox = self._inbox_from_chunks(self._delivered)
+            else:
+                self._inbox = self._inbox_from_machines()
         return self._inbox
+
+    @property
+    def batched(self) -> FleetMessages:
+        """The messages sent with send_many (fleet or machine), as fleet.inbox orders them."""
+        if self._batched is None:
+            if self._parent is not None:
+                self._batched = self._parent.batched.to(self.ids)
+            elif self._delivered is not None:
+                self._batched = self._inbox_from_chunks(self._delivered)
+            else:
+                self._batched = self._inbox_from_machines(batched_only=True)
+        return self._batched
+
+    @property
+    def singles(self) -> list[tuple[int, int, Any]]:
+        """The messages sent with send, as (dest, source, payload): by receiver, then source,
+        then send order."""
+        if self._singles is None:
+            if self._parent is not None:
+                self._singles = [item for item in self._parent.singles
+                                 if self._has(item[0])]
+            else:
+                self._singles = [(m.id, source, payload) for m in self.machines
+                                 if m._in is not None for source, payload in _singles_of(m)]
+        return self._singles
+
+    def _has(self, machine: int) -> bool:
+        at = int(np.searchsorted(self.ids, machine))
+        return at < self.ids.size and int(self.ids[at]) == machine
+
+    def select(self, where: Any) -> Fleet:
+        """The fleet of the machines where the bool[k] `where` is True, their messages only
+        (inbox, batched, singles); sends, scatters and halts act on those machines."""
+        where = np.asarray(where, dtype=bool)
+        if where.shape != (len(self.machines),):
+            raise ValueError(f"fleet.select: where has shape {where.shape}, the fleet "
+                             f"{len(self.machines)} machines")
+        machines = self.machines
+        chosen = [machines[i] for i in np.flatnonzero(where).tolist()]
+        return Fleet(chosen, self.ids[where], self._run, gathered=self._gathered, parent=self)
 
     @staticmethod
     def _inbox_from_chunks(delivered: list[tuple[np.ndarray, Chunk]]) -> FleetMessages:
@@ -112,11 +180,11 @@ class Fleet:
         values = take_segments(values, offsets_of(lens), order)
         return FleetMessages(dests[order], sources[order], offsets_of(lens[order]), values)
 
-    def _inbox_from_machines(self) -> FleetMessages:
+    def _inbox_from_machines(self, batched_only: bool = False) -> FleetMessages:
         parts, dests = [], []
         for m in self.machines:
             if m._in is not None:
-                got = m.inbox_columns
+                got = _batched_of(m) if batched_only else m.inbox_columns
                 parts.append(got)
                 dests.append(np.full(len(got), m.id, dtype=np.int64))
         merged = Messages.concat(parts)
@@ -260,6 +328,20 @@ def index_in(own: np.ndarray, ids: Any) -> np.ndarray:
     table = np.full(span, -1, dtype=np.int64)
     table[own - lo] = np.arange(own.size)
     return np.where(inside, table[np.where(inside, at, 0)], -1)
+
+
+def _singles_of(machine: Machine) -> list[tuple[int, Any]]:
+    box = machine._in
+    return box if type(box) is list else box.singles if type(box) is Inbox else []
+
+
+def _batched_of(machine: Machine) -> Messages:
+    box = machine._in
+    if type(box) is list:
+        return Messages.empty()
+    if type(box) is Delivered:
+        box = machine._in = box.inbox_for(machine.id)
+    return Messages.concat([chunk.messages(a, b) for _, chunk, a, b in box.windows])
 
 
 def _readonly(values: np.ndarray) -> np.ndarray:

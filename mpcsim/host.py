@@ -45,6 +45,10 @@ FULL_SHUFFLE_MAX = 8192
 _SINGLES, _COLUMNS = 0, 1  # the two kinds of chunk in a frame
 
 
+def _first(item: tuple[Any, ...]) -> Any:
+    return item[0]
+
+
 def _machine_id(machine: Machine) -> int:
     return machine.id
 
@@ -204,7 +208,7 @@ class Host:
         if self._fleet_fn is not None and not config.vectorize:
             self._round_fn = self._fleet_of_one
         self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
-        self._delivered_singles = False  # ... and whether single sends arrived too
+        self._singles: list[tuple[int, int, Any]] = []  # ... and its single sends
         self._gathered: dict[str, Any] = {}  # fleet rounds' last scatters (Fleet.gather)
         self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._active = n  # machines that did not halt in the last round
@@ -265,7 +269,8 @@ class Host:
                     else:
                         box.singles.append((source, payload))
                     single[dest] = single.get(dest, 0) + cost
-                self._delivered_singles = True
+                if self._fleet_fn is not None:
+                    self._singles.extend(zip(dests, sources, payloads))
                 continue
             _, dests, sources, lens, values = chunk
             columns = Chunk(sources, lens, values)
@@ -338,9 +343,9 @@ class Host:
                     m._halted = False
                 m = fleet[0] if fleet else None  # who a failing fleet round is blamed on
                 ids = self._ids if runnable is None else self._ids[blocks[0][0]]
-                self._fleet_fn(Fleet(fleet, ids, run_state,
-                                     None if self._delivered_singles else self._delivered,
-                                     self._gathered))
+                singles = sorted(self._singles, key=_first) if self._singles else []
+                self._fleet_fn(Fleet(fleet, ids, run_state, self._delivered, self._gathered,
+                                     singles))
             for _, block in blocks:
                 for m in block:
                     if not vectorized:
@@ -371,7 +376,7 @@ class Host:
             machines[j]._in = None
         self._receivers = []
         self._delivered = []
-        self._delivered_singles = False
+        self._singles = []
         senders = run_state.senders
         run_state.senders = []
         ran = _run_positions(blocks)

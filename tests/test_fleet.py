@@ -154,3 +154,46 @@ def test_halt_where_halts_only_those_machines() -> None:
 
     assert result.output == [3, 1, 3, 1]
     assert result.rounds == 3
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_batched_and_single_messages_read_apart(vectorize: bool, num_workers: int) -> None:
+    def send(fleet: Fleet) -> None:  # every machine: a batch row and a single, to 3 - id
+        for m in fleet.machines:
+            m.send(3 - m.id, ["tag", m.id])
+        fleet.send_many(fleet.ids, 3 - fleet.ids, fleet.ids * 10)
+
+    def read(fleet: Fleet) -> None:
+        batched, singles = fleet.batched, fleet.singles
+        for i, m in enumerate(fleet.machines):
+            rows = batched.dests == m.id
+            m.output = [batched.sources[rows].tolist(), batched.values[rows].tolist(),
+                        [[s, p] for d, s, p in singles if d == m.id]]
+
+    result = run({0: send, 1: read}, num_workers=num_workers, vectorize=vectorize)
+
+    assert result.output == [[[3 - i], [(3 - i) * 10], [[3 - i, ["tag", 3 - i]]]]
+                             for i in range(4)]
+
+
+def test_a_selected_fleet_sees_only_its_machines_messages() -> None:
+    def send(fleet: Fleet) -> None:
+        fleet.send_many(fleet.ids, (fleet.ids + 1) % 4, fleet.ids + 100)
+        for m in fleet.machines:
+            m.send((m.id + 2) % 4, m.id)
+
+    def read(fleet: Fleet) -> None:
+        odd = fleet.select(fleet.ids % 2 == 1)
+        odd.set_outputs(np.array(odd.ids), np.arange(odd.ids.size + 1))
+        for m, dest in zip(fleet.machines, fleet.ids.tolist()):
+            if dest % 2 == 1:
+                m.output = [odd.batched.values[odd.batched.dests == dest].tolist(),
+                            [p for d, _, p in odd.singles if d == dest],
+                            sorted(set(odd.inbox.dests.tolist()))]
+
+    result = run({0: send, 1: read})
+
+    assert result.output[1] == [[100], [3], [1, 3]]
+    assert result.output[3] == [[102], [1], [1, 3]]
+    assert result.output[0] is None and result.output[2] is None

@@ -28,8 +28,9 @@ Stages:
 Requests never pile up: f is injective on the positions it does not send to none (if
 f(p) = f(p') = t with p < p', then p is an occurrence of X_p' between t - 1 and p'), so P and R
 are too, and each position is asked at most once per kind and step.
-The sort stage runs machine by machine; the lock-step runs as fleet rounds, one numpy pass
-over a host's machines per round (mpcsim.algorithms.hopk_doubling).
+Every round is a fleet round, one numpy pass over a host's machines: the sort's
+(mpcsim.algorithms.sort.step_many, reading the fleet's batched rows), the barrier's (reading
+its few single sends apart: fleet.singles) and the lock-step's (mpcsim.algorithms.hopk_doubling).
 
 Round bound: sort_rounds + barrier + 2 + 2*(ceil(log2 k) + 1) + 1, with sort_rounds the
 sort's bound (sort_plan: with high probability for its levels, exact for its network),
@@ -41,8 +42,8 @@ bound with a network sort): N = 10^3: 42 (s = 32), 35 (s = 100); N = 10^4: 59 (s
 73), 33 (s = 10^4, bound 34).
 Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), ending with at most
 s // 4 pairs per machine (each goes on as one 3-word message: <= s sent); in the lock-step,
-c positions per machine hold X, P and R (3c words) and the barrier's start (1), and receive
-at most 3c words of finds, or 2c of requests (one per position and kind) or replies: <= 5c + 1
+c positions per machine hold X, P and R (3c words) and the barrier's state (3), and receive
+at most 3c words of finds, or 2c of requests (one per position and kind) or replies: <= 5c + 3
 words (sent: <= 2c). c = (s - 4) // 10 all the same, as when the lock-step kept its requests
 (9c + 4 words): q and the sort's plans stay as they were. q = max(sort machines,
 ceil(N / c)): q*s ~ 10N (<= 17N for s >= 24). Any s >= 14 words has a plan (c = 1, a network
@@ -58,7 +59,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fleet import Fleet
-from ..program import Machine, Program
+from ..program import Program
 from . import hopk_doubling, sort
 from .barrier import Barrier
 from .hopk_doubling import NONE
@@ -118,63 +119,63 @@ class HopK(Program):
         return sort.place(layout.sort_plan, keys, values)
 
     def round_many(self, fleet: Fleet) -> None:
-        """The lock-step as one fleet round (hopk_doubling); before it, machine by machine."""
+        """The sort (and barrier), then the lock-step, each as fleet rounds."""
         layout = self.layout
         assert layout is not None, "HopK.partition sets the layout before round 0"
+        if layout.k == 0 or layout.n == 0:  # hop_0 is the identity: one round
+            for machine in fleet.machines:
+                machine.output = machine.memory.pop("x", None)
+            fleet.halt()
+            return
         tau = _lock_step_round(layout, fleet)
         if tau is not None:
             hopk_doubling.step(layout, fleet, tau)
-            return
-        for machine in fleet.machines:
-            _machine_round(layout, machine)
+        else:
+            _sort_round(layout, fleet)
 
     def __repr__(self) -> str:
         kind = "" if self.sort_kind is None else f", sort_kind={self.sort_kind!r}"
         return f"HopK(k={self.k}, seed={self.seed}{kind})"
 
 
-def _machine_round(layout: _Layout, machine: Machine) -> None:
-    """A round before the lock-step: the sort (and the barrier after a sample sort)."""
-    if machine.id >= layout.machines:  # more machines than the job needs
-        machine.halt()
-        return
-    if layout.k == 0 or layout.n == 0:  # hop_0 is the identity
-        machine.output = machine.memory.pop("x", None)
-        machine.halt()
-        return
+def _sort_round(layout: _Layout, fleet: Fleet) -> None:
+    """A round before the lock-step: the sort on its machines, and after a sample sort the
+    barrier on all of the job's machines (ready: done sorting, or not in the sort)."""
+    ids = fleet.ids
+    fleet.halt(where=ids >= layout.machines)  # more machines than the job needs
+    sorting = ids < layout.sort_plan.machines
+    sorters = fleet.select(sorting)
+    done = np.ones(ids.size, dtype=bool)
+    if len(sorters):
+        done[sorting] = sort.step_many(layout.sort_plan, sorters, sorters.batched)[0]
     if layout.barrier is None:  # a network sort ends in the same round on every machine
-        if machine.id >= layout.sort_plan.machines:
-            machine.halt()  # woken by the finds it owns (lock-step round 2)
-        else:
-            sort.step(layout.sort_plan, machine)
+        fleet.halt(where=~sorting)  # woken by the finds they own (lock-step round 2)
         return
-    own, barrier_messages = layout.barrier.split(machine.inbox)
-    machine.inbox = own
-    ready = machine.id >= layout.sort_plan.machines or sort.step(layout.sort_plan, machine)
-    start = layout.barrier.step(machine, ready, barrier_messages)
-    if start is None and machine.memory.get("b.told"):
-        machine.halt()  # ready and reported: sleep until GO arrives
+    job = fleet.select(ids < layout.machines)
+    _, asleep = layout.barrier.step_many(job, done[ids < layout.machines])
+    job.halt(where=asleep)  # reported: sleep until GO arrives
 
 
 def _lock_step_round(layout: _Layout, fleet: Fleet) -> int | None:
     """tau = rounds since the lock-step started, if this fleet is in it, else None. After a
     network sort it starts in the sort's known last round + 1; after the barrier, in the
     round each machine was told (the same on all, and told to all of them by then)."""
-    if layout.k == 0 or layout.n == 0:
-        return None
     now = fleet.round_idx
     if layout.barrier is None:
         start = layout.sort_plan.round_bound()
         return now - start if now >= start else None
-    starts = {int(m.memory.get("b.start", now + 1)) for m in fleet.machines}
-    started = {start for start in starts if start <= now}
-    if not started:
+    job = fleet.select(fleet.ids < layout.machines)
+    if now == 0 or not len(job):
         return None
-    if len(starts) > 1:
+    starts = layout.barrier.starts(job)
+    started = np.unique(starts[(starts >= 0) & (starts <= now)])
+    if not started.size:
+        return None
+    if started.size > 1 or (starts < 0).any() or (starts > now).any():
         raise AssertionError(f"hop-k: round {now} finds machines of one fleet at lock-step "
-                             f"starts {sorted(starts)}: the barrier tells every machine the "
-                             "same round before it")
-    return now - started.pop()
+                             f"starts {sorted(set(starts.tolist()))}: the barrier tells every "
+                             "machine the same round before it")
+    return now - int(started[0])
 
 
 class _Layout:
