@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Exit 0 when every measured ratio meets its target, 1 otherwise."""
+    """Exit 0 when every measured ratio and connectivity row meets its target, 1 otherwise."""
     from .report import print_summary, write_results
     from .runner import run_suite
 
@@ -47,4 +47,6 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print_summary(results, sys.stdout)
         print(f"\nwrote {', '.join(str(p) for p in paths)}")
-    return 0 if all(row["pass"] is not False for row in results["ratios"]) else 1
+    rows = results["ratios"] + results.get("connectivity", []) \
+        + results.get("connectivity_cycles", [])
+    return 0 if all(row["pass"] is not False for row in rows) else 1

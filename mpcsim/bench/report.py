@@ -1,6 +1,7 @@
 """Writing a bench run's results: results.json (everything), results.csv (every table's rows,
 a `table` column naming which), small PNG plots (matplotlib, dpi 80), RESULTS.md (the ratio
-table, the plots, the command, date and machine) and the summary table on a terminal.
+table, connectivity's target and cycles tables, the plots, the command, date and machine) and
+the summary table on a terminal.
 The results dict comes from mpcsim.bench.runner.run_suite."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from .library import SLOW_POINT_S
 
 __all__ = ["write_results", "write_plots", "results_markdown", "print_summary", "TABLES"]
 
-TABLES = ("ratios", "breakdown", "scaling", "wall_vs_rounds", "strategies")
+TABLES = ("ratios", "breakdown", "scaling", "wall_vs_rounds", "strategies", "connectivity",
+          "connectivity_cycles")
 DPI = 80
 
 
@@ -72,9 +74,31 @@ def results_markdown(results: dict[str, Any], plots: list[str]) -> str:
         lines.append(f"| {row['name']} | {_fmt(row['ratio'])} | {_fmt(row['min'])} | "
                      f"{_fmt(row['max'])} | {row['target']} | {_verdict(row)} | {seconds[0]} "
                      f"| {seconds[1]} | {row.get('note', '')} |")
+    lines += _connectivity_markdown(results)
     lines += _scaling_markdown(results["scaling"])
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
+
+
+def _connectivity_markdown(results: dict[str, Any]) -> list[str]:
+    """Connectivity's target rows and its one-vs-two-cycles rows (mpcsim.bench.connectivity)."""
+    rows, cycles = results.get("connectivity", []), results.get("connectivity_cycles", [])
+    if not rows and not cycles:
+        return []
+    lines = ["", "## Connectivity (issue 12, local backend, seed 0, caps enforced)", "",
+             "| target | measured | bound | result | run |", "|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {'-' if r['value'] is None else r['value']} | {r['target']} | "
+              f"{_verdict(r)} | {r['note']} |" for r in rows]
+    if cycles:
+        lines += ["", "One cycle of n/2 vertices vs two of n/4 (n words = n/2 edges); target "
+                  "rounds <= 8 log2 n. `s used` is above n^delta where no plan fits n^delta.",
+                  "", "| cycles | n | s = n^delta | s used | q | D | rounds | 8 log2 n | "
+                  "words/edge | max words | result |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {c['cycles']} | 2^{c['log2_n']} | {c['s_rule']} = {c['s_rule_words']} | "
+                  f"{c['memory_words']} | {c['machines']:,} | {c['depth']} | {c['rounds']} | "
+                  f"{c['target']} | {c['words_per_edge']:.0f} | {c['max_words']} | "
+                  f"{_verdict(c)} |" for c in cycles]
+    return lines
 
 
 def _scaling_markdown(points: list[dict[str, Any]]) -> list[str]:
@@ -123,6 +147,15 @@ def print_summary(results: dict[str, Any], out: TextIO) -> None:
     for row in results["ratios"]:
         if row["pass"] is None:
             print(f"  {row['name']}: {row['note']}", file=out)
+    for row in results.get("connectivity", []):
+        print(f"connectivity: {row['name']} = {row['value']} ({row['target']}): "
+              f"{_verdict(row)}", file=out)
+    cycles = results.get("connectivity_cycles", [])
+    if cycles:
+        worst = max(cycles, key=lambda c: c["rounds"] / c["target"])
+        print(f"connectivity: one vs two cycles, {sum(c['pass'] for c in cycles)} of "
+              f"{len(cycles)} runs within 8 log2 n (worst: {worst['rounds']} rounds at "
+              f"n = 2^{worst['log2_n']}, s = {worst['memory_words']})", file=out)
 
 
 # -- plots ------------------------------------------------------------------------------------
@@ -143,6 +176,11 @@ def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         paths.append(_wall_vs_rounds_plot(results, out_dir / "wall_vs_rounds.png"))
     if results["strategies"]:
         paths.append(_strategies_plot(results["strategies"], out_dir / "tree_vs_ring.png"))
+    if results.get("connectivity_cycles"):
+        from .connectivity import plot_cycle_rounds
+
+        paths.append(plot_cycle_rounds(results["connectivity_cycles"],
+                                       out_dir / "connectivity_cycles.png", DPI))
     return paths
 
 

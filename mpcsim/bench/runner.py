@@ -48,7 +48,8 @@ def run_suite(suite: Suite, backends: tuple[str, ...], command: str) -> dict[str
         "suite": suite.name, "backends": list(backends), "command": command,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(), "ratios": [], "breakdown": [], "scaling": [],
-        "wall_vs_rounds": [], "strategies": [], "notes": []}
+        "wall_vs_rounds": [], "strategies": [], "connectivity": [],
+        "connectivity_cycles": [], "notes": []}
     steps = _steps(suite, backends, results)
     started = time.perf_counter()
     ray_started = False
@@ -140,6 +141,9 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
                               Target("<=", 30.0, seconds=True)) if local else
             skipped_row(name, Target("<=", 30.0, seconds=True),
                         "skipped: --backend excludes local"))))
+    if local:
+        steps.append(("local: connectivity targets and one vs two cycles",
+                      lambda: _connectivity(suite, results)))
     for backend in backends:
         steps.append((f"{backend}: per-round breakdown",
                       lambda backend=backend: results["breakdown"].extend(
@@ -152,6 +156,13 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
         ("local: tree vs ring", lambda: _strategies(suite, results)),
     ]
     return steps
+
+
+def _connectivity(suite: Suite, results: dict[str, Any]) -> None:
+    from . import connectivity
+
+    results["connectivity"] += connectivity.target_rows(suite.connectivity_random_n)
+    results["connectivity_cycles"] += connectivity.cycle_rows(suite.connectivity_log_ns)
 
 
 def _bridge_rows(suite: Suite, backends: tuple[str, ...], ratios: list[dict[str, Any]]) -> None:

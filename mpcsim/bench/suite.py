@@ -2,7 +2,9 @@
 
 Ratio rows are always measured at the sizes their targets name (a suite may only lower the
 repeats); the library's rows (hop-k, sort) on machines of `library_words` = 2^18 words (2 MiB
-of float64: a few large machines, the local backend's natural regime; the targets name no s); the sweeps (scaling, depths, strategies) are where quick and full differ. "smoke" is
+of float64: a few large machines, the local backend's natural regime; the targets name no s);
+connectivity's rows at the sizes issue 12 names (its cycles sweep to n = 2^14 in quick, 2^20
+in full); the sweeps (scaling, depths, strategies) are where quick and full differ. "smoke" is
 a hidden suite for the tests: one small row of each kind, in seconds, named by its own sizes
 so it is never mistaken for a target's row. The orchestration is mpcsim.bench.runner.
 """
@@ -39,13 +41,16 @@ class Suite:
     hopk_ks: tuple[int, ...]  # constructed hop_k transformers for wall vs rounds
     strategy_ns: tuple[int, ...]  # N for tree vs ring
     strategy_tile: int  # the tree tile fixing the cap of the strategy table
+    # connectivity (issue 12): cycles of n = 2^k words for these k, at s = n^(1/2) and n^(2/3)
+    connectivity_log_ns: tuple[int, ...] = (10, 12, 14)
+    connectivity_random_n: int = 100_000  # the random graph's words (target named at 10^5)
 
     def __post_init__(self) -> None:
         problems = [(field, getattr(self, field), "must be >= 1")
                     for field in ("repeats", "sweep_repeats", "overhead_machines", "sort_n",
                                   "hopk_n", "library_words", "sublinear_n",
                                   "sublinear_sort_n", "sublinear_sort_words", "bridge_n",
-                                  "depth_n", "strategy_tile")
+                                  "depth_n", "strategy_tile", "connectivity_random_n")
                     if getattr(self, field) < 1]
         if problems:
             raise ConfigError(problems=problems)
@@ -66,12 +71,13 @@ SUITES: dict[str, Suite] = {
                   bridge_n=1024, checkpoint=True, scaling_sizes=(1_000, 10_000, 100_000),
                   scaling_algorithms=None, depth_n=1024, depths=(1, 2, 3, 4, 6, 8),
                   hopk_ks=(1, 2, 4, 8, 16, 32, 64), strategy_ns=(128, 512, 2048),
-                  strategy_tile=64),
+                  strategy_tile=64, connectivity_log_ns=(10, 12, 14, 16, 18, 20)),
     "smoke": Suite("smoke", repeats=1, sweep_repeats=1, overhead_machines=1_000,
                    sort_n=10_000, hopk_n=10_000, hopk_k=4, library_words=2**12, sublinear_n=1_000,
                    sublinear_sort_n=10_000, sublinear_sort_words=100, ranking_big_n=0, bridge_n=64,
                    checkpoint=False,
                    scaling_sizes=(1_000,), scaling_algorithms=("prefix-sum",), depth_n=32,
-                   depths=(1, 2), hopk_ks=(1,), strategy_ns=(32,), strategy_tile=16),
+                   depths=(1, 2), hopk_ks=(1,), strategy_ns=(32,), strategy_tile=16,
+                   connectivity_log_ns=(10,), connectivity_random_n=2_000),
 }
 PUBLIC_SUITES = ("quick", "full")  # smoke is for the tests, hidden from --help

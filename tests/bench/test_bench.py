@@ -41,6 +41,14 @@ def synthetic_results() -> dict:
                             "rounds": 3, "wall_s": 0.01}],
         "strategies": [{"n": n, "strategy": st, "rounds": 5, "wall_s": 0.1, "dense_s": 0.05}
                        for n in (8, 16) for st in ("tree", "ring")],
+        "connectivity": [{"name": "karate club: rounds", "value": 22, "unit": "rounds",
+                          "target": "<= 30 rounds", "pass": True, "note": "s=64"}],
+        "connectivity_cycles": [{"cycles": c, "log2_n": k, "n": 2**k, "s_rule": "n^(1/2)",
+                                 "s_rule_words": 32, "memory_words": 44, "machines": 9,
+                                 "depth": 1, "rounds": 7 * k, "round_bound": 99,
+                                 "words_per_edge": 30.0, "wall_s": 0.1, "max_words": 30,
+                                 "verified": True, "target": 8 * k, "pass": True}
+                                for c in (1, 2) for k in (10, 12)],
         "notes": [],
     }
 
@@ -82,7 +90,7 @@ def test_report_writes_json_csv_pngs_and_markdown_from_synthetic_rows(tmp_path: 
     names = {p.name for p in paths}
     assert {"results.json", "results.csv", "RESULTS.md", "breakdown_local.png",
             "breakdown_ray.png", "scaling_rounds.png", "scaling_wall.png",
-            "wall_vs_rounds.png", "tree_vs_ring.png"} == names
+            "wall_vs_rounds.png", "tree_vs_ring.png", "connectivity_cycles.png"} == names
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
     markdown = (tmp_path / "RESULTS.md").read_text()
@@ -90,6 +98,8 @@ def test_report_writes_json_csv_pngs_and_markdown_from_synthetic_rows(tmp_path: 
     assert "absent row" in markdown and "skipped" in markdown
     assert "mpcsim bench --suite quick" in markdown
     assert "![tree_vs_ring.png](tree_vs_ring.png)" in markdown
+    assert "| karate club: rounds | 22 | <= 30 rounds | pass | s=64 |" in markdown
+    assert "| 2 | 2^12 | n^(1/2) = 32 | 44 | 9 | 1 | 84 | 96 |" in markdown
     with (tmp_path / "results.csv").open() as handle:
         tables = [row["table"] for row in csv.DictReader(handle)]
     assert tables.count("ratios") == 3 and "strategies" in tables
@@ -111,6 +121,13 @@ def test_bench_smoke_suite_writes_valid_files(tmp_path: Path,
             assert row["pass"] is None and "--backend" in row["note"]
     assert results["breakdown"] and results["scaling"] and results["strategies"]
     assert results["wall_vs_rounds"]
+    targets = {row["name"].split(":")[0]: row for row in results["connectivity"]}
+    assert {"karate club", "random graph n=2,000 words, s=317"} <= set(targets)
+    assert all(row["pass"] is not None for row in results["connectivity"])
+    assert {(c["cycles"], c["s_rule"]) for c in results["connectivity_cycles"]} == \
+        {(1, "n^(1/2)"), (2, "n^(1/2)"), (1, "n^(2/3)"), (2, "n^(2/3)")}
+    assert all(c["verified"] for c in results["connectivity_cycles"])
+    assert (tmp_path / "connectivity_cycles.png").read_bytes()[:8] == PNG_MAGIC
     for name in ("results.csv", "RESULTS.md", "breakdown_local.png", "tree_vs_ring.png",
                  "wall_vs_rounds.png", "scaling_wall.png"):
         assert (tmp_path / name).stat().st_size > 0
