@@ -23,12 +23,13 @@ import traceback
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Sequence
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, Sequence
 
 import msgpack
 import numpy as np
 
-from . import wire
+from . import snapshot, wire
 from .columns import (Chunk, Delivered, Inbox, OutBatch, costs_of, offsets_of, stable_order,
                       stable_order_by, take_segments)
 from .config import RunConfig
@@ -37,7 +38,8 @@ from .fleet import Fleet
 from .program import FunctionProgram, Machine, Program, RunState
 from .wordcount import UncountableValue, memory_words, message_words, words
 
-__all__ = ["Layout", "Host", "StepReport", "HostSummary", "Violation"]
+__all__ = ["Layout", "Host", "StepReport", "Delivery", "Computation", "HostSummary",
+           "Violation"]
 
 
 SHUFFLE_BLOCK = 1024
@@ -113,6 +115,7 @@ class StepReport:
     exchange_s: float = 0.0
     started_at: float = 0.0  # time.time(), for timelines
     error: MPCError | None = None
+    snapshot: wire.Frame | None = None  # the host's state after this step, when the driver asks
 
     def pack(self) -> Any:
         """The report for shipping between processes: msgpack bytes of the counters, plus
@@ -137,7 +140,37 @@ class StepReport:
 
 
 _COUNTER_FIELDS = tuple(f.name for f in fields(StepReport)
-                        if f.name not in ("violations", "outbound", "error"))
+                        if f.name not in ("violations", "outbound", "error", "snapshot"))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Host.deliver's report: round `sent_round`'s frames put in the inboxes, receive caps
+    checked (the first half of a step)."""
+
+    host: int
+    sent_round: int
+    max_received: int  # max over receivers of words received
+    max_held: int  # max over receivers of memory + inbox words
+    violations: tuple[Violation, ...]
+
+
+@dataclass(frozen=True)
+class Computation:
+    """Host.compute's report: round `round_idx` run on every runnable machine, its sends
+    counted, cap-checked and encoded per destination host (the second half of a step)."""
+
+    host: int
+    round_idx: int
+    ran: int
+    active: int  # machines that did not halt
+    messages: int
+    words_sent: int
+    max_sent: int
+    max_memory: int  # max over all this host's machines after compute
+    violations: tuple[Violation, ...]
+    outbound: Mapping[int, wire.Frame]  # dest host -> Frame (read-only mapping)
+    error: MPCError | None
 
 
 @contextmanager
@@ -625,6 +658,48 @@ class Host:
                             type_name=type_name,
                         ) from None
             raise
+
+    # -- the round as two explicit steps, and snapshots (mpcsim.snapshot) ---------------------
+
+    def deliver(self, round_idx: int, inbound: list[wire.Frame]) -> Delivery:
+        """The first half of step(round_idx, inbound): deliver round r-1's frames and check
+        the receive caps. compute(round_idx) is the second half; together they leave the host
+        exactly as step does."""
+        report = StepReport(self.host, round_idx)
+        if inbound:
+            self._deliver(round_idx - 1, inbound, report)
+        return Delivery(self.host, round_idx - 1, report.max_received, report.max_held,
+                        tuple(report.violations))
+
+    def compute(self, round_idx: int) -> Computation:
+        """The second half of a step: run round r, count and check its sends, encode them
+        into one Frame per destination host. A program error is reported, not raised."""
+        report = StepReport(self.host, round_idx)
+        with gc_paused():
+            senders = self._compute(round_idx, report)
+        if report.error is None:
+            try:
+                for h, chunks in self._route(senders, report).items():
+                    report.outbound[h] = self._encode(round_idx, chunks)
+            except MPCError as exc:
+                report.error = exc
+        return Computation(self.host, round_idx, report.ran, report.active, report.messages,
+                           report.words_sent, report.max_sent, report.max_memory,
+                           tuple(report.violations), MappingProxyType(report.outbound),
+                           report.error)
+
+    def snapshot(self, round_idx: int) -> wire.Frame:
+        """This host's state after its step `round_idx` (between rounds), as one Frame.
+
+        Arrays in it are the machines' own (referenced, not copied): detach it (Frame.detached)
+        or ship it before the machines run again. Raises UnsupportedValue naming the machine
+        when a memory value or output cannot be encoded (see mpcsim.snapshot)."""
+        return snapshot.host_to_frame(self, round_idx)
+
+    def restore(self, frame: wire.Frame) -> int:
+        """Replace this host's state by a snapshot of the same run and host index; return the
+        round whose step it followed (the next step is that round + 1)."""
+        return snapshot.frame_into_host(self, frame)
 
     # -- the end ------------------------------------------------------------------------------
 
