@@ -120,6 +120,7 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend,
     spans: list[HostSpan] = []
     inbound: list[list[Any]] = [[] for _ in range(layout.num_hosts)]
     started = time.perf_counter()
+    epoch = time.time() - started  # perf_counter() + epoch = time.time(), for timelines
     for round_idx in range(config.max_rounds):
         t0 = time.perf_counter()
         reports = backend.step(round_idx, inbound)
@@ -143,6 +144,7 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend,
             prev.violations += sum(v.round_idx == prev.round_idx for v in found)
         record = _record(round_idx, wall, reports)
         record.violations = sum(v.round_idx == round_idx for v in found)
+        record.started_at = epoch + t0
         records.append(record)
         spans.extend(HostSpan(round_idx, r.host, r.started_at, r.compute_s, r.exchange_s)
                      for r in reports)

@@ -12,7 +12,11 @@ Round timing, measured by the driver around each round's barrier:
 Word fields are maxima over machines of that round (memory after delivery, sent, received).
 
 Export with `to_json(path)` / `to_dict()`, and `to_chrome_trace(path)` for chrome://tracing or
-https://ui.perfetto.dev (one track per host, one slice per phase and round).
+https://ui.perfetto.dev: a "driver" process with a driver track (each round from dispatch to the
+last reply, and the driver's own work between rounds: checks and routing) and a barrier track
+(each round's barrier_s, drawn at the round's end), and one process per node with one track per
+host ("host 3 on 10.0.0.5"), a slice per host and round. Hosts stamp their slices with their own
+clock (time.time()), so on several machines the tracks are only as aligned as the clocks are.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class RoundRecord:
     max_sent_words: int
     max_received_words: int
     violations: int = 0
+    started_at: float = 0.0  # time.time() when the driver dispatched the round, for timelines
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,8 @@ class Trace:
         return sorted({h["node"] for h in self.hosts})
 
     def machine_node(self, machine: int) -> str:
-        """The node (Ray node id, or "local") that hosted `machine`."""
+        """The node that hosted `machine`: "local", or on Ray the node's IP (with the raylet's
+        port where nodes share an IP; see mpcsim.backends.ray_actors.node_names)."""
         return self.hosts[int(self.machine_host[machine])]["node"]
 
     # -- export -------------------------------------------------------------------------------
@@ -137,18 +143,37 @@ class Trace:
         return text
 
     def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
-        """Chrome/Perfetto trace-event JSON: a track per host, a slice per phase and round."""
-        events: list[dict[str, Any]] = []
+        """Chrome/Perfetto trace-event JSON (times in microseconds since the epoch): driver and
+        barrier tracks, and a track per host grouped by node; see the module docstring."""
+        events = [_name("process_name", 0, 0, "driver"), _name("thread_name", 0, 0, "driver"),
+                  _name("thread_name", 0, 1, "barrier")]
+        nodes = list(dict.fromkeys(h["node"] for h in self.hosts))  # in order of first host
+        for n, node in enumerate(nodes):
+            events.append(_name("process_name", 1 + n, 0, f"node {node}"))
         for h, info in enumerate(self.hosts):
-            events.append({"ph": "M", "name": "thread_name", "pid": 0, "tid": h,
-                           "args": {"name": f"host {h} ({info['node']})"}})
+            events.append(_name("thread_name", 1 + nodes.index(info["node"]), h,
+                                f"host {h} on {info['node']}"))
+        for r, record in enumerate(self.rounds):
+            t0, t1 = record.started_at * 1e6, (record.started_at + record.wall_s) * 1e6
+            events.append(_slice(f"round {record.round_idx}", "driver", 0, 0, t0, t1, {
+                "round": record.round_idx, "wall_s": record.wall_s,
+                "messages": record.messages, "words": record.words}))
+            events.append(_slice(f"barrier {record.round_idx}", "barrier", 0, 1,
+                                 t1 - record.barrier_s * 1e6, t1, {
+                                     "round": record.round_idx, "barrier_s": record.barrier_s}))
+            if r + 1 < len(self.rounds):  # checks and routing, until the next dispatch
+                events.append(_slice(f"driver {record.round_idx}", "driver", 0, 0, t1,
+                                     self.rounds[r + 1].started_at * 1e6,
+                                     {"round": record.round_idx}))
         for span in self.spans:
+            node = self.hosts[span.host]["node"]
             t0 = span.started_at * 1e6
-            events.append({"ph": "X", "name": f"exchange+compute r{span.round_idx}",
-                           "cat": "round", "pid": 0, "tid": span.host, "ts": t0,
-                           "dur": (span.compute_s + span.exchange_s) * 1e6,
-                           "args": {"round": span.round_idx, "compute_s": span.compute_s,
-                                    "exchange_s": span.exchange_s}})
+            events.append(_slice(f"host {span.host} round {span.round_idx}", "host",
+                                 1 + nodes.index(node), span.host, t0,
+                                 t0 + (span.compute_s + span.exchange_s) * 1e6, {
+                                     "round": span.round_idx, "host": span.host, "node": node,
+                                     "compute_s": span.compute_s,
+                                     "exchange_s": span.exchange_s}))
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"backend": self.backend, "num_machines": self.num_machines,
                              "memory_words": self.memory_words}}
@@ -186,3 +211,15 @@ class Trace:
         text = "\n".join(lines)
         print(text, file=file)
         return text
+
+
+def _name(kind: str, pid: int, tid: int, name: str) -> dict[str, Any]:
+    """A metadata event naming a process (pid) or a thread (track)."""
+    return {"ph": "M", "name": kind, "pid": pid, "tid": tid, "args": {"name": name}}
+
+
+def _slice(name: str, category: str, pid: int, tid: int, start_us: float, end_us: float,
+           args: dict[str, Any]) -> dict[str, Any]:
+    """A complete event ("X") from start_us to end_us (never negative)."""
+    return {"ph": "X", "name": name, "cat": category, "pid": pid, "tid": tid, "ts": start_us,
+            "dur": max(0.0, end_us - start_us), "args": args}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
+
 import pytest
 
 import mpcsim
@@ -79,15 +81,64 @@ def test_chrome_trace_has_one_complete_event_per_host_per_round(tmp_path: Path,
     doc = result.trace.to_chrome_trace(str(path))
 
     assert json.loads(path.read_text()) == doc
-    slices = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    slices = [e for e in doc["traceEvents"] if e["ph"] == "X" and e["cat"] == "host"]
     hosts = len(result.trace.hosts)
     assert hosts == num_workers
     assert sorted((e["args"]["round"], e["tid"]) for e in slices) == [
         (r, h) for r in range(result.rounds) for h in range(hosts)]
     for event in slices:
         assert event["ts"] > 0 and event["dur"] >= 0
-    names = [e for e in doc["traceEvents"] if e["ph"] == "M"]
-    assert sorted(e["tid"] for e in names) == list(range(hosts))
+
+
+def _chrome(doc: dict[str, Any]) -> tuple[dict[tuple[int, int], str], dict[int, str],
+                                          dict[str, list[dict[str, Any]]]]:
+    """(pid, tid) -> track name, pid -> process name, category -> slices."""
+    tracks = {(e["pid"], e["tid"]): e["args"]["name"] for e in doc["traceEvents"]
+              if e["name"] == "thread_name"}
+    processes = {e["pid"]: e["args"]["name"] for e in doc["traceEvents"]
+                 if e["name"] == "process_name"}
+    slices: dict[str, list[dict[str, Any]]] = {}
+    for e in doc["traceEvents"]:
+        if e["ph"] == "X":
+            slices.setdefault(e["cat"], []).append(e)
+    return tracks, processes, slices
+
+
+def test_chrome_trace_has_driver_barrier_and_host_tracks_with_a_slice_per_round() -> None:
+    result = ring(3)
+    tracks, processes, slices = _chrome(result.trace.to_chrome_trace())
+    assert processes == {0: "driver", 1: "node local"}
+    assert tracks == {(0, 0): "driver", (0, 1): "barrier", (1, 0): "host 0 on local",
+                      (1, 1): "host 1 on local", (1, 2): "host 2 on local"}
+    rounds = [e for e in slices["driver"] if e["name"].startswith("round ")]
+    between = [e for e in slices["driver"] if e["name"].startswith("driver ")]
+    assert [e["args"]["round"] for e in rounds] == list(range(result.rounds))
+    assert len(between) == result.rounds - 1
+    assert [e["args"]["round"] for e in slices["barrier"]] == list(range(result.rounds))
+    slack_us = 1e3  # the hosts' clock is time.time(), the driver's perf_counter's offset
+    for record, span, barrier in zip(result.trace.rounds, rounds, slices["barrier"]):
+        assert span["dur"] == pytest.approx(record.wall_s * 1e6, abs=1)  # us, at epoch scale
+        assert barrier["dur"] == pytest.approx(record.barrier_s * 1e6, abs=1)
+        end = span["ts"] + span["dur"]
+        assert barrier["ts"] + barrier["dur"] == pytest.approx(end, abs=1)
+        for host in (e for e in slices["host"] if e["args"]["round"] == record.round_idx):
+            assert span["ts"] - slack_us <= host["ts"] <= host["ts"] + host["dur"] <= (
+                end + slack_us)
+    for before, after in zip(rounds, rounds[1:]):
+        assert before["ts"] + before["dur"] <= after["ts"]
+
+
+def test_chrome_trace_groups_host_tracks_by_node_and_names_both() -> None:
+    trace = ring(3).trace
+    trace.hosts = [{"node": "10.0.0.1", "actor": "a"}, {"node": "10.0.0.2", "actor": "b"},
+                   {"node": "10.0.0.1", "actor": "c"}]
+    tracks, processes, slices = _chrome(trace.to_chrome_trace())
+    assert processes == {0: "driver", 1: "node 10.0.0.1", 2: "node 10.0.0.2"}
+    assert {k: v for k, v in tracks.items() if k[0] > 0} == {
+        (1, 0): "host 0 on 10.0.0.1", (2, 1): "host 1 on 10.0.0.2", (1, 2): "host 2 on 10.0.0.1"}
+    for event in slices["host"]:
+        assert event["args"]["node"] == trace.hosts[event["tid"]]["node"]
+        assert event["pid"] == {"10.0.0.1": 1, "10.0.0.2": 2}[event["args"]["node"]]
 
 
 def _timing(record: mpcsim.RoundRecord) -> dict[str, float]:
