@@ -71,26 +71,55 @@ end) is asked for by every machine holding one of its edges. Requests are merged
 at most once per child, an owner at most once per top block), so a popular label costs its
 host g words and its owner max(g, q / g^D), not one word per edge: D is chosen so that fits.
 
-Memory (per machine, words; Plan and peak_words in connectivity_plan): edges 2 c_e (c_e =
-ceil(E / q)), parents and pending offers 2 c_v (c_v = ceil(P / q), P >= V prime), bar 2; per
-host level the requests it passed up, 1 word each, about r = max(2 c_e, c_v) (hashes spread a
-machine's requests evenly over its hosts) plus a popular label's g copies; the owner's inbox
-(1 word a request, 1 more for an offer, at most one per edge) plus a popular label from every
-sender (2 words with its offer). The plan sizes q and D by the estimate
-    2 c_e + 2 c_v + 2 + D (5/4 r + P g) + 5/4 (r + c_e) + 2 P max(g, q / g^D)
-(P = max(1, ceil(2E / (V g))) popular labels per host, 2 when D = 0; the output stage needs
-6 c_v + 2). It is an estimate from the means, not a with-high-probability bound: a Bernstein
-bound for a host's load at failure probability 1e-9 is r + O(sqrt(g r log) + g log), several
-times larger. Measured peaks (memory, sent and received) over 124 runs of 31 graphs
-(networkx's real graphs, grids, trees, cliques, powerlaw cluster and Barabasi-Albert graphs,
-and the registry's generators at 2000 and 20000 edges) at s = max(ceil((2E)^(1/2)), the least
-that fits), twice that and (2E)^(2/3), two seeds each: 0.42-0.90 of s, median 0.65. Caps are
-enforced: an input that beats the estimate raises MemoryLimitExceeded, never passes silently.
+Memory, derived (per machine, words; c_e = ceil(E / q) edges and c_v = ceil(P / q) slots per
+machine, P >= V prime; g the fan-in, B = q / g^D the top blocks; Plan and peak_words in
+connectivity_plan). The core caps memory + inbox, sent and received words per round.
+  Deterministic terms. State: 2 c_e (an edge's two labels; edges are only ever dropped) +
+  2 c_v (a slot's parent and pending offer) + 2 (bar). A requester sends at tau 0 at most
+  3 c_e + 2 c_v words (per edge 1 word for a, 2 for b with its offer; per asking slot 2) and
+  receives at tau 2D + 2 one word per distinct id it asked, <= 2 c_e + c_v. An owner holds
+  exactly c_v slots (pi is a bijection), and at D >= 1 an id reaches its owner from at most B
+  level-D hosts (their D low digits are hash(x)'s), so its inbox is <= 2 c_v B words; at D = 0
+  from at most q machines. Output stage: 2 words per vertex sent and received plus 1 per
+  message, c_o = c_v labels held; the plan takes 6 c_v + 2.
+  Random terms (the hashes). A level-l host receives from its g children, each passing up
+  <= r distinct ids (r = 2 c_e + c_v at level 1, and no more than its own load above), and
+  keeps 1 word per received request until tau 2D + 2 - l, so at tau D + 1 a machine holds
+  sum_l L_l book words plus that round's inbox (<= 2 L_{D+1} words). Model hash(x) as
+  uniform: L_l = sum_x m_x [digit_{l-1} hash(x) = the host's digit], m_x <= g children asking
+  for x, sum_x m_x <= g r, so E[L_l] <= r and Var[L_l] <= g r, and Bernstein gives
+  P(L_l >= r + t) <= exp(-t^2 / (2 g r + 2 g t / 3)): with lambda = ln(1/delta),
+  L_l <= r + sqrt(2 g r lambda) + 2 g lambda / 3 except with probability delta per host,
+  level and exchange (union over q D (K + F) of them for the run).
+  What the plan sizes by (`peak_words`): the means with 25% slack plus the popular copies,
+      2 c_e + 2 c_v + 2 + D (5/4 r + P g) + 5/4 (r + c_e) + 2 P max(g, B),
+  P = max(1, ceil(2E / (V g))) popular ids per host (2 at D = 0), r = max(2 c_e, c_v); or
+  6 c_v + 2 in the output stage. It is the mean, not the with-high-probability bound: at
+  delta = 1e-9 (lambda ~ 21 + ln(q D (K + F))) the tail term is several times r (g = 10,
+  r = 50: r + 187 + 233 words), which would raise the least s several-fold. Measured
+  instead: peaks (memory, sent and received) over 124 runs of 31 graphs (networkx's real
+  graphs, grids, trees, cliques, powerlaw cluster and Barabasi-Albert graphs, and the
+  registry's generators at 2000 and 20000 edges) at s = max(ceil((2E)^(1/2)), the least
+  that fits), twice that and (2E)^(2/3), two seeds each: 0.42-0.90 of s, median 0.65. Caps
+  are enforced, so a load past the estimate raises MemoryLimitExceeded (machine, round,
+  words), never a wrong label; another seed re-draws the hashes.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
-(2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3). The least s
-any plan fits (`least_memory_words`) is 28-70 words for small graphs (karate club 36, les
-miserables 44, florentine families 28, davis southern women 42, above their
-ceil((2E)^(1/2)) = 7-23: the tests run those at the least s).
+(2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
+
+Why not s = ceil((2E)^(1/2)) on tiny graphs. The least s any plan fits (`least_memory_words`,
+what plan_for's ConfigError names) is, per tests/algorithms/test_connectivity.py: florentine
+families 28 (E = 20, ceil((2E)^(1/2)) = 7), karate club 36 (13), davis southern women 42
+(14), les miserables 44 (23); cycles of 2^9 edges 44 (32), of 2^11 54 (64: fits). The floor
+is the design's, not the model's: a machine holds an edge, a slot and the bar (6 words) and
+receives its edge's 2 answers and its slot's 1 at tau 0 (9 words > 7 for florentine
+whatever the hashes), and the exchange adds, at c_e = c_v = 1, a host's books and inbox and
+an owner's popular copies: 10 + D (3 + g) + 2 max(g, B) words by the estimate, g^D B >= q,
+which grows with log q while (2E)^(1/2) grows with E^(1/2) (they cross near E = 1,200 on
+sparse graphs). Forcing every plan (D = 0..3, c_e and c_v = 1..6, 3 seeds; caps off to
+measure) the least peak seen is 15 words on florentine, 20 on karate, 22 on davis and 24 on
+les miserables, so no plan of this design meets ceil((2E)^(1/2)) on the first three, with any
+sizing. A sorting-network exchange (sort_exchange: 3 words an item, deterministic memory)
+could go lower at ~T = L(L + 1)/2 rounds per exchange; it is not wired in.
 """
 
 from __future__ import annotations

@@ -103,6 +103,37 @@ def test_networkx_real_graphs_match_networkx_within_caps(backend: str, name: str
     assert_exact_within_caps(result, program, edges, vertices, s)
 
 
+# the least s any plan fits (connectivity's docstring, "Why not s = ceil((2E)^(1/2)) on tiny
+# graphs"); ceil((2E)^(1/2)) is 7, 13, 14 and 23 words for these
+LEAST_MEMORY_WORDS = {"florentine families": 28, "karate club": 36, "davis southern women": 42,
+                      "les miserables": 44}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_tiny_real_graphs_need_the_documented_least_memory_words(name: str) -> None:
+    """Above ceil((2E)^(1/2)) for these four; one word less is refused, naming the least (the
+    real-graph test above runs each at exactly the least, within caps)."""
+    edges, vertices = as_edges(REAL[name]())
+    least = least_memory_words(len(edges), vertices)
+    assert least == LEAST_MEMORY_WORDS[name] > math.ceil(math.sqrt(2 * len(edges)))
+    assert caps_memory(edges, vertices) == least
+    with pytest.raises(mpcsim.ConfigError, match=f"memory_words.*>= {least}"):
+        plan_for(len(edges), vertices, least - 1, 1 << 40, 0)
+
+
+def test_no_plan_runs_florentine_families_at_ceil_sqrt_2e() -> None:
+    """s = 7: a machine's edge, slot and bar (6 words) plus its 3 answers do not fit, whatever
+    plan is forced (caps are enforced: the run raises, it never passes silently)."""
+    edges, vertices = as_edges(nx.florentine_families_graph())
+    s = math.ceil(math.sqrt(2 * len(edges)))
+    assert s == 7
+    for depth in range(4):
+        program = Connectivity(num_vertices=vertices, depth=depth, edge_words=1, slot_words=1)
+        q = plan_for(len(edges), vertices, s, 1 << 40, 0, depth, 1, 1).machines
+        with pytest.raises(mpcsim.MemoryLimitExceeded):
+            mpcsim.run(program, edges, num_machines=q, memory_words=s)
+
+
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_networkx_generators_match_networkx_within_caps(name: str) -> None:
     edges, vertices = as_edges(GENERATED[name]())
