@@ -188,7 +188,8 @@ def _handle_run(args: argparse.Namespace) -> int:
 
 
 def _machines_per_node(trace: Trace) -> dict[str, int]:
-    """Node id (Ray's, or "local") -> machines it hosted."""
+    """Node name ("local", or a Ray node's IP, IP:raylet port where nodes share one) -> machines
+    it hosted."""
     counts: dict[str, int] = {}
     per_host = np.bincount(trace.machine_host, minlength=len(trace.hosts)).tolist()
     for host, machines in zip(trace.hosts, per_host):
@@ -396,17 +397,20 @@ def _print_cluster(info: ClusterInfo, args: argparse.Namespace, out: TextIO) -> 
         print(json.dumps({"nodes": len(info.processes), **info.to_dict()}), file=out)
         return
     alive = info.alive or (True,) * len(info.processes)
-    processes = ", ".join(f"{p.role} pid {p.pid}{'' if ok else ' (gone)'}"
-                          for p, ok in zip(info.processes, alive))
-    rows = [("address", info.address), ("nodes", f"{len(info.processes)}: {processes}"),
+    rows = [("address", info.address),
+            ("nodes", f"{sum(alive)} of {len(info.processes)} alive"),
+            *[(p.role, f"{'alive' if ok else 'dead'} (pid {p.pid}, log {p.log})")
+              for p, ok in zip(info.processes, alive)],
             ("auth", " ".join(f"{k}={v}" for k, v in info.env.items())),
             ("state", info.state_dir)]
     if info.client_address:
         rows.append(("ray client", info.client_address))
     _print_table(f"mpcsim cluster {args.action}", rows, out)
-    if not all(alive):
-        return
     state = "" if args.state_dir == str(DEFAULT_STATE_DIR) else f" --state-dir {args.state_dir}"
+    if not all(alive):
+        print(f"\nsome nodes are dead: see their logs; `mpcsim cluster stop{state}` ends the "
+              f"rest", file=out)
+        return
     print(f"\nrun a job on it (the driver needs the same auth environment):\n"
           f"  export {' '.join(f'{k}={v}' for k, v in info.env.items())}\n"
           f"  mpcsim run all-reduce --n 100000 --backend ray --address {info.address}\n"

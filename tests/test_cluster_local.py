@@ -144,3 +144,40 @@ def test_a_state_dir_with_a_running_cluster_is_refused(
     with pytest.raises(ConfigError, match="running cluster"):
         cluster.start_local(cluster.LocalClusterConfig(state_dir=tmp_path))
     assert os.path.exists(tmp_path / "state.json")
+
+
+def test_status_text_says_alive_or_dead_for_each_node(
+        tmp_path: Path, bystander: subprocess.Popen[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    gone = spawn("pass")
+    gone.wait()
+    info = cluster.ClusterInfo(
+        address="127.0.0.1:1", env={}, temp_dir=str(tmp_path / "not-ours"),
+        state_dir=str(tmp_path), processes=(
+            cluster.ProcessRecord("head", bystander.pid, cluster._start_ticks(bystander.pid),
+                                  str(tmp_path / "head.log")),
+            cluster.ProcessRecord("node-1", gone.pid, None, str(tmp_path / "node-1.log"))))
+    (tmp_path / "state.json").write_text(json.dumps(info.to_dict()))
+
+    assert main(["cluster", "status", "--state-dir", str(tmp_path)]) == 1
+
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()
+            if line.strip()}
+    assert rows["nodes"][:4] == ["1", "of", "2", "alive"]
+    assert rows["head"][0] == "alive" and rows["node-1"][0] == "dead"
+    assert "some" in rows, "a cluster with a dead node says so instead of how to use it"
+
+
+def test_nodes_are_named_by_ip_with_the_raylet_port_only_where_nodes_share_an_ip() -> None:
+    pytest.importorskip("ray")
+    from mpcsim.backends.ray_actors import node_names
+
+    def node(node_id: str, ip: str, port: int, name: str = "") -> dict[str, object]:
+        return {"NodeID": node_id, "NodeName": name or ip, "NodeManagerAddress": ip,
+                "NodeManagerPort": port, "Alive": True}
+
+    assert node_names([node("a" * 56, "10.0.0.1", 7001), node("b" * 56, "10.0.0.2", 7001),
+                       node("c" * 56, "10.0.0.2", 7002), node("d" * 56, "10.0.0.3", 7001,
+                                                                 "worker-3")]) == {
+        "a" * 56: "10.0.0.1", "b" * 56: "10.0.0.2:7001", "c" * 56: "10.0.0.2:7002",
+        "d" * 56: "worker-3"}

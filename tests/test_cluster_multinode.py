@@ -5,6 +5,7 @@ be a driver of the session's Ray (tests/conftest.py), and a driver joins one clu
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -52,6 +53,65 @@ def test_a_job_given_the_address_is_verified_and_its_machines_ran_on_both_nodes(
     assert report["nodes"] == 2 and report["workers"] == 2
     assert len(report["machines_per_node"]) == 2
     assert sum(report["machines_per_node"].values()) == report["machines"]
+
+
+def test_nodes_are_named_by_ip_and_raylet_port_in_json_trace_and_chrome_trace(
+        two_nodes: dict[str, Any], tmp_path: Path) -> None:
+    trace_path, chrome_path = tmp_path / "trace.json", tmp_path / "chrome.json"
+    report = mpcsim_cli("run", "all-reduce", "--n", "10000", "--backend", "ray", "--address",
+                        two_nodes["address"], "--json", "--trace-out", str(trace_path),
+                        "--chrome-trace", str(chrome_path), env=driver_env(two_nodes))
+    names = set(report["machines_per_node"])
+    assert len(names) == 2
+    for name in names:  # both nodes share this machine's IP: "IP:raylet port", not a hex id
+        ip, port = name.rsplit(":", 1)
+        ipaddress.ip_address(ip)
+        assert port.isdigit()
+    hosts = json.loads(trace_path.read_text())["hosts"]
+    assert {host["node"] for host in hosts} == names
+    labels = [e["args"]["name"] for e in json.loads(chrome_path.read_text())["traceEvents"]
+              if e["ph"] == "M"]
+    for name in names:
+        assert any(name in label for label in labels), (name, labels)
+
+
+AUTH_MISMATCH = """
+import sys, time
+import mpcsim
+
+def halt(machine):
+    machine.halt()
+
+started = time.monotonic()
+try:
+    mpcsim.run(halt, num_machines=2, memory_words=1, backend="ray", address=sys.argv[1])
+except mpcsim.BackendUnavailable as exc:
+    print(time.monotonic() - started)
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("token", ["none", "wrong"])
+def test_a_driver_without_the_clusters_token_fails_within_3_s_with_one_message(
+        two_nodes: dict[str, Any], tmp_path: Path, token: str) -> None:
+    env = driver_env(two_nodes)
+    if token == "none":
+        del env["RAY_AUTH_MODE"], env["RAY_AUTH_TOKEN_PATH"]
+    else:
+        (tmp_path / "token").write_text("0" * 64)
+        env["RAY_AUTH_TOKEN_PATH"] = str(tmp_path / "token")
+    done = subprocess.run([sys.executable, "-c", AUTH_MISMATCH, two_nodes["address"]],
+                          capture_output=True, text=True, env=env, timeout=JOB_TIMEOUT_S)
+    seconds, message = done.stdout.split("\n", 1)
+    assert float(seconds) < 3.0
+    assert "token" in message and "RAY_AUTH_TOKEN_PATH" in message
+    assert done.stderr == "", "Ray's retry warnings are not shown"
+
+    cli = subprocess.run([sys.executable, "-m", "mpcsim.cli", "run", "all-reduce", "--n", "100",
+                          "--backend", "ray", "--address", two_nodes["address"]],
+                         capture_output=True, text=True, env=env, timeout=JOB_TIMEOUT_S)
+    assert cli.returncode != 0 and cli.stdout == ""
+    assert len(cli.stderr.strip().splitlines()) == 1 and "token" in cli.stderr
 
 
 def test_a_ray_client_address_reaches_the_same_two_nodes(two_nodes: dict[str, Any]) -> None:

@@ -14,7 +14,13 @@ ever sees bytes and uint8 arrays on the data path, never user objects.
 Placement: host h runs on node h mod k of the cluster's k alive nodes that offer CPUs (every
 alive node if none does), sorted by node id, so a run of W >= k hosts uses every node; each new
 actor is pinned to its node (NodeAffinitySchedulingStrategy). Ray's "SPREAD" strategy is not
-enough: with num_cpus=0 actors it may put two hosts of a 2-node cluster on one node.
+enough: with num_cpus=0 actors it may put two hosts of a 2-node cluster on one node. Traces
+name a node as `node_names` does: its IP (or `--node-name`), plus the raylet's port where
+several nodes share one machine.
+
+Joining a cluster ("host:port") first checks that something answers and that it accepts this
+process's Ray auth token (`_check_token`), so a missing or wrong token fails in about a second
+with one message instead of Ray's ~20 s of retries.
 
 Actors are pooled per node: a run takes idle actors from each node's pool (starting more where
 needed) and returns them when it succeeds; after any error they are killed.
@@ -24,12 +30,15 @@ needed) and returns them when it succeeds; after any error they are killed.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -40,10 +49,11 @@ from ..errors import BackendUnavailable, MPCError
 from ..host import Host, HostSummary, Layout, StepReport
 from ..program import Program
 
-__all__ = ["RayBackend", "connect", "shutdown", "idle_actors", "INLINE_BYTES"]
+__all__ = ["RayBackend", "connect", "shutdown", "idle_actors", "node_names", "INLINE_BYTES"]
 
 INLINE_BYTES = 64 * 1024  # frames up to this size travel inline with the step reply
 CONNECT_TIMEOUT_S = 10.0  # a "host:port" address that does not answer this fast is refused
+AUTH_CHECK_TIMEOUT_S = 2.0  # the token check's GCS call (it answers in ~0.1 s)
 
 _lock = threading.Lock()
 _pool: dict[str, list[Any]] = {}  # idle HostActor handles of the current Ray session, by node id
@@ -152,6 +162,52 @@ def _probe(address: str) -> None:
     except OSError as exc:
         raise BackendUnavailable(backend="ray", address=address,
                                  reason=f"nothing answers at {host}:{port} ({exc})") from None
+    if "://" not in address:  # a GCS address (Ray Client checks auth itself)
+        _check_token(address, hostport)
+
+
+def _check_token(address: str, hostport: str) -> None:
+    """Fail fast on a token mismatch. One GCS call with this process's auth settings (read by
+    Ray at import) answers in well under a second; ray.init would retry for ~20 s, printing
+    a warning a second. Ray's own one-line warning of the refused call is swallowed."""
+    from ray._raylet import InnerGcsClient  # Ray's GCS client (what ray.init uses)
+
+    try:
+        with _stderr_swallowed():
+            InnerGcsClient.standalone(hostport, None, int(AUTH_CHECK_TIMEOUT_S * 1000))
+    except ray.exceptions.AuthenticationError:
+        raise BackendUnavailable(backend="ray", address=address,
+                                 reason=_token_advice()) from None
+    except Exception:  # anything else (a timeout, not a GCS): ray.init reports it
+        pass
+
+
+def _token_advice() -> str:
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode != "token":
+        sent = f"no token (RAY_AUTH_MODE is {'unset' if mode is None else repr(mode)})"
+    elif os.environ.get("RAY_AUTH_TOKEN"):
+        sent = "the token in RAY_AUTH_TOKEN, which is not the cluster's"
+    else:
+        path = os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")
+        sent = f"the token in {path}, which is not the cluster's"
+    return (f"the cluster requires Ray token authentication and this process sent {sent}; set "
+            f"RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=<the cluster's token file> (or "
+            f"RAY_AUTH_TOKEN) in this process's environment (`mpcsim cluster local` prints both)")
+
+
+@contextlib.contextmanager
+def _stderr_swallowed() -> Iterator[None]:
+    """File descriptor 2 goes to a temporary file for the block (Ray's C++ logs there)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def shutdown() -> None:
@@ -188,6 +244,19 @@ def _spread_nodes() -> list[str]:
     alive = [n for n in ray.nodes() if n.get("Alive")]
     with_cpus = [n for n in alive if n.get("Resources", {}).get("CPU", 0) > 0]
     return sorted(n["NodeID"] for n in with_cpus or alive)
+
+
+def node_names(nodes: list[dict[str, Any]]) -> dict[str, str]:
+    """Node id -> the name a user knows the node by (`ray.nodes()` entries in, alive or not):
+    its NodeName (the node's IP unless `ray start --node-name` set one), with the raylet's
+    port appended where nodes share a name (several Ray nodes on one machine)."""
+    named = [(n["NodeID"], n.get("NodeName") or n.get("NodeManagerAddress") or n["NodeID"],
+              n.get("NodeManagerPort")) for n in nodes]
+    counts: dict[str, int] = {}
+    for _, name, _ in named:
+        counts[name] = counts.get(name, 0) + 1
+    return {node: name if counts[name] == 1 or port is None else f"{name}:{port}"
+            for node, name, port in named}
 
 
 def idle_actors() -> list[Any]:
@@ -228,6 +297,9 @@ class RayBackend:
             actor.start.remote(program, config, layout, h, initial[h])
             for h, actor in enumerate(self.actors)
         ])
+        names = node_names(ray.nodes())
+        for where in self.placement:
+            where["name"] = names.get(where["node"], where["node"])
 
     def step(self, round_idx: int, inbound: list[list[Any]],
              compute: bool = True) -> list[StepReport]:
@@ -238,7 +310,7 @@ class RayBackend:
     def finish(self) -> list[HostSummary]:
         summaries = self._get([actor.summary.remote() for actor in self.actors])
         for summary, where in zip(summaries, self.placement):
-            summary.node, summary.actor = where["node"], where["actor"]
+            summary.node, summary.actor = where["name"], where["actor"]
         self._ok = True
         return summaries
 
