@@ -56,8 +56,10 @@ rounds <= L (K + F + 1) + 2H + 2 (Plan.rounds). Measured rounds: karate club 22 
 powerlaw 5000 44 (s = 100), random 10^5 words 62 (s = 317), one or two cycles at n = 2^20
 words 98-102 (s = 2^10, D = 1) and 50-52 (s = n^(2/3), D = 0): ~5 log2 n at s = n^(1/2) and
 ~2.6 log2 n at n^(2/3); at n = 2^10..2^12 and s = n^(1/2) the plan needs D = 3 (8 rounds per
-exchange) and takes 98-122 rounds, over 8 log2 n (benchmarks/connectivity.py prints the table
-and plots it).
+exchange) and takes 98-122 rounds, over 8 log2 n (measured 2026-12-04; D = 1 plans forced
+there, c_e = c_v = 2, take 54-66 rounds at peaks of 0.64-0.77 of s, but the estimate below
+refuses them for its popular-copies term). benchmarks/connectivity.py prints the table and
+plots it; `mpcsim bench` records the same rows and draws connectivity_cycles.png.
 
 Communication: an exchange moves ~6 words per live edge (two requests of 1-2 words up and an
 answer down, per hop) plus ~3 per asking vertex; edges shrink as trees merge (loops and
