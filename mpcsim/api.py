@@ -7,6 +7,7 @@ from typing import Any, Callable
 from .backends import make_backend
 from .config import RunConfig
 from .driver import ProgressFn, Result, execute
+from .errors import ConfigError
 from .program import FunctionProgram, Machine, Program
 
 __all__ = ["run"]
@@ -37,12 +38,17 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
         shuffled order, to check that the kernel keeps machines apart (same results).
     progress: optional callback(record, elapsed_s) after each round.
 
-    Raises ConfigError, MemoryLimitExceeded, UnknownDestination, UnsupportedValue,
+    Raises ConfigError (also for a Program class passed instead of an instance),
+    MemoryLimitExceeded, UnknownDestination, UnsupportedValue,
     ProgramError (user code raised), MaxRoundsExceeded, BackendUnavailable; all MPCError.
     """
     config = RunConfig(num_machines=num_machines, memory_words=memory_words, backend=backend,
                        address=address, num_workers=num_workers, seed=seed,
                        max_rounds=max_rounds, enforce=enforce, vectorize=vectorize)
+    if isinstance(program, type) and issubclass(program, Program):
+        raise ConfigError(problems=[(
+            "program", program, f"is the class {program.__name__}, not a Program: pass an "
+            f"instance, e.g. mpcsim.run({program.__name__}(), ...)")])
     if not isinstance(program, Program):
         if not callable(program):
             raise TypeError(f"program must be an mpcsim.Program or a function, got {program!r}")

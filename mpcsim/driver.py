@@ -104,11 +104,10 @@ def _encode_initial(memories: dict[int, dict[str, Any]]) -> wire.Frame:
     try:
         return wire.encode(memories)
     except (TypeError, ValueError, OverflowError):
-        for machine, memory in memories.items():
+        for machine, memory in sorted(memories.items()):
             found = wire.find_unencodable(memory, "initial memory")
             if found:
-                raise UnsupportedValue(machine=machine, round_idx=0, where=found[0],
-                                       type_name=found[1]) from None
+                raise UnsupportedValue.found(machine, 0, "", found) from None
         raise
 
 
@@ -129,8 +128,8 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend,
         if config.enforce:
             _raise_first(v for v in found if v.round_idx < round_idx)  # round r-1's delivery
         errors = [r.error for r in reports if r.error is not None]
-        if errors:
-            raise errors[0]
+        if errors:  # several hosts failed: the lowest machine's error, whatever the layout
+            raise min(errors, key=lambda e: getattr(e, "machine", 0))
         if found and config.enforce:
             # Round r's receive-side caps are checked when it is delivered: deliver it (no
             # compute) so the lowest violation of the round is raised whatever the layout.

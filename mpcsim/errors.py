@@ -92,19 +92,42 @@ class UnknownDestination(MPCError):
 
 
 class UnsupportedValue(MPCError):
-    """A message payload (or memory value) of a type mpcsim cannot encode or count."""
+    """A message payload, output or memory value that mpcsim cannot count or encode.
+
+    `where` names the value and the path inside it ("the message to machine 3: payload[2]['k']",
+    "memory['x'][1]", "machine.output[0]"); `type_name` is the failing part's type; `reason`
+    (optional) ends the sentence "<where> ..." with what is wrong with it, when its type alone
+    does not say (an int too large, an array of a non-numeric dtype)."""
 
     machine: int
     round_idx: int
     where: str
     type_name: str
+    reason: str
+
+    ALLOWED = ("Messages, outputs and initial memory carry None, bool, int (-2**63 to "
+               "2**64 - 1), float, str, bytes, numpy arrays of numeric dtype (bool, int, uint, "
+               "float, complex), numpy bool/int/uint/float scalars, and lists, tuples, sets and "
+               "dicts of these (tuples arrive as lists).")
+
+    def __init__(self, *, machine: int, round_idx: int, where: str, type_name: str,
+                 reason: str = "") -> None:
+        super().__init__(machine=machine, round_idx=round_idx, where=where,
+                         type_name=type_name, reason=reason)
 
     def _message(self) -> str:
-        return (
-            f"machine {self.machine}, round {self.round_idx}: {self.where} has type "
-            f"{self.type_name}, which mpcsim cannot encode. Use None, bool, int, float, str, "
-            f"bytes, numpy arrays or scalars of numeric dtype, and lists/tuples/dicts of these."
-        )
+        reason = self.reason or (f"has type {self.type_name}, which mpcsim cannot count or "
+                                 f"encode")
+        return f"machine {self.machine}, round {self.round_idx}: {self.where} {reason}. " + (
+            self.ALLOWED)
+
+    @classmethod
+    def found(cls, machine: int, round_idx: int, where: str, found: Any) -> UnsupportedValue:
+        """From mpcsim.wire.find_unencodable's (path, type_name, reason); `where` prefixes
+        the path (e.g. "the message to machine 3: "), "" for none."""
+        path, type_name, reason = found
+        return cls(machine=machine, round_idx=round_idx, where=where + path,
+                   type_name=type_name, reason=reason)
 
 
 class ProgramError(MPCError):

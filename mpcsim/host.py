@@ -210,6 +210,27 @@ class HostSummary:
     actor: str = ""
 
 
+def _round_error(exc: Exception, m: Machine, round_idx: int) -> MPCError:
+    """What machine m's failed round raises: an MPCError as is, an uncountable memory value
+    or output as UnsupportedValue (with its path), anything else as ProgramError."""
+    if isinstance(exc, MPCError):
+        return exc
+    if isinstance(exc, UncountableValue):
+        where = exc.path if exc.path.startswith("memory") else "machine.output" + exc.path
+        return UnsupportedValue(machine=m.id, round_idx=round_idx, where=where,
+                                type_name=exc.type_name)
+    return ProgramError(machine=m.id, round_idx=round_idx, original_type=type(exc).__name__,
+                        original_message=str(exc),
+                        traceback="".join(traceback.format_exception(exc, chain=False)))
+
+
+def _lowest(a: MPCError | None, b: MPCError | None) -> MPCError | None:
+    """Of two errors of one round, the one of the lower machine (the first on a tie)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return b if getattr(b, "machine", 0) < getattr(a, "machine", 0) else a
+
+
 class Host:
     """Machines lo..hi-1 of a run (layout.bounds(host)) and their per-machine accounting."""
 
@@ -263,12 +284,7 @@ class Host:
         with gc_paused():
             senders = self._compute(round_idx, report)
         t2 = time.perf_counter()
-        if report.error is None:
-            try:
-                for h, chunks in self._route(senders, report).items():
-                    report.outbound[h] = self._encode(round_idx, chunks)
-            except MPCError as exc:
-                report.error = exc
+        report.error = _lowest(report.error, self._route_and_encode(round_idx, senders, report))
         report.compute_s = t2 - t1
         report.exchange_s = (t1 - t0) + (time.perf_counter() - t2)
         return report
@@ -392,19 +408,10 @@ class Host:
                     helds.append(held)
                     if not m._halted:
                         active += 1
-        except MPCError as exc:
-            report.error = exc
-        except UncountableValue as exc:
+        except Exception as exc:  # noqa: BLE001 (user code: re-raised by the driver)
             assert m is not None
-            report.error = UnsupportedValue(machine=m.id, round_idx=round_idx,
-                                            where=exc.path or "machine.output",
-                                            type_name=exc.type_name)
-        except Exception as exc:  # user code: re-raised by the driver as ProgramError
-            assert m is not None
-            report.error = ProgramError(
-                machine=m.id, round_idx=round_idx, original_type=type(exc).__name__,
-                original_message=str(exc), traceback=traceback.format_exc(),
-            )
+            rest = [] if vectorized else _run_positions(blocks)[len(helds) + 1:].tolist()
+            report.error = self._lowest_failure(_round_error(exc, m, round_idx), rest)
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
             machines[j]._in = None
         self._receivers = []
@@ -432,6 +439,39 @@ class Host:
                     Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap))
         senders.sort(key=_machine_id)
         return senders
+
+    def _lowest_failure(self, error: MPCError, rest: list[int]) -> MPCError:
+        """The error of the lowest machine whose round fails, so that which error a round
+        raises depends on no seed or layout: `error` is the first failure in run order and
+        `rest` the positions that had yet to run; those below the failed machine run now, in
+        id order, until one fails."""
+        below = error.machine - self.lo  # type: ignore[attr-defined]
+        for j in sorted(j for j in rest if j < below):
+            m = self.machines[j]
+            try:
+                m._halted = False
+                self._round_fn(m)
+                memory_words(m.memory)
+                words(m.output)
+            except Exception as exc:  # noqa: BLE001
+                return _round_error(exc, m, error.round_idx)  # type: ignore[attr-defined]
+        return error
+
+    def _route_and_encode(self, round_idx: int, senders: list[Machine],
+                          report: StepReport) -> MPCError | None:
+        """Route and encode the senders' messages into report.outbound; the error of the
+        lowest source whose messages cannot be counted or encoded, or None."""
+        try:
+            routed = self._route(senders, report)
+        except MPCError as exc:
+            return exc
+        error = None
+        for h, chunks in routed.items():
+            try:
+                report.outbound[h] = self._encode(round_idx, chunks)
+            except MPCError as exc:  # several frames may fail: the lowest source's error
+                error = _lowest(error, exc)
+        return error
 
     def _fleet_order(self, runnable: list[int] | None
                      ) -> list[tuple[Sequence[int], list[Machine]]]:
@@ -561,7 +601,7 @@ class Host:
             except UncountableValue as exc:
                 raise UnsupportedValue(
                     machine=source, round_idx=report.round_idx, type_name=exc.type_name,
-                    where=f"the message to machine {dest}") from None
+                    where=f"the message to machine {dest}: payload{exc.path}") from None
             sent += cost
             dests.append(dest)
             sources.append(source)
@@ -651,12 +691,9 @@ class Host:
                 for dest, source, payload in zip(chunk[1], chunk[2], chunk[4]):
                     found = wire.find_unencodable(payload)
                     if found:
-                        path, type_name = found
-                        raise UnsupportedValue(
-                            machine=source, round_idx=round_idx,
-                            where=f"the message to machine {dest} ({path})",
-                            type_name=type_name,
-                        ) from None
+                        raise UnsupportedValue.found(source, round_idx,
+                                                     f"the message to machine {dest}: ", found
+                                                     ) from None
             raise
 
     # -- the round as two explicit steps, and snapshots (mpcsim.snapshot) ---------------------
@@ -677,12 +714,7 @@ class Host:
         report = StepReport(self.host, round_idx)
         with gc_paused():
             senders = self._compute(round_idx, report)
-        if report.error is None:
-            try:
-                for h, chunks in self._route(senders, report).items():
-                    report.outbound[h] = self._encode(round_idx, chunks)
-            except MPCError as exc:
-                report.error = exc
+        report.error = _lowest(report.error, self._route_and_encode(round_idx, senders, report))
         return Computation(self.host, round_idx, report.ran, report.active, report.messages,
                            report.words_sent, report.max_sent, report.max_memory,
                            tuple(report.violations), MappingProxyType(report.outbound),
@@ -715,8 +747,8 @@ class Host:
             for m in self.machines:
                 found = wire.find_unencodable(m.output, "machine.output")
                 if found:
-                    raise UnsupportedValue(machine=m.id, round_idx=self._run.round_idx,
-                                           where=found[0], type_name=found[1]) from None
+                    raise UnsupportedValue.found(m.id, self._run.round_idx, "", found
+                                                 ) from None
             raise
         return self._summary(encoded)
 

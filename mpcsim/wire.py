@@ -7,11 +7,13 @@ buffers (in Ray, of the object store's shared memory). Decoding builds only msgp
 types and numpy arrays of numeric dtype: there is no pickle on the data path, and a received
 message can never run code.
 
-What encodes: None, bool, int, float, str, bytes, lists/tuples (decoded as lists; tuples used
-as dict keys come back as tuples), dicts, numpy
-numeric scalars (decoded as int/float/bool) and arrays of dtype kinds b, i, u, f, c (decoded
-read-only unless `writable=True`). Anything else raises TypeError from `encode`; callers turn it
-into mpcsim.UnsupportedValue with a path to the offending part (see `find_unencodable`).
+What encodes: None, bool, int (-2**63 to 2**64 - 1), float, str, bytes, lists, tuples, dicts,
+sets and frozensets (ext types 2 and 3), numpy bool/int/uint/float scalars (decoded as
+bool/int/float) and arrays of dtype kinds b, i, u, f, c (decoded read-only unless
+`writable=True`). Tuples are decoded as lists (msgpack has one array type; a tuple keeps its
+type only where a list cannot stand: as a dict key or a set element). Anything else raises
+TypeError or OverflowError from `encode`; callers turn it into mpcsim.UnsupportedValue with a
+path to the offending part and the reason (see `find_unencodable`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-__all__ = ["Frame", "encode", "decode", "find_unencodable", "plain_numbers"]
+__all__ = ["Frame", "Unencodable", "encode", "decode", "find_unencodable", "plain_numbers"]
 
 _EXT_ARRAY = 1
+_EXT_SET = 2
+_EXT_FROZENSET = 3
 _NUMERIC_KINDS = frozenset("biufc")
 
 
@@ -56,6 +60,10 @@ def encode(value: Any) -> Frame:
             return msgpack.ExtType(_EXT_ARRAY, meta)
         if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
             return obj.item()
+        if isinstance(obj, (set, frozenset)):
+            items = msgpack.packb(list(obj), default=default, use_bin_type=True)
+            return msgpack.ExtType(_EXT_FROZENSET if isinstance(obj, frozenset) else _EXT_SET,
+                                   items)
         raise TypeError(type(obj).__name__)
 
     header = msgpack.packb(value, default=default, use_bin_type=True)
@@ -67,6 +75,11 @@ def decode(frame: Frame, writable: bool = False) -> Any:
     buffers = frame.buffers
 
     def ext_hook(code: int, data: bytes) -> Any:
+        if code == _EXT_SET or code == _EXT_FROZENSET:
+            items = msgpack.unpackb(data, ext_hook=ext_hook, raw=False, strict_map_key=False,
+                                    use_list=True, object_pairs_hook=_dict_with_tuple_keys)
+            kind = set if code == _EXT_SET else frozenset
+            return kind(_as_tuple(k) if type(k) is list else k for k in items)
         if code != _EXT_ARRAY:
             raise ValueError(f"unknown msgpack ext type {code} in an mpcsim frame")
         dtype_str, shape, index = msgpack.unpackb(data)
@@ -94,8 +107,17 @@ def _as_tuple(key: list[Any]) -> tuple[Any, ...]:
     return tuple(_as_tuple(k) if type(k) is list else k for k in key)
 
 
-def find_unencodable(value: Any, path: str = "payload") -> tuple[str, str] | None:
-    """The (path, type name) of the first part of `value` that does not encode, or None."""
+class Unencodable(NamedTuple):
+    """Where a value fails to encode (`path`, e.g. "payload[2]['k']"), the failing part's
+    type name, and why, as the end of a sentence that starts with the path."""
+
+    path: str
+    type_name: str
+    reason: str
+
+
+def find_unencodable(value: Any, path: str = "payload") -> Unencodable | None:
+    """The first part of `value` that does not encode, or None when all of it encodes."""
     try:
         encode(value)
         return None
@@ -103,8 +125,8 @@ def find_unencodable(value: Any, path: str = "payload") -> tuple[str, str] | Non
         pass
     if isinstance(value, dict):
         for key, item in value.items():
-            found = find_unencodable(key, f"{path} key {key!r}") or find_unencodable(
-                item, f"{path}[{key!r}]"
+            found = find_unencodable(key, f"{path} key {key!r:.40}") or find_unencodable(
+                item, f"{path}[{key!r:.40}]"
             )
             if found:
                 return found
@@ -113,7 +135,30 @@ def find_unencodable(value: Any, path: str = "payload") -> tuple[str, str] | Non
             found = find_unencodable(item, f"{path}[{i}]")
             if found:
                 return found
-    return path, type(value).__name__
+    elif isinstance(value, (set, frozenset)):
+        for item in value:
+            found = find_unencodable(item, f"{path} element {item!r:.40}")
+            if found:
+                return found
+    return Unencodable(path, type(value).__name__, _reason(value))
+
+
+def _reason(value: Any) -> str:
+    """Why `value` itself (not a part of it) does not encode."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = str(value)
+        shown = digits if len(digits) <= 40 else f"{digits[:16]}...{digits[-8:]}"
+        return (f"is the int {shown} ({value.bit_length()} bits), outside the 64-bit range "
+                f"messages and outputs carry (-2**63 to 2**64 - 1); send it as a str, or split it "
+                f"into 64-bit parts")
+    if isinstance(value, np.ndarray):
+        return (f"is a numpy array of dtype {value.dtype}, and only numeric dtypes (bool, int, "
+                f"uint, float, complex) are carried; convert it (e.g. .astype(np.int64)) or "
+                f"send a list")
+    if isinstance(value, np.generic):
+        return (f"is a numpy scalar of dtype {value.dtype}, and only bool, int, uint and "
+                f"float scalars are carried; convert it (e.g. .item(), or a 1-element array)")
+    return (f"has type {type(value).__name__}, which mpcsim cannot count or encode")
 
 
 _PLAIN = frozenset((type(None), bool, int, float))

@@ -167,6 +167,16 @@ class SendTo:
         machine.halt()
 
 
+@dataclass(frozen=True)
+class SendAndKeep(SendTo):
+    """As SendTo; the receiver outputs the payload as it arrived."""
+
+    def __call__(self, machine: mpcsim.Machine) -> None:
+        super().__call__(machine)
+        if machine.inbox:
+            machine.output = machine.inbox[0][1]
+
+
 @pytest.mark.parametrize("dest", [-1, 3, 99, "1", 1.0, None], ids=repr)
 def test_sending_to_an_unknown_machine_raises_unknown_destination(dest: Any,
                                                                  backend: str) -> None:
@@ -183,14 +193,56 @@ def test_numpy_integer_destinations_are_accepted() -> None:
     assert result.trace.received_words.tolist() == [0, 0, 1]
 
 
-def test_a_set_payload_raises_unsupported_value_with_its_path(backend: str) -> None:
+def test_an_unencodable_value_deep_in_a_payload_is_named_by_its_path(backend: str) -> None:
     with pytest.raises(UnsupportedValue) as info:
-        run(SendTo(1, payload={"a": [1, {2}]}), num_machines=2, memory_words=8, backend=backend)
+        run(SendTo(1, payload=[0, 1, {"k": Opaque()}]), num_machines=2, memory_words=8,
+            backend=backend)
 
     err = info.value
-    assert (err.machine, err.round_idx, err.type_name) == (0, 0, "set")
-    assert "payload['a'][1]" in str(err)
-    assert "machine 1" in err.where
+    assert (err.machine, err.round_idx, err.type_name) == (0, 0, "Opaque")
+    assert err.where == "the message to machine 1: payload[2]['k']"
+    assert "payload[2]['k'] has type Opaque" in str(err)
+
+
+def test_an_int_beyond_64_bits_is_refused_as_out_of_range_not_as_its_type(backend: str) -> None:
+    with pytest.raises(UnsupportedValue) as info:
+        run(SendTo(1, payload={"a": [1, 2**80]}), num_machines=2, memory_words=8,
+            backend=backend)
+
+    err = info.value
+    assert (err.type_name, err.where) == ("int", "the message to machine 1: payload['a'][1]")
+    assert "outside the 64-bit range" in str(err) and "has type int" not in str(err)
+
+
+def test_an_object_array_is_refused_for_its_dtype_with_a_numeric_dtype_advised(
+        backend: str) -> None:
+    with pytest.raises(UnsupportedValue) as info:
+        run(SendTo(1, payload=(0, np.array([None, 1], dtype=object))), num_machines=2,
+            memory_words=8, backend=backend)
+
+    message = str(info.value)
+    assert info.value.where == "the message to machine 1: payload[1]"
+    assert "dtype object" in message and "numeric dtypes" in message
+    assert "Use numpy arrays" not in message
+
+
+def test_a_set_payload_arrives_as_a_set_as_memory_counts_it(backend: str) -> None:
+    payload = {"a": [1, {2, (3, 4)}], "f": frozenset({5})}
+    result = run(SendAndKeep(1, payload=payload), num_machines=2, memory_words=8,
+                 backend=backend)
+
+    assert result.output[1] == payload
+    assert type(result.output[1]["f"]) is frozenset
+    assert result.trace.received_words.tolist() == [0, mpcsim.words(payload)]
+
+
+def test_tuples_arrive_as_lists_on_every_backend_except_as_keys_and_set_elements(
+        backend: str) -> None:
+    payload = ((1, 2), {(3, 4): (5, 6)}, {(7, 8)})
+    result = run(SendAndKeep(1, payload=payload), num_machines=2, memory_words=16,
+                 backend=backend)
+
+    assert result.output[1] == [[1, 2], {(3, 4): [5, 6]}, {(7, 8)}]
 
 
 class Opaque:
@@ -213,8 +265,8 @@ class Keep:
             machine.halt()
 
 
-@pytest.mark.parametrize("key, where", [("thing", "memory['thing']"),
-                                        ("output", "machine.output")])
+@pytest.mark.parametrize("key, where", [("thing", "memory['thing'][1]"),
+                                        ("output", "machine.output[1]")])
 def test_a_custom_object_kept_raises_unsupported_value_naming_where(key: str, where: str,
                                                                     backend: str) -> None:
     with pytest.raises(UnsupportedValue) as info:
@@ -233,23 +285,26 @@ def test_a_custom_object_payload_raises_unsupported_value_at_send(backend: str) 
     assert "machine 1" in info.value.where
 
 
-def test_an_unencodable_output_raises_unsupported_value(backend: str) -> None:
-    with pytest.raises(UnsupportedValue):
-        run(Keep("output", {1, 2}), num_machines=2, memory_words=8, backend=backend)
+def test_an_unencodable_output_raises_unsupported_value_with_its_path(backend: str) -> None:
+    with pytest.raises(UnsupportedValue) as info:
+        run(Keep("output", {"big": [2**64]}), num_machines=2, memory_words=8, backend=backend)
+    assert info.value.where == "machine.output['big'][0]"
+    assert info.value.machine == 0  # both machines fail: the lowest is named
 
 
 class SetInPartition(mpcsim.Program):
     def partition(self, inputs: Any, num_machines: int,
                   memory_words: int) -> dict[int, dict[str, Any]]:
-        return {0: {"ids": {1, 2}}}
+        return {0: {"ids": [1, -(2**70)]}}
 
     def round(self, machine: mpcsim.Machine) -> None:
         machine.halt()
 
 
 def test_an_unencodable_initial_memory_raises_unsupported_value() -> None:
-    with pytest.raises(UnsupportedValue):
+    with pytest.raises(UnsupportedValue) as info:
         run(SetInPartition(), num_machines=2, memory_words=8)
+    assert info.value.where == "initial memory['ids'][1]"
 
 
 def test_a_custom_object_in_a_partition_raises_unsupported_value() -> None:
@@ -261,7 +316,7 @@ def test_a_custom_object_in_a_partition_raises_unsupported_value() -> None:
     with pytest.raises(UnsupportedValue) as info:
         run(OpaqueInPartition(), num_machines=2, memory_words=8)
     assert (info.value.machine, info.value.type_name) == (1, "Opaque")
-    assert "memory['thing']" in info.value.where
+    assert info.value.where == "initial memory['thing']"
 
 
 def keep_first_inbox_payload(machine: mpcsim.Machine) -> None:
@@ -394,6 +449,17 @@ def test_a_custom_partition_reports_every_machine_over_memory_and_out_of_range()
     assert "machine 7" in text
 
 
+def test_a_program_class_passed_for_an_instance_is_refused_up_front() -> None:
+    class Halts(mpcsim.Program):
+        def round(self, machine: mpcsim.Machine) -> None:
+            machine.halt()
+
+    with pytest.raises(ConfigError) as info:
+        mpcsim.run(Halts, num_machines=2, memory_words=4)  # type: ignore[arg-type]
+    assert info.value.problems[0][0] == "program"
+    assert "pass an instance, e.g. mpcsim.run(Halts(), ...)" in str(info.value)
+
+
 def test_a_program_that_is_not_callable_is_refused() -> None:
     with pytest.raises(TypeError, match="mpcsim.Program or a function"):
         mpcsim.run(42, num_machines=1, memory_words=1)  # type: ignore[arg-type]
@@ -407,8 +473,8 @@ ERRORS: list[MPCError] = [
                           ("backend", "x", "must be one of local, ray")]),
     MemoryLimitExceeded(machine=3, round_idx=2, limit="sent", words=9, cap=8),
     UnknownDestination(machine=1, round_idx=0, dest="7", num_machines=4),
-    UnsupportedValue(machine=0, round_idx=5, where="the message to machine 1 (payload[0])",
-                     type_name="set"),
+    UnsupportedValue(machine=0, round_idx=5, where="the message to machine 1: payload[0]",
+                     type_name="int", reason="is the int 2**80, outside the 64-bit range"),
     ProgramError(machine=2, round_idx=1, original_type="KeyError", original_message="'x'",
                  traceback="Traceback (most recent call last):\n  ...\nKeyError: 'x'\n"),
     MaxRoundsExceeded(max_rounds=10, active_machines=4, messages_in_flight=2),

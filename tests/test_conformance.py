@@ -3,10 +3,13 @@ transcript identical to the reference (the local backend, one host, the same see
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 
+import mpcsim
 from cases import CASES, COLUMNAR_TWINS, SEED, Case, assert_same, run_case, transcript
 
 # Worker counts per backend: "wide" spreads machines over several hosts, so messages are routed
@@ -71,3 +74,64 @@ def test_fleet_program_keeps_machines_apart(case: Case, backend: str) -> None:
 
     assert_same(result.output, case.reference(case.inputs(), SEED))
     assert transcript(result) == reference_transcript(case)
+
+
+# -- failing rounds: the lowest (round, machine) is raised, whatever the seed, backend, layout ----
+
+class Opaque:
+    """A value mpcsim can neither count nor encode."""
+
+
+FAILURES = {  # how a failing machine fails in its round
+    "unknown destination": lambda m: m.send(m.num_machines + m.id, 1),
+    "send_many unknown destination": lambda m: m.send_many(np.array([-1 - m.id]), np.ones(1)),
+    "int beyond 64 bits": lambda m: m.send(0, [m.id, 2**70]),
+    "uncountable payload": lambda m: m.send(0, {"k": Opaque()}),
+    "uncountable memory": lambda m: m.memory.update(x=[Opaque()]),
+    "uncountable output": lambda m: setattr(m, "output", {"o": [Opaque()]}),
+    "user code raised": lambda m: {}[m.id],
+}
+ERROR_OF = {"unknown destination": mpcsim.UnknownDestination,
+            "send_many unknown destination": mpcsim.UnknownDestination,
+            "user code raised": mpcsim.ProgramError}
+
+
+@dataclass(frozen=True)
+class FailFrom:
+    """Round 1: the machines in `failing` fail as `how` says (several kinds: by id in turn);
+    the others send and keep valid values."""
+
+    failing: tuple[int, ...]
+    how: tuple[str, ...]
+
+    def __call__(self, machine: mpcsim.Machine) -> None:
+        if machine.round_idx == 1 and machine.id in self.failing:
+            FAILURES[self.how[machine.id % len(self.how)]](machine)
+        elif machine.round_idx == 1:
+            machine.send((machine.id + 1) % machine.num_machines, [machine.id, 2**40])
+        machine.halt() if machine.round_idx >= 1 else None
+
+
+LAYOUTS = [pytest.param("local", workers, seed, id=f"local-{workers}-seed{seed}")
+           for workers in (1, 3) for seed in (0, 1, 7)] + [
+    pytest.param("ray", 3, 1, id="ray-3-seed1", marks=pytest.mark.ray)]
+
+
+@pytest.mark.parametrize("how", [(kind,) for kind in FAILURES]
+                         + [("user code raised", "int beyond 64 bits"),
+                            ("int beyond 64 bits", "uncountable memory")], ids=" + ".join)
+@pytest.mark.parametrize("backend, num_workers, seed", LAYOUTS)
+def test_the_lowest_failing_machine_is_named_whatever_the_seed_and_backend(
+        how: tuple[str, ...], backend: str, num_workers: int, seed: int,
+        request: pytest.FixtureRequest) -> None:
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    failing = (11, 3, 5, 12)
+    with pytest.raises(mpcsim.MPCError) as info:
+        mpcsim.run(FailFrom(failing, how), num_machines=13, memory_words=64, backend=backend,
+                   num_workers=num_workers, seed=seed)
+
+    lowest = min(failing)
+    assert (info.value.round_idx, info.value.machine) == (1, lowest)  # type: ignore[attr-defined]
+    kind = how[lowest % len(how)]
+    assert type(info.value) is ERROR_OF.get(kind, mpcsim.UnsupportedValue)

@@ -82,13 +82,14 @@ def test_arrays_of_non_numeric_dtype_are_refused(arr: np.ndarray) -> None:
 
 
 class Custom:
-    pass
+    def __repr__(self) -> str:
+        return "Custom()"
 
 
 @pytest.mark.parametrize("value", [
-    Custom(), object(), {1, 2}, frozenset({3}), 1 + 2j, len, slice(1, 2), [1, Custom()],
+    Custom(), object(), {1, Custom()}, frozenset({1j}), 1 + 2j, len, slice(1, 2), [1, Custom()],
 ], ids=lambda v: type(v).__name__)
-def test_custom_objects_and_sets_are_refused(value: Any) -> None:
+def test_custom_objects_are_refused_also_inside_sets(value: Any) -> None:
     with pytest.raises(TypeError):
         wire.encode(value)
 
@@ -105,8 +106,8 @@ def test_a_frame_claiming_a_non_numeric_dtype_is_refused_on_decode(dtype: str) -
 
 
 def test_a_frame_with_an_unknown_ext_type_is_refused_on_decode() -> None:
-    with pytest.raises(ValueError, match="unknown msgpack ext type 2"):
-        wire.decode(_hostile_frame(["<f8", [1], 0], code=2))
+    with pytest.raises(ValueError, match="unknown msgpack ext type 9"):
+        wire.decode(_hostile_frame(["<f8", [1], 0], code=9))
 
 
 def test_a_value_that_encodes_also_decodes() -> None:
@@ -119,14 +120,34 @@ def test_a_value_that_encodes_also_decodes() -> None:
 
 
 @pytest.mark.parametrize("value, found", [
-    ({"a": [1, {2}]}, ("payload['a'][1]", "set")),
+    ({"a": [1, {2, Custom()}]}, ("payload['a'][1] element Custom()", "Custom")),
     ([1, 2, Custom()], ("payload[2]", "Custom")),
     ((0, [np.array(["s"])]), ("payload[1][0]", "ndarray")),
-    ({"ok": 1, frozenset(): 2}, ("payload key frozenset()", "frozenset")),
+    ({"ok": 1, Custom(): 2}, ("payload key Custom()", "Custom")),
     (Custom(), ("payload", "Custom")),
+    ([0, {"k": 2**64}], ("payload[1]['k']", "int")),
 ])
 def test_find_unencodable_gives_the_path_and_type(value: Any, found: tuple[str, str]) -> None:
-    assert wire.find_unencodable(value) == found
+    assert wire.find_unencodable(value)[:2] == found
+
+
+@pytest.mark.parametrize("value, says", [
+    (2**80, "is the int 1208925819614629174706176 (81 bits), outside the 64-bit range"),
+    (-(2**63) - 1, "is the int -9223372036854775809 (64 bits), outside the 64-bit range"),
+    (np.array([object()]), "is a numpy array of dtype object, and only numeric dtypes"),
+    (np.array(["s"]), "is a numpy array of dtype <U1"),
+    (np.complex128(1j), "is a numpy scalar of dtype complex128"),
+    (Custom(), "has type Custom, which mpcsim cannot count or encode"),
+])
+def test_find_unencodable_says_what_is_wrong_not_only_the_type(value: Any, says: str) -> None:
+    assert wire.find_unencodable(value).reason.startswith(says)
+
+
+@pytest.mark.parametrize("value", [{1, 2}, frozenset({"a", (1, 2)}), {"s": {(1, (2, 3))}},
+                                   {frozenset({1}): [set()]}], ids=repr)
+def test_sets_and_frozensets_round_trip_with_tuple_elements(value: Any) -> None:
+    assert wire.decode(wire.encode(value)) == value
+    assert type(wire.decode(wire.encode(value))) is type(value)
 
 
 def test_find_unencodable_is_none_for_an_encodable_value() -> None:

@@ -153,3 +153,21 @@ def test_a_str_takes_ceil_of_utf8_bytes_over_8_words(text: str) -> None:
 @given(values)
 def test_a_message_costs_max_of_one_and_its_words(value: object) -> None:
     assert message_words(value) == max(1, words(value))
+
+
+@pytest.mark.parametrize("value, path", [
+    ([1, 2, {"k": Opaque()}], "[2]['k']"),
+    (({1: (2, Opaque())},), "[0][1][1]"),
+    ({"a": [1, {2: [3]}, Opaque()]}, "['a'][2]"),
+])
+def test_an_uncountable_part_is_named_by_its_path_inside_containers(value: object,
+                                                                    path: str) -> None:
+    with pytest.raises(UncountableValue) as info:
+        words(value)
+    assert (info.value.path, info.value.type_name) == (path, "Opaque")
+
+
+def test_an_uncountable_part_of_a_memory_value_is_named_from_memory() -> None:
+    with pytest.raises(UncountableValue) as info:
+        memory_words({"x": [1, [Opaque()]]})
+    assert info.value.path == "memory['x'][1][0]"

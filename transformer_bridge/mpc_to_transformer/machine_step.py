@@ -164,10 +164,10 @@ def _outbox(machine: Machine, round_idx: int, num_machines: int) -> list[Message
             cost = message_words(payload)
             delivered = wire.decode(wire.encode(payload))
         except (UncountableValue, TypeError, ValueError, OverflowError):
-            found = wire.find_unencodable(payload) or ("payload", type(payload).__name__)
-            raise UnsupportedValue(machine=machine.id, round_idx=round_idx,
-                                   where=f"the message to machine {dest} ({found[0]})",
-                                   type_name=found[1]) from None
+            found = wire.find_unencodable(payload) or wire.Unencodable(
+                "payload", type(payload).__name__, "")
+            raise UnsupportedValue.found(machine.id, round_idx,
+                                         f"the message to machine {dest}: ", found) from None
         out.append(Message(dest, len(out), SINGLE, delivered, cost))
     return out
 
@@ -197,8 +197,8 @@ def _check_caps(state: State, outbox: list[Message], machine: int, round_idx: in
     try:
         held = state.words()
     except UncountableValue as exc:
-        raise UnsupportedValue(machine=machine, round_idx=round_idx,
-                               where=exc.path or "machine.output",
+        where = exc.path if exc.path.startswith("memory") else "machine.output" + exc.path
+        raise UnsupportedValue(machine=machine, round_idx=round_idx, where=where,
                                type_name=exc.type_name) from None
     if held > cap:
         raise MemoryLimitExceeded(machine=machine, round_idx=round_idx, limit="memory",

@@ -181,9 +181,9 @@ class Readout:
             try:
                 output = wire.decode(wire.encode(output), writable=True)  # as mpcsim returns it
             except (TypeError, ValueError, OverflowError):
-                where, type_name = wire.find_unencodable(output, "machine.output") or ("", "")
-                raise UnsupportedValue(machine=p, round_idx=plan.rounds - 1, where=where,
-                                       type_name=type_name) from None
+                found = wire.find_unencodable(output, "machine.output") or wire.Unencodable(
+                    "machine.output", type(output).__name__, "")
+                raise UnsupportedValue.found(p, plan.rounds - 1, "", found) from None
             try:
                 codes, data = encode(output)
             except Refusal as exc:
