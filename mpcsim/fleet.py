@@ -223,19 +223,32 @@ class Fleet:
         values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else _EMPTY
         return _readonly(values), offsets
 
+    def _untouched_since(self, round_idx: int) -> bool:
+        """Whether no machine of this fleet had its memory read or set through the machine
+        (Machine.memory) since before round `round_idx`: then its memory changed only by
+        scatters. False when unknown (no host)."""
+        host = self._run.host()
+        if host is None or not host.counts_touches or self._run.touched:
+            return False
+        if not self.ids.size:
+            return True
+        return int(host.touched_round[self.ids - host.lo].max()) < round_idx
+
     def _from_scatter(self, key: str, ids: np.ndarray, values: np.ndarray,
-                      offsets: np.ndarray, views: list[np.ndarray]
+                      offsets: np.ndarray, views: list[np.ndarray], scattered_at: int
                       ) -> tuple[np.ndarray, np.ndarray] | None:
-        """gather(key) from the last scatter of `key` (to the machines `ids`, in an earlier
-        round) if every machine of this fleet got a view then and still holds it."""
+        """gather(key) from the last scatter of `key` (to the machines `ids`) if every machine
+        of this fleet got a view then and still holds it: certain when none of them was
+        touched through Machine.memory since, else checked view by view."""
         index = None if np.array_equal(ids, self.ids) else index_in(ids, self.ids)
         if index is not None and index.size and index.min() < 0:
             return None
-        slots = range(len(self.machines)) if index is None else index.tolist()
-        for m, i in zip(self.machines, slots):
-            memory = m._memory
-            if memory is None or memory.get(key) is not views[i]:
-                return None
+        if not self._untouched_since(scattered_at):
+            slots = range(len(self.machines)) if index is None else index.tolist()
+            for m, i in zip(self.machines, slots):
+                memory = m._memory
+                if memory is None or memory.get(key) is not views[i]:
+                    return None
         if index is None:
             return _readonly(values), offsets
         taken = np.zeros(index.size + 1, dtype=np.int64)
@@ -249,16 +262,35 @@ class Fleet:
         self._check_segments("scatter", values, offsets)
         bounds = offsets.tolist()
         views = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        before = []  # words each machine's memory[key] held, -1 if not an array
+        run = self._run
         for m, view in zip(self.machines, views):
-            m.memory[key] = view
-        self._gathered[key] = (self.ids, values, offsets, views)
+            memory = m._memory
+            if memory is None:
+                memory = m._memory = {}
+            old = memory.get(key)
+            before.append(0 if old is None else old.size if type(old) is np.ndarray else -1)
+            if old is not None and type(old) is not np.ndarray and not m._touched:
+                m._touched = True  # replaced something else than an array: recount it
+                run.touched.append(m)
+            memory[key] = view
+        host = run.host()
+        if host is not None:  # keep the host's memory words current (Host._account_fleet)
+            width = int(np.prod(values.shape[1:], dtype=np.int64))
+            was = np.maximum(np.array(before, dtype=np.int64), 0)
+            host.memory_held[self.ids - host.lo] += np.diff(offsets) * width - was
+        self._gathered[key] = (self.ids, values, offsets, views, self.round_idx)
 
     def set_outputs(self, values: np.ndarray, offsets: np.ndarray) -> None:
         """output of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
         self._check_segments("set_outputs", values, offsets)
         bounds = offsets.tolist()
         for i, m in enumerate(self.machines):
-            m.output = values[bounds[i]:bounds[i + 1]]
+            m._output = values[bounds[i]:bounds[i + 1]]
+        host = self._run.host()
+        if host is not None:  # as scatter does for memory (Host._account_fleet)
+            width = int(np.prod(values.shape[1:], dtype=np.int64))
+            host.output_held[self.ids - host.lo] = np.diff(offsets) * width
 
     def halt(self, where: np.ndarray | None = None) -> None:
         """Halt every machine of the fleet, or those where the bool array `where` is True."""

@@ -51,6 +51,11 @@ def _first(item: tuple[Any, ...]) -> Any:
     return item[0]
 
 
+def _output_words(machine: Machine) -> int:
+    """The words of a machine's output, as the memory cap counts them (None: 0)."""
+    return 0 if machine.output is None else words(machine.output)
+
+
 def _machine_id(machine: Machine) -> int:
     return machine.id
 
@@ -87,6 +92,10 @@ class Violation:
     limit: str  # "memory", "sent" or "received"
     words: int
     cap: int
+    # for limit "memory": how many of `words` were the output, and the inbox just delivered
+    # (the rest is memory values); what an error message needs, not part of a transcript
+    output: int = field(default=0, compare=False)
+    inbox: int = field(default=0, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"round_idx": self.round_idx, "machine": self.machine, "limit": self.limit,
@@ -124,7 +133,8 @@ class StepReport:
         of an empty round."""
         counters = msgpack.packb(
             [getattr(self, name) for name in _COUNTER_FIELDS]
-            + [[(v.round_idx, v.machine, v.limit, v.words, v.cap) for v in self.violations]]
+            + [[(v.round_idx, v.machine, v.limit, v.words, v.cap, v.output, v.inbox)
+                for v in self.violations]]
         )
         if self.outbound or self.error is not None:
             return counters, self.outbound, self.error
@@ -256,9 +266,16 @@ class Host:
         self.received_total = np.zeros(n, dtype=np.int64)
         self.peak_memory = self.held.copy()
         self.rounds_active = np.zeros(n, dtype=np.int64)
+        # a vectorised fleet round's accounting (_account_fleet): memory and output words
+        # apart, kept current by fleet.scatter / set_outputs and by recounting the machines a
+        # program touched; and the last round each machine was touched (for Fleet.gather)
+        self.memory_held = self.held.copy()
+        self.output_held = np.zeros(n, dtype=np.int64)
+        self.touched_round = np.full(n, -1, dtype=np.int64)
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
         self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
+        self.counts_touches = self._fleet_fn is not None and config.vectorize
         if self._fleet_fn is not None and not config.vectorize:
             self._round_fn = self._fleet_of_one
         self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
@@ -358,7 +375,8 @@ class Host:
                         Violation(sent_round, lo + j, "received", words_in, cap))
                 if words_held > cap:
                     report.violations.append(
-                        Violation(sent_round, lo + j, "memory", words_held, cap))
+                        Violation(sent_round, lo + j, "memory", words_held, cap,
+                                  _output_words(machines[j]), words_in))
         self._receivers = receivers.tolist()
 
     def _compute(self, round_idx: int, report: StepReport) -> list[Machine]:
@@ -395,20 +413,27 @@ class Host:
                 singles = sorted(self._singles, key=_first) if self._singles else []
                 self._fleet_fn(Fleet(fleet, ids, run_state, self._delivered, self._gathered,
                                      singles))
-            for _, block in blocks:
-                for m in block:
-                    if not vectorized:
+                m = None
+                self._account_fleet(round_idx)
+                ran_now = blocks[0][0]
+                helds = self.memory_held[ran_now] + self.output_held[ran_now]  # type: ignore
+                active = sum(1 for m in fleet if not m._halted)
+            else:
+                for _, block in blocks:
+                    for m in block:
                         m._halted = False
                         run(m)
-                    memory = m._memory
-                    held = memory_words(memory) if memory else 0
-                    out = m.output
-                    if out is not None:
-                        held += 1 if type(out) is int or type(out) is float else words(out)
-                    helds.append(held)
-                    if not m._halted:
-                        active += 1
+                        memory = m._memory
+                        held = memory_words(memory) if memory else 0
+                        out = m._output
+                        if out is not None:
+                            held += 1 if type(out) is int or type(out) is float else words(out)
+                        helds.append(held)
+                        if not m._halted:
+                            active += 1
+                run_state.touched = []  # recounted above; their flags stay set (no appends)
         except Exception as exc:  # noqa: BLE001 (user code: re-raised by the driver)
+            m = getattr(exc, "_blame", m)  # a fleet round's uncountable value: whose it is
             assert m is not None
             rest = [] if vectorized else _run_positions(blocks)[len(helds) + 1:].tolist()
             report.error = self._lowest_failure(_round_error(exc, m, round_idx), rest)
@@ -436,9 +461,51 @@ class Host:
         if report.max_memory > cap:  # rare: find who, among the machines that ran
             for j in np.sort(ran[held > cap]).tolist():
                 report.violations.append(
-                    Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap))
+                    Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap,
+                              _output_words(machines[j])))
         senders.sort(key=_machine_id)
         return senders
+
+    def recount(self) -> None:
+        """Count every machine's memory and output words afresh (after a restore)."""
+        for j, m in enumerate(self.machines):
+            memory, out = m._memory, m._output
+            self.memory_held[j] = memory_words(memory) if memory else 0
+            self.output_held[j] = 0 if out is None else words(out)
+        self.touched_round[:] = self._run.round_idx
+
+    def _account_fleet(self, round_idx: int) -> None:
+        """After a vectorised fleet round: recount memory and output of the machines the
+        program touched (read or set memory / output through the machine); the others
+        changed only through fleet.scatter / set_outputs, which kept memory_held and
+        output_held current. Raises UncountableValue with `_blame` set to the machine."""
+        run_state = self._run
+        touched, run_state.touched = run_state.touched, []
+        if not touched:
+            return
+        lo = self.lo
+        memory_held, output_held = self.memory_held, self.output_held
+        positions = []
+        try:
+            for m in touched:
+                m._touched = False
+                j = m.id - lo
+                positions.append(j)
+                memory, out = m._memory, m._output
+                memory_held[j] = memory_words(memory) if memory else 0
+                output_held[j] = (0 if out is None else 1 if type(out) is int
+                                  or type(out) is float else words(out))
+        except UncountableValue:
+            for m in sorted(touched, key=_machine_id):  # the lowest machine's, as documented
+                m._touched = False
+                try:
+                    memory_words(m._memory or {})
+                    if m._output is not None:
+                        words(m._output)
+                except UncountableValue as exc:
+                    exc._blame = m  # type: ignore[attr-defined]
+                    raise
+        self.touched_round[positions] = round_idx
 
     def _lowest_failure(self, error: MPCError, rest: list[int]) -> MPCError:
         """The error of the lowest machine whose round fails, so that which error a round

@@ -26,7 +26,7 @@ class RunState:
     """What a host's machines share: the run's settings, the round, and who sent this round."""
 
     __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched",
-                 "fleet_out", "host")
+                 "fleet_out", "touched", "host")
 
     def __init__(self, num_machines: int, memory_words: int, seed: int) -> None:
         self.num_machines = num_machines
@@ -38,6 +38,9 @@ class RunState:
         # fleet.send_many batches (sources, batch) of one dtype, kept whole while no machine
         # sends on its own this round; see Fleet.send_many and flush_fleet_out
         self.fleet_out: list[tuple[np.ndarray, OutBatch]] = []
+        # machines whose memory dict or output a program may have changed (read or set through
+        # the machine): a fleet round recounts only these, and takes scatters' words as given
+        self.touched: list[Machine] = []
         # the host's machines, ids lo.. (set by the host; a weak reference, as the machines
         # refer to this state: no reference cycle keeps 10^5 machines alive after a run)
         self.host: Callable[[], Any] = lambda: None
@@ -65,13 +68,15 @@ class Machine:
     seeded by (seed, id), the same on every backend.
     """
 
-    __slots__ = ("id", "output", "_memory", "_run", "_in", "_out", "_halted", "_rng")
+    __slots__ = ("id", "_output", "_memory", "_run", "_in", "_out", "_halted", "_touched",
+                 "_rng")
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
                  memory: dict[str, Any] | None = None) -> None:
         self.id = machine_id
         self._memory: dict[str, Any] | None = memory  # made on first use if None
-        self.output: Any = None
+        self._output: Any = None
+        self._touched = False  # in run.touched
         self._run = RunState(num_machines, memory_words, seed)
         self._in: list[tuple[int, Any]] | Inbox | Delivered | None = None  # inbox
         self._out: list[Any] | None = None  # (dest, payload) pairs and OutBatches, in order
@@ -89,7 +94,8 @@ class Machine:
             m = new(cls)
             m.id = i
             m._memory = None  # most machines start empty: the dict is made on first use
-            m.output = None
+            m._output = None
+            m._touched = False
             m._run = run
             m._in = None
             m._out = None
@@ -102,6 +108,9 @@ class Machine:
     @property
     def memory(self) -> dict[str, Any]:
         """This machine's local memory: a dict that persists across rounds."""
+        if not self._touched:
+            self._touched = True
+            self._run.touched.append(self)
         memory = self._memory
         if memory is None:
             memory = self._memory = {}
@@ -109,7 +118,22 @@ class Machine:
 
     @memory.setter
     def memory(self, memory: dict[str, Any]) -> None:
+        if not self._touched:
+            self._touched = True
+            self._run.touched.append(self)
         self._memory = memory
+
+    @property
+    def output(self) -> Any:
+        """This machine's share of the result (None: none); counted in its memory."""
+        return self._output
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        if not self._touched:
+            self._touched = True
+            self._run.touched.append(self)
+        self._output = value
 
     @property
     def num_machines(self) -> int:

@@ -189,7 +189,7 @@ def frame_into_host(host: Host, frame: wire.Frame) -> int:
     halted = state["halted"].tolist()
     for j, (m, memory, output) in enumerate(zip(host.machines, state["memory"],
                                                  state["output"])):
-        m._memory, m.output, m._halted = memory, output, halted[j]
+        m._memory, m._output, m._halted, m._touched = memory, output, halted[j], False
         m._in = m._out = None
         if j in rngs:
             m._rng = np.random.Generator(np.random.PCG64(0))
@@ -198,7 +198,8 @@ def frame_into_host(host: Host, frame: wire.Frame) -> int:
             del m._rng
     run = host._run
     run.round_idx = state["round_idx"]
-    run.senders, run.batched, run.fleet_out = [], set(), []
-    host._receivers, host._delivered, host._delivered_singles = [], [], False
+    run.senders, run.batched, run.fleet_out, run.touched = [], set(), [], []
+    host._receivers, host._delivered, host._singles = [], [], []
     host._gathered.clear()
+    host.recount()
     return int(state["round_idx"])

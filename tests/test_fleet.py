@@ -12,6 +12,8 @@ import pytest
 import mpcsim
 from mpcsim import Fleet, MemoryLimitExceeded, ProgramError
 
+from cases import transcript
+
 
 class Kernel(mpcsim.Program):
     """A fleet program from a function of (fleet) per round index; halts after `rounds`."""
@@ -197,3 +199,46 @@ def test_a_selected_fleet_sees_only_its_machines_messages() -> None:
     assert result.output[1] == [[100], [3], [1, 3]]
     assert result.output[3] == [[102], [1], [1, 3]]
     assert result.output[0] is None and result.output[2] is None
+
+
+class Mutator(mpcsim.Program):
+    """Each round, by draws per (seed, round, machine): scatter arrays of random sizes (1-D
+    or rows), change some machines' memory through Machine.memory (pop, lists, scalars), set
+    outputs either way. Isolated, so vectorize=False must give the same transcript."""
+
+    def __init__(self, seed: int, rounds: int) -> None:
+        self.seed, self.rounds = seed, rounds
+
+    def round_many(self, fleet: Fleet) -> None:
+        draws = np.array([np.random.default_rng([self.seed, fleet.round_idx, i]).integers(
+            0, 4, size=6) for i in fleet.ids.tolist()]).reshape(-1, 6)
+        for key, column in (("a", 0), ("b", 1)):
+            sizes = draws[:, column]
+            rows = np.ones((int(sizes.sum()), 2)) if key == "b" else np.ones(int(sizes.sum()))
+            fleet.scatter(key, rows, np.concatenate([[0], np.cumsum(sizes)]))
+        for i in np.flatnonzero(draws[:, 2] == 0).tolist():
+            memory = fleet.machines[i].memory
+            choice = int(draws[i, 3])
+            if choice == 0:
+                memory.pop("a", None)
+            elif choice == 1:
+                memory["a"] = list(range(int(draws[i, 4])))
+            elif choice == 2:
+                memory["c"] = 7
+            else:
+                fleet.machines[i].output = [1, 2]
+        if fleet.round_idx % 2:
+            sizes = draws[:, 5]
+            fleet.set_outputs(np.zeros(int(sizes.sum())), np.concatenate([[0], np.cumsum(sizes)]))
+        if fleet.round_idx >= self.rounds - 1:
+            fleet.halt()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fleet_accounting_equals_a_full_recount_every_round(seed: int) -> None:
+    runs = [mpcsim.run(Mutator(seed, 6), num_machines=9, memory_words=64, num_workers=2,
+                       vectorize=vectorize) for vectorize in (True, False)]
+
+    fast, recount = (transcript(r) for r in runs)
+    assert fast == recount
+    assert fast["peak_memory_words"] != [0] * 9
