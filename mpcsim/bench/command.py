@@ -30,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="print the results as JSON on stdout instead of the table")
+    parser.add_argument("--replot", metavar="DIR",
+                        help="measure nothing: redraw the PNGs and RESULTS.md in DIR from its "
+                             "results.json (e.g. `--replot benchmarks`)")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -37,6 +40,8 @@ def handle(args: argparse.Namespace) -> int:
     from .report import print_summary, write_results
     from .runner import run_suite
 
+    if args.replot:
+        return _replot(Path(args.replot))
     backends = ("local", "ray") if args.backend == "both" else (args.backend,)
     command = shlex.join(["mpcsim", "bench", "--suite", args.suite, "--backend", args.backend,
                           "--out", args.out])
@@ -50,3 +55,14 @@ def handle(args: argparse.Namespace) -> int:
     rows = results["ratios"] + results.get("connectivity", []) \
         + results.get("connectivity_cycles", [])
     return 0 if all(row["pass"] is not False for row in rows) else 1
+
+
+def _replot(out_dir: Path) -> int:
+    """Redraw a finished run's plots and RESULTS.md from its results.json."""
+    from .report import results_markdown, write_plots
+
+    results = json.loads((out_dir / "results.json").read_text())
+    plots = write_plots(results, out_dir)
+    (out_dir / "RESULTS.md").write_text(results_markdown(results, [p.name for p in plots]))
+    print(f"wrote {', '.join(str(p) for p in plots)}, {out_dir / 'RESULTS.md'}")
+    return 0

@@ -1,8 +1,9 @@
 """Writing a bench run's results: results.json (everything), results.csv (every table's rows,
-a `table` column naming which), small PNG plots (matplotlib, dpi 80), RESULTS.md (the ratio
-table, connectivity's target and cycles tables, the plots, the command, date and machine) and
-the summary table on a terminal.
-The results dict comes from mpcsim.bench.runner.run_suite."""
+a `table` column naming which), PNG plots (matplotlib, dpi 100, log axes where values span
+decades, 9-10 pt text), RESULTS.md (the ratio table, connectivity's target and cycles tables,
+the plots, the command, date and machine) and the summary table on a terminal.
+The results dict comes from mpcsim.bench.runner.run_suite. `mpcsim bench --replot DIR` redraws
+the plots and RESULTS.md from DIR/results.json without measuring."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ __all__ = ["write_results", "write_plots", "results_markdown", "print_summary", 
 
 TABLES = ("ratios", "breakdown", "scaling", "wall_vs_rounds", "strategies", "connectivity",
           "connectivity_cycles")
-DPI = 80
+DPI = 100
+FONT_PT = 10  # labels and titles; ticks and legends 1 pt smaller
 
 
 def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -184,59 +186,89 @@ def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def _figure(width: float = 5.0, height: float = 3.2) -> Any:
+def _figure(width: float = 6.4, height: float = 3.6) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI)
 
 
 def _save(figure: Any, path: Path) -> Path:
+    """Legible at a glance: every figure's text at the same readable sizes, then saved."""
+    for axes in figure.axes:
+        axes.tick_params(labelsize=FONT_PT - 1)
+        axes.xaxis.label.set_fontsize(FONT_PT)
+        axes.yaxis.label.set_fontsize(FONT_PT)
+        axes.title.set_fontsize(FONT_PT)
+    for legend in figure.legends + [a.get_legend() for a in figure.axes if a.get_legend()]:
+        for text in legend.get_texts():
+            text.set_fontsize(FONT_PT - 1)
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
     return path
 
 
 def _breakdown_plot(rows: list[dict[str, Any]], path: Path) -> Path:
-    figure = _figure()
+    """Grouped bars on a log axis: the parts span 0.01 ms (an empty round) to 200 ms (2 MB
+    blocks), so stacked linear bars hid every small part."""
+    figure = _figure(6.4, 0.6 + 0.9 * len(rows))
     axes = figure.add_subplot()
-    bottom = [0.0] * len(rows)
-    labels = [r["workload"] for r in rows]
-    for part in ("compute", "exchange", "barrier"):
-        values = [1e3 * r[f"{part}_s"] for r in rows]
-        axes.barh(labels, values, left=bottom, label=part)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    axes.set_xlabel("median ms per round")
-    axes.set_title(f"per-round cost, {rows[0]['backend']} backend")
-    axes.tick_params(axis="y", labelsize=7)
-    axes.legend(fontsize=7)
+    parts = ("compute", "exchange", "barrier")
+    height = 0.8 / len(parts)
+    for j, part in enumerate(parts):
+        values = [max(1e3 * r[f"{part}_s"], 1e-4) for r in rows]  # log axis: no zeros
+        axes.barh([i + (j - 1) * height for i in range(len(rows))], values, height=height,
+                  label=part, color=f"C{j}")
+    axes.set_yticks(range(len(rows)), [r["workload"] for r in rows])
+    axes.set_xscale("log")
+    axes.set_xlabel("median ms per round (log scale)")
+    axes.set_title(f"per-round cost by part, {rows[0]['backend']} backend")
+    axes.grid(axis="x", alpha=0.3, which="both")
+    axes.set_axisbelow(True)
+    axes.invert_yaxis()  # the first workload (and in each, compute) on top
+    axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(figure, path)
 
 
+MARKERS = "osD^vP*Xh<>p"  # one per algorithm, the same in every panel and in the legend
+
+
 def _scaling_plot(points: list[dict[str, Any]], key: str, label: str, path: Path) -> Path:
-    figure = _figure(6.0, 3.2)
+    """One panel per s rule, log-log (rounds run from 3 to 2,000: a linear axis flattened all
+    but connectivity at 0); one colour and marker per algorithm, one legend for both panels;
+    markers shrink in legend order, so algorithms with equal values (all-reduce and the
+    prefix sums) show nested rather than hidden."""
+    figure = _figure(7.6, 3.8)
     rules = sorted({p["s_rule"] for p in points})
-    for i, rule in enumerate(rules):
-        axes = figure.add_subplot(1, len(rules), i + 1)
-        for algorithm in dict.fromkeys(p["algorithm"] for p in points):
+    algorithms = list(dict.fromkeys(p["algorithm"] for p in points))
+    panels = [figure.add_subplot(1, len(rules), 1)]
+    panels += [figure.add_subplot(1, len(rules), i + 1, sharey=panels[0])
+               for i in range(1, len(rules))]
+    for axes, rule in zip(panels, rules):
+        for i, algorithm in enumerate(algorithms):
             mine = [p for p in points if p["algorithm"] == algorithm and p["s_rule"] == rule]
-            axes.plot([p["n"] for p in mine], [p[key] for p in mine], marker="o",
-                      label=algorithm)
+            axes.plot([p["n"] for p in mine], [p[key] for p in mine], color=f"C{i % 10}",
+                      marker=MARKERS[i % len(MARKERS)], label=algorithm,
+                      markersize=max(4.0, 10.0 - 0.9 * i))  # equal values stay visible
         axes.set_xscale("log")
-        if key == "wall_s":
-            axes.set_yscale("log")
-        axes.set_xlabel("n (words)")
-        axes.set_ylabel(label)
-        axes.set_title(f"s = {rule}", fontsize=9)
-        axes.grid(alpha=0.3)
-    axes.legend(fontsize=6)
+        axes.set_yscale("log")
+        axes.set_xlabel("n (words, log scale)")
+        axes.set_title(f"s = {rule}")
+        axes.grid(alpha=0.3, which="both")
+    panels[0].set_ylabel(f"{label} (log scale)")
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(figure, path)
 
 
 def _wall_vs_rounds_plot(results: dict[str, Any], path: Path) -> Path:
-    """One colour per algorithm or transformer family; circles s = n^(1/2), triangles n^(2/3),
-    squares transformers (one per depth or k)."""
-    figure = _figure(6.4, 3.4)
+    """Log-log (rounds 3 to 2,000, seconds 0.004 to 200). Colour: the algorithm or transformer
+    family; shape: the s rule (or transformers); one legend for each, so a point's colour and
+    shape are both read off a legend entry drawn the same way."""
+    from matplotlib.lines import Line2D
+
+    figure = _figure(7.6, 4.2)
     axes = figure.add_subplot()
+    shapes = {"s = n^(1/2)": "o", "s = n^(2/3)": "^", "transformer (one per depth or k)": "s"}
     groups: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for p in results["scaling"]:
         if "wall_s" in p:
@@ -246,36 +278,44 @@ def _wall_vs_rounds_plot(results: dict[str, Any], path: Path) -> Path:
     for p in results["wall_vs_rounds"]:
         groups.setdefault(f"{p['family']} N={p['n']}", {}).setdefault("s", []).append(
             (p["rounds"], p["wall_s"]))
-    for i, (name, by_marker) in enumerate(groups.items()):
-        for j, (marker, xy) in enumerate(by_marker.items()):
-            axes.scatter([x for x, _ in xy], [y for _, y in xy], s=16, marker=marker,
-                         color=f"C{i % 10}", label=name if j == 0 else None)
+    for i, by_marker in enumerate(groups.values()):
+        for marker, xy in by_marker.items():
+            axes.scatter([x for x, _ in xy], [y for _, y in xy], s=30, marker=marker,
+                         color=f"C{i % 10}", alpha=0.85)
+    axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.set_xlabel("rounds")
-    axes.set_ylabel("wall-clock (s)")
-    axes.set_title("wall-clock vs rounds, local (o: s=n^(1/2), ^: s=n^(2/3), "
-                   "square: transformers)", fontsize=8)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axes.set_xlabel("rounds (log scale)")
+    axes.set_ylabel("wall-clock, s (log scale)")
+    axes.set_title("wall-clock vs rounds, local backend")
+    axes.grid(alpha=0.3, which="both")
+    colours = [Line2D([], [], color=f"C{i % 10}", linewidth=6, label=name)
+               for i, name in enumerate(groups)]
+    markers = [Line2D([], [], color="0.35", marker=m, linestyle="", markersize=7, label=name)
+               for name, m in shapes.items()]
+    axes.add_artist(axes.legend(handles=colours, title="colour", loc="upper left",
+                                bbox_to_anchor=(1.02, 1.0)))
+    axes.legend(handles=markers, title="shape", loc="lower left", bbox_to_anchor=(1.02, 0.0))
     return _save(figure, path)
 
 
 def _strategies_plot(rows: list[dict[str, Any]], path: Path) -> Path:
-    figure = _figure(6.0, 3.0)
+    figure = _figure(7.6, 3.6)
     rounds, wall = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    for strategy in ("tree", "ring"):
+    for i, strategy in enumerate(("tree", "ring")):
         mine = [r for r in rows if r["strategy"] == strategy]
         ns = [r["n"] for r in mine]
-        rounds.plot(ns, [r["rounds"] for r in mine], marker="o", label=strategy)
-        wall.plot(ns, [r["wall_s"] for r in mine], marker="o", label=strategy)
+        style = {"marker": MARKERS[i], "color": f"C{i}", "label": strategy}
+        rounds.plot(ns, [r["rounds"] for r in mine], **style)
+        wall.plot(ns, [r["wall_s"] for r in mine], **style)
     dense = {r["n"]: r["dense_s"] for r in rows}
-    wall.plot(list(dense), list(dense.values()), marker="s", linestyle="--", label="dense")
-    for axes, label in ((rounds, "rounds"), (wall, "wall-clock (s)")):
+    wall.plot(list(dense), list(dense.values()), marker="s", color="C2", linestyle="--",
+              label="dense")
+    for axes, label in ((rounds, "rounds"), (wall, "wall-clock, s")):
         axes.set_xscale("log", base=2)
+        axes.set_yscale("log")
         axes.set_xlabel("N (tokens)")
-        axes.set_ylabel(label)
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
-    wall.set_yscale("log")
-    figure.suptitle("bridge: tree vs ring (random GPT-2 L=4)", fontsize=9)
+        axes.set_ylabel(f"{label} (log scale)")
+        axes.grid(alpha=0.3, which="both")
+        axes.legend()
+    figure.suptitle("bridge: tree vs ring (random GPT-2 L=4)", fontsize=FONT_PT)
     return _save(figure, path)
