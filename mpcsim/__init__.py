@@ -9,11 +9,12 @@ See README.md for the model, the word-counting rule (mpcsim.words) and the backe
 
 from .api import run
 from .columns import Messages
-from .config import BACKENDS, RunConfig
+from .config import BACKENDS, Fault, RunConfig
 from .driver import Result
 from .errors import (
     BackendUnavailable,
     ConfigError,
+    HostLost,
     MaxRoundsExceeded,
     MemoryLimitExceeded,
     MPCError,
@@ -24,7 +25,7 @@ from .errors import (
 from .fleet import Fleet, FleetMessages
 from .host import Violation
 from .program import FunctionProgram, Machine, Program, partition_inputs
-from .trace import RoundRecord, Trace
+from .trace import RecoveryRecord, RoundRecord, Trace
 from .wordcount import words
 
 __version__ = "0.1.0"
@@ -33,7 +34,7 @@ __all__ = [
     "run", "Program", "FunctionProgram", "Machine", "Messages", "Fleet", "FleetMessages",
     "partition_inputs", "Result",
     "Trace",
-    "RoundRecord", "Violation", "RunConfig", "BACKENDS", "words",
+    "RoundRecord", "RecoveryRecord", "Violation", "RunConfig", "Fault", "BACKENDS", "words",
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",
-    "ProgramError", "MaxRoundsExceeded", "BackendUnavailable", "__version__",
+    "ProgramError", "MaxRoundsExceeded", "BackendUnavailable", "HostLost", "__version__",
 ]

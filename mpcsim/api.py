@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .backends import make_backend
-from .config import RunConfig
+from .config import CHECKPOINT_EVERY, Fault, RunConfig
 from .driver import ProgressFn, Result, execute
 from .errors import ConfigError
 from .program import FunctionProgram, Machine, Program
@@ -17,7 +17,8 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
         num_machines: int, memory_words: int, backend: str = "local",
         address: str | None = None, num_workers: int | None = None, seed: int = 0,
         max_rounds: int = 10_000, enforce: bool = True, vectorize: bool = True,
-        progress: ProgressFn | None = None) -> Result:
+        checkpoint_every: int = CHECKPOINT_EVERY, max_recoveries: int = 3,
+        faults: tuple[Fault, ...] = (), progress: ProgressFn | None = None) -> Result:
     """Run `program` as an MPC job and return its Result (output, rounds, trace).
 
     program: a Program, or a plain function fn(machine) run as each machine's round.
@@ -36,15 +37,24 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
     vectorize: for a Program with round_many (mpcsim.fleet): True runs it once per host and
         round on all runnable machines; False runs it on fleets of one machine, in the seeded
         shuffled order, to check that the kernel keeps machines apart (same results).
+    checkpoint_every: snapshot every host every this many rounds, so that a lost host (a
+        dead Ray actor) is restored on a new actor and its rounds since the snapshot replayed,
+        with the same output, rounds and words; 0 turns snapshots and recovery off. See the
+        README, "Surviving a lost machine", for what it costs and what it does not cover.
+    max_recoveries: hosts that may be lost in one run; one more raises HostLost.
+    faults: Fault(host, round_idx, phase) deaths to inject (tests, demos).
     progress: optional callback(record, elapsed_s) after each round.
 
     Raises ConfigError (also for a Program class passed instead of an instance),
     MemoryLimitExceeded, UnknownDestination, UnsupportedValue,
-    ProgramError (user code raised), MaxRoundsExceeded, BackendUnavailable; all MPCError.
+    ProgramError (user code raised), MaxRoundsExceeded, BackendUnavailable (HostLost: a host
+    died and could not be recovered); all MPCError.
     """
     config = RunConfig(num_machines=num_machines, memory_words=memory_words, backend=backend,
                        address=address, num_workers=num_workers, seed=seed,
-                       max_rounds=max_rounds, enforce=enforce, vectorize=vectorize)
+                       max_rounds=max_rounds, enforce=enforce, vectorize=vectorize,
+                       checkpoint_every=checkpoint_every, max_recoveries=max_recoveries,
+                       faults=faults)
     if isinstance(program, type) and issubclass(program, Program):
         raise ConfigError(problems=[(
             "program", program, f"is the class {program.__name__}, not a Program: pass an "

@@ -23,6 +23,7 @@ from .config import RunConfig
 from .errors import ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, UnsupportedValue
 from .host import HostSummary, Layout, StepReport, Violation
 from .program import Program
+from .recovery import Recovery
 from .trace import HostSpan, RoundRecord, Trace
 from .wordcount import UncountableValue, memory_words
 
@@ -40,9 +41,14 @@ class Backend(Protocol):
               initial: list[wire.Frame]) -> None:
         """Create one Host per layout host; initial[h] encodes {machine id: memory dict}."""
 
-    def step(self, round_idx: int, inbound: list[list[Any]],
-             compute: bool = True) -> list[StepReport]:
-        """Every host delivers `inbound` (round r-1's frames) and, if `compute`, runs round r."""
+    def step(self, round_idx: int, inbound: list[list[Any]], compute: bool = True,
+             checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
+        """Every host (or `hosts`) delivers `inbound` (round r-1's frames) and, if `compute`,
+        runs round r; `checkpoint` and recovery (HostsLost): mpcsim.recovery."""
+
+    def replace(self, snapshots: dict[int, wire.Frame | None], after_round: int
+                ) -> dict[int, str]:
+        """Fresh hosts restored from snapshots (mpcsim.recovery.RecoverableBackend)."""
 
     def finish(self) -> list[HostSummary]: ...
 
@@ -70,13 +76,24 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
     per_host: list[dict[int, dict[str, Any]]] = [{} for _ in range(layout.num_hosts)]
     for machine, memory in initial.items():
         per_host[layout.host_of(machine)][machine] = memory
+    _check_faults(config, layout)
     backend.start(program, config, layout, [_encode_initial(memories) for memories in per_host])
+    recovery = Recovery(config, layout)
     try:
-        records, violations, spans = _rounds(config, layout, backend, progress)
+        records, violations, spans = _rounds(config, layout, backend, progress, recovery)
         summaries = backend.finish()
     finally:
         backend.close()
-    return _result(config, layout, backend.name, records, violations, spans, summaries)
+    result = _result(config, layout, backend.name, records, violations, spans, summaries)
+    result.trace.recoveries = recovery.records
+    return result
+
+
+def _check_faults(config: RunConfig, layout: Layout) -> None:
+    problems = [("faults", f, f"host must be < {layout.num_hosts}, the run's hosts")
+                for f in config.faults if f.host >= layout.num_hosts]
+    if problems:
+        raise ConfigError(problems=problems)
 
 
 def _partition(program: Program, inputs: Any, config: RunConfig) -> dict[int, dict[str, Any]]:
@@ -111,9 +128,8 @@ def _encode_initial(memories: dict[int, dict[str, Any]]) -> wire.Frame:
         raise
 
 
-def _rounds(config: RunConfig, layout: Layout, backend: Backend,
-            progress: ProgressFn | None) -> tuple[list[RoundRecord], list[Violation],
-                                                  list[HostSpan]]:
+def _rounds(config: RunConfig, layout: Layout, backend: Backend, progress: ProgressFn | None,
+            recovery: Recovery) -> tuple[list[RoundRecord], list[Violation], list[HostSpan]]:
     records: list[RoundRecord] = []
     violations: list[Violation] = []
     spans: list[HostSpan] = []
@@ -122,8 +138,8 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend,
     epoch = time.time() - started  # perf_counter() + epoch = time.time(), for timelines
     for round_idx in range(config.max_rounds):
         t0 = time.perf_counter()
-        reports = backend.step(round_idx, inbound)
-        wall = time.perf_counter() - t0
+        reports = recovery.step(backend, round_idx, inbound)
+        wall = time.perf_counter() - t0 - recovery.lost_s  # replayed steps are not the round's
         found = sorted((v for r in reports for v in r.violations), key=_violation_order)
         if config.enforce:
             _raise_first(v for v in found if v.round_idx < round_idx)  # round r-1's delivery
@@ -170,7 +186,7 @@ def _raise_first(violations: Any) -> None:
     if ordered:
         v = ordered[0]
         raise MemoryLimitExceeded(machine=v.machine, round_idx=v.round_idx, limit=v.limit,
-                                  words=v.words, cap=v.cap)
+                                  words=v.words, cap=v.cap, output=v.output, inbox=v.inbox)
 
 
 def _route(reports: list[StepReport], layout: Layout) -> list[list[Any]]:

@@ -18,6 +18,7 @@ __all__ = [
     "ProgramError",
     "MaxRoundsExceeded",
     "BackendUnavailable",
+    "HostLost",
 ]
 
 
@@ -52,27 +53,48 @@ class ConfigError(MPCError, ValueError):
 
 
 class MemoryLimitExceeded(MPCError):
-    """A machine held, sent or received more words in a round than memory_words allows."""
+    """A machine held, sent or received more words in a round than memory_words allows.
+
+    For limit "memory", `words` = memory values + `output` + `inbox` (the messages just
+    delivered; 0 when the cap was exceeded by the round's own compute)."""
 
     machine: int
     round_idx: int
-    limit: str  # "memory" (held after delivery), "sent" or "received"
+    limit: str  # "memory" (held after compute or delivery), "sent" or "received"
     words: int
     cap: int
+    output: int  # words of the output, within `words` (limit "memory")
+    inbox: int  # words just received, within `words` (limit "memory", at delivery)
 
-    _WHAT = {
-        "memory": "holds {words} words after delivery (memory + inbox)",
-        "sent": "sent {words} words",
-        "received": "received {words} words",
-    }
+    def __init__(self, *, machine: int, round_idx: int, limit: str, words: int, cap: int,
+                 output: int = 0, inbox: int = 0) -> None:
+        super().__init__(machine=machine, round_idx=round_idx, limit=limit, words=words,
+                         cap=cap, output=output, inbox=inbox)
 
     def _message(self) -> str:
-        what = self._WHAT[self.limit].format(words=self.words)
-        return (
-            f"machine {self.machine} {what} in round {self.round_idx}, over the {self.limit} cap "
-            f"of memory_words={self.cap}. Raise memory_words (or num_machines, to spread the "
-            f"data), or pass enforce=False to record violations instead of stopping."
-        )
+        head = f"machine {self.machine}"
+        over = f"over the {self.limit} cap of memory_words={self.cap}"
+        stop = " (enforce=False records violations instead of stopping)."
+        if self.limit == "sent":
+            return (f"{head} sent {self.words} words in round {self.round_idx}, {over}. Send "
+                    f"fewer words per round (spread them over more rounds or more senders), or "
+                    f"raise memory_words" + stop)
+        if self.limit == "received":
+            return (f"{head} received {self.words} words sent in round {self.round_idx}, "
+                    f"{over}. Spread the messages over more receivers or rounds, or raise "
+                    f"memory_words" + stop)
+        memory = self.words - self.output - self.inbox
+        when = (f"after round {self.round_idx}'s messages were delivered" if self.inbox
+                else f"after its round {self.round_idx}")
+        split = f"memory values {memory} + output {self.output} + inbox {self.inbox}"
+        full = (f" Its memory alone fills {memory} of the {self.cap} words: the default "
+                f"partition puts memory_words words of input on each input machine, which "
+                f"leaves no room for an output or messages." if memory >= self.cap else "")
+        return (f"{head} holds {self.words} words {when} ({split}), {over}.{full} Fix: drop "
+                f"what the machine no longer needs (del machine.memory[key]); start machines "
+                f"with room to spare (override Program.partition, e.g. return "
+                f"mpcsim.partition_inputs(inputs, num_machines, memory_words // 2)); send to "
+                f"more machines; or raise memory_words" + stop)
 
 
 class UnknownDestination(MPCError):
@@ -171,3 +193,19 @@ class BackendUnavailable(MPCError):
     def _message(self) -> str:
         at = f" at address {self.address!r}" if self.address else ""
         return f"backend {self.backend!r} unavailable{at}: {self.reason}"
+
+
+class HostLost(BackendUnavailable):
+    """A host (a Ray actor and its machines) died and the run could not recover it: recovery
+    is off, the run lost more hosts than max_recoveries, or a replayed round came out
+    different (see README, "Surviving a lost machine")."""
+
+    host: int
+    machines: str  # "lo..hi-1", the host's machines
+    round_idx: int
+    node: str  # where it was lost
+    reason: str  # why recovery stopped, ending with what to change
+
+    def _message(self) -> str:
+        return (f"host {self.host} (machines {self.machines}) was lost on node {self.node} "
+                f"in round {self.round_idx}: {self.reason}")

@@ -29,7 +29,7 @@ import numpy as np
 
 from .host import Violation
 
-__all__ = ["RoundRecord", "HostSpan", "Trace"]
+__all__ = ["RoundRecord", "HostSpan", "RecoveryRecord", "Trace"]
 
 
 @dataclass
@@ -60,6 +60,23 @@ class HostSpan:
     exchange_s: float
 
 
+@dataclass(frozen=True)
+class RecoveryRecord:
+    """One lost host brought back (mpcsim.recovery): restored from the last snapshot on a new
+    actor and its rounds since then replayed. Replayed steps are not MPC rounds: they appear
+    here, not in Trace.rounds."""
+
+    round_idx: int  # the round whose step lost the host
+    host: int
+    node: str  # where the host was lost
+    new_node: str  # where its replacement runs
+    from_round: int  # the snapshot it restarted from: state after this round (-1: the input)
+    replayed_rounds: int  # steps re-run for it, the lost round included
+    rollback: bool  # every host rolled back (a surviving host's frames were lost too)
+    lost_s: float  # wall seconds of the recovery: replacement, restore, replay
+    started_at: float  # time.time() when the recovery started, for timelines
+
+
 @dataclass
 class Trace:
     rounds: list[RoundRecord]
@@ -75,6 +92,7 @@ class Trace:
     hosts: list[dict[str, str]]  # per host: {"node": ..., "actor": ...}
     violations: list[Violation] = field(default_factory=list)
     spans: list[HostSpan] = field(default_factory=list)
+    recoveries: list[RecoveryRecord] = field(default_factory=list)
 
     # -- aggregates ---------------------------------------------------------------------------
 
@@ -133,6 +151,7 @@ class Trace:
             },
             "hosts": self.hosts,
             "violations": [v.to_dict() for v in self.violations],
+            "recoveries": [asdict(r) for r in self.recoveries],
         }
 
     def to_json(self, path: str | None = None) -> str:
@@ -174,6 +193,12 @@ class Trace:
                                      "round": span.round_idx, "host": span.host, "node": node,
                                      "compute_s": span.compute_s,
                                      "exchange_s": span.exchange_s}))
+        for rec in self.recoveries:  # on the driver's track and on the host's
+            t0 = rec.started_at * 1e6
+            for pid, tid in ((0, 0), (1 + nodes.index(self.hosts[rec.host]["node"]), rec.host)):
+                events.append(_slice(f"recovery of host {rec.host} (round {rec.round_idx})",
+                                     "recovery", pid, tid, t0, t0 + rec.lost_s * 1e6,
+                                     asdict(rec)))
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"backend": self.backend, "num_machines": self.num_machines,
                              "memory_words": self.memory_words}}
@@ -208,6 +233,12 @@ class Trace:
             f"{self.max_sent_words} / received {self.max_received_words} of "
             f"memory_words={self.memory_words}; backend {self.backend}, {len(self.hosts)} "
             f"hosts on {len(self.nodes)} node(s); {len(self.violations)} violations")
+        for rec in self.recoveries:
+            lines.append(
+                f"recovery: host {rec.host} lost on {rec.node} in round {rec.round_idx}, "
+                f"restarted on {rec.new_node} from round {rec.from_round}'s snapshot, "
+                f"{rec.replayed_rounds} steps replayed"
+                f"{' (every host rolled back)' if rec.rollback else ''}, {rec.lost_s:.3f} s lost")
         text = "\n".join(lines)
         print(text, file=file)
         return text

@@ -13,6 +13,8 @@ PUBLIC_API = {
     "run", "Program", "FunctionProgram", "Machine", "Messages", "Fleet", "FleetMessages", "partition_inputs", "words",
     # results and configuration
     "Result", "Trace", "RoundRecord", "Violation", "RunConfig", "BACKENDS", "__version__",
+    # recovery
+    "Fault", "RecoveryRecord", "HostLost",
     # errors
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",
     "ProgramError", "MaxRoundsExceeded", "BackendUnavailable",
@@ -46,7 +48,7 @@ def test_every_public_error_derives_from_mpc_error() -> None:
     errors = {c.__name__ for c in public if isinstance(c, type) and issubclass(c, BaseException)}
     assert errors == {"MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination",
                       "UnsupportedValue", "ProgramError", "MaxRoundsExceeded",
-                      "BackendUnavailable"}
+                      "BackendUnavailable", "HostLost"}
     assert all(issubclass(getattr(mpcsim, name), mpcsim.MPCError) for name in errors)
 
 

@@ -6,6 +6,9 @@ BLAS calls are slower, and far slower when the cores are busy. Frames are detach
 receiver, exactly once, as the object store does for Ray, so a sender mutating an array after
 send never changes what the receiver sees. One host by default; num_workers > 1 runs the same
 multi-host routing as Ray, in-process.
+
+Faults (RunConfig.faults) are simulated here: the host's state is dropped and the driver
+recovers it from its snapshot (mpcsim.recovery), as it does for a killed Ray actor.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .. import wire
 from ..config import RunConfig
 from ..host import Host, HostSummary, Layout, StepReport
 from ..program import Program
+from ..recovery import HostsLost
 
 __all__ = ["LocalBackend"]
 
@@ -26,8 +30,10 @@ class LocalBackend:
     name = "local"
 
     def __init__(self) -> None:
-        self.hosts: list[Host] = []
+        self.hosts: list[Host | None] = []
         self._blas_limits: threadpool_limits | None = None
+        self._faults: set[tuple[int, int]] = set()  # (host, round) still to fire
+        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame]] | None = None
 
     def available_workers(self) -> int:
         return 1
@@ -35,22 +41,48 @@ class LocalBackend:
     def start(self, program: Program, config: RunConfig, layout: Layout,
               initial: list[wire.Frame]) -> None:
         self._blas_limits = threadpool_limits(limits=1, user_api="blas")
-        self.hosts = [Host(program, config, layout, h, wire.decode(initial[h], writable=True))
-                      for h in range(layout.num_hosts)]
+        self._start = (program, config, layout, initial)
+        self._faults = {(f.host, f.round_idx) for f in config.faults}
+        self.hosts = [self._host(h) for h in range(layout.num_hosts)]
 
-    def step(self, round_idx: int, inbound: list[list[wire.Frame]],
-             compute: bool = True) -> list[StepReport]:
-        reports = []
-        for host, frames in zip(self.hosts, inbound):
-            report = host.step(round_idx, frames, compute)
+    def _host(self, h: int) -> Host:
+        assert self._start is not None, "a host before start"
+        program, config, layout, initial = self._start
+        return Host(program, config, layout, h, wire.decode(initial[h], writable=True))
+
+    def step(self, round_idx: int, inbound: list[list[wire.Frame]], compute: bool = True,
+             checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
+        reports: dict[int, StepReport] = {}
+        lost: dict[int, str] = {}
+        for h in range(len(self.hosts)) if hosts is None else hosts:
+            host = self.hosts[h]
+            if host is None or (h, round_idx) in self._faults:
+                self._faults.discard((h, round_idx))
+                self.hosts[h] = None
+                lost[h] = "local"
+                continue
+            report = host.step(round_idx, inbound[h], compute)
             t0 = time.perf_counter()
-            report.outbound = {h: f.detached() for h, f in report.outbound.items()}
+            report.outbound = {d: f.detached() for d, f in report.outbound.items()}
+            if checkpoint and report.error is None:
+                report.snapshot = host.snapshot(round_idx).detached()
             report.exchange_s += time.perf_counter() - t0
-            reports.append(report)
-        return reports
+            reports[h] = report
+        if lost:
+            raise HostsLost(round_idx, lost, set(), reports, ["local"] * len(self.hosts))
+        return list(reports.values())
+
+    def replace(self, snapshots: dict[int, wire.Frame | None], after_round: int
+                ) -> dict[int, str]:
+        for h, snapshot in snapshots.items():
+            self._faults = {(fh, r) for fh, r in self._faults if fh != h or r > after_round}
+            host = self.hosts[h] = self._host(h)
+            if snapshot is not None:
+                host.restore(snapshot)
+        return {h: "local" for h in snapshots}
 
     def finish(self) -> list[HostSummary]:
-        return [host.summary(in_process=True) for host in self.hosts]
+        return [host.summary(in_process=True) for host in self.hosts if host is not None]
 
     def close(self) -> None:
         self.hosts = []

@@ -24,6 +24,13 @@ with one message instead of Ray's ~20 s of retries.
 
 Actors are pooled per node: a run takes idle actors from each node's pool (starting more where
 needed) and returns them when it succeeds; after any error they are killed.
+
+Recovery (mpcsim.recovery): every checkpoint_every rounds `checkpoint_step` replies with the
+host's snapshot and keeps its frames inline, so the driver owns both (an object an actor
+`ray.put` dies with it). When a step finds actors dead (RayActorError) or a frame lost with its
+owner (ObjectLostError), `step` raises HostsLost with the other hosts' reports; `replace` starts
+new actors on alive nodes (avoiding the nodes hosts were just lost on, when others remain) and
+restores their snapshots. An injected Fault makes the actor SIGKILL its own process.
 `shutdown()` kills the pool and stops the Ray instance mpcsim started, if any.
 """
 
@@ -33,6 +40,7 @@ import atexit
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -48,6 +56,7 @@ from ..config import RunConfig
 from ..errors import BackendUnavailable, MPCError
 from ..host import Host, HostSummary, Layout, StepReport
 from ..program import Program
+from ..recovery import HostsLost
 
 __all__ = ["RayBackend", "connect", "shutdown", "idle_actors", "node_names", "INLINE_BYTES"]
 
@@ -71,9 +80,13 @@ class HostActor:
         self.round_idx = 0
 
     def start(self, program: Program, config: RunConfig, layout: Layout, host: int,
-              initial: wire.Frame) -> dict[str, str]:
+              initial: wire.Frame, faults: tuple[tuple[int, str], ...] = (),
+              snapshot: wire.Frame | None = None) -> dict[str, str]:
+        """Build the host from its input, or restore it from `snapshot`; `faults`: (round,
+        phase) at which this actor kills its own process."""
         self.host = Host(program, config, layout, host, wire.decode(initial, writable=True))
-        self.round_idx = 0
+        self.round_idx = 0 if snapshot is None else self.host.restore(_frame(snapshot)) + 1
+        self.faults = set(faults)
         ctx = ray.get_runtime_context()
         return {"node": ctx.get_node_id(), "actor": ctx.get_actor_id() or "",
                 "ip": ray.util.get_node_ip_address(), "pid": str(os.getpid())}
@@ -82,14 +95,32 @@ class HostActor:
         """One round. `inbound`: frames for this host, inline or as object-store refs (which
         Ray fetches before the call). The actor counts rounds itself, so an empty round is a
         call with no arguments, as cheap as a bare Ray call."""
-        assert self.host is not None, "step before start"
-        frames = [item if isinstance(item, wire.Frame) else wire.Frame(*item) for item in inbound]
-        report = self.host.step(self.round_idx, frames)
-        self.round_idx += 1
+        report = self._step(inbound)
         t1 = time.perf_counter()
         report.outbound = {h: _publish(frame) for h, frame in report.outbound.items()}
         report.exchange_s += time.perf_counter() - t1
         return report.pack()
+
+    def checkpoint_step(self, *inbound: Any) -> tuple[Any, wire.Frame]:
+        """One round, then the host's snapshot; the frames stay inline in the reply, so the
+        driver (the reply's owner) holds them and the snapshot (mpcsim.recovery)."""
+        report = self._step(inbound)
+        return report.pack(), self.host.snapshot(self.round_idx - 1)  # type: ignore[union-attr]
+
+    def _step(self, inbound: tuple[Any, ...]) -> StepReport:
+        assert self.host is not None, "step before start"
+        if self.faults:
+            self._fault("deliver")
+        frames = [item if isinstance(item, wire.Frame) else wire.Frame(*item) for item in inbound]
+        report = self.host.step(self.round_idx, frames)
+        if self.faults:
+            self._fault("compute")
+        self.round_idx += 1
+        return report
+
+    def _fault(self, phase: str) -> None:
+        if (self.round_idx, phase) in self.faults:  # an injected fault: a real kill
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def deliver(self, *inbound: Any) -> Any:
         """Deliver without computing: lets the driver see a failed round's receive checks."""
@@ -103,12 +134,20 @@ class HostActor:
         self.host = None
         return summary
 
+    def pid(self) -> int:
+        """This actor's process id (fault-injection tests kill it)."""
+        return os.getpid()
+
     def ping(self) -> None:
         """Do nothing: the unit of a bare Ray barrier, for benchmarks."""
 
     def call(self, fn: Any, *args: Any) -> Any:
         """Run fn(*args) in this actor's process (benchmarks and diagnostics)."""
         return fn(*args)
+
+
+def _frame(item: Any) -> wire.Frame:
+    return item if isinstance(item, wire.Frame) else wire.Frame(*item)
 
 
 def _publish(frame: wire.Frame) -> Any:
@@ -286,26 +325,89 @@ class RayBackend:
         self.actors: list[Any] = []
         self.placement: list[dict[str, str]] = []
         self._ok = False
+        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame]] = None  # type: ignore
+        self._dead: set[int] = set()  # hosts whose actors died, until replaced
 
     def available_workers(self) -> int:
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def start(self, program: Program, config: RunConfig, layout: Layout,
               initial: list[wire.Frame]) -> None:
+        self._start = (program, config, layout, initial)
         self.actors = _take(layout.num_hosts)
         self.placement = self._get([
-            actor.start.remote(program, config, layout, h, initial[h])
+            actor.start.remote(program, config, layout, h, initial[h], self._faults(h, -1))
             for h, actor in enumerate(self.actors)
         ])
         names = node_names(ray.nodes())
         for where in self.placement:
             where["name"] = names.get(where["node"], where["node"])
 
-    def step(self, round_idx: int, inbound: list[list[Any]],
-             compute: bool = True) -> list[StepReport]:
-        calls = [(actor.step if compute else actor.deliver).remote(*frames)
-                 for actor, frames in zip(self.actors, inbound)]
-        return [StepReport.unpack(packed) for packed in self._get(calls)]
+    def step(self, round_idx: int, inbound: list[list[Any]], compute: bool = True,
+             checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
+        chosen = range(len(self.actors)) if hosts is None else hosts
+        calls = [(self.actors[h].checkpoint_step if checkpoint else
+                  self.actors[h].step if compute else self.actors[h].deliver).remote(*inbound[h])
+                 for h in chosen]
+        try:
+            replies = ray.get(calls)
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError):
+            raise self._lost(round_idx, list(chosen), calls, checkpoint) from None
+        except ray.exceptions.RayTaskError as exc:
+            raise _cause(exc) from None
+        return [_report(reply, checkpoint) for reply in replies]
+
+    def replace(self, snapshots: dict[int, wire.Frame | None], after_round: int
+                ) -> dict[int, str]:
+        """New actors for `snapshots`' hosts, on alive nodes other than those hosts were just
+        lost on (when any remain), restored from the snapshots (None: the run's input)."""
+        program, config, layout, initial = self._start
+        nodes = _spread_nodes()
+        left = {self.placement[h]["node"] for h in self._dead} - {None}
+        nodes = [n for n in nodes if n not in left] or nodes
+        hosts = sorted(snapshots)
+        for h in hosts:
+            _kill(self.actors[h])
+            self.actors[h] = HostActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+                nodes[h % len(nodes)], soft=True)).remote()
+        calls = [self.actors[h].start.remote(program, config, layout, h, initial[h],
+                                             self._faults(h, after_round), snapshots[h])
+                 for h in hosts]
+        try:
+            placed = ray.get(calls)
+        except ray.exceptions.RayActorError:
+            raise self._lost(after_round, hosts, calls, False) from None
+        names = node_names(ray.nodes())
+        for h, where in zip(hosts, placed):
+            where["name"] = names.get(where["node"], where["node"])
+            self.placement[h] = where
+            self._dead.discard(h)
+        return {h: self.placement[h]["name"] for h in hosts}
+
+    def _faults(self, host: int, after_round: int) -> tuple[tuple[int, str], ...]:
+        return tuple((f.round_idx, f.phase) for f in self._start[1].faults
+                     if f.host == host and f.round_idx > after_round)
+
+    def _lost(self, round_idx: int, chosen: list[int], calls: list[Any],
+              checkpoint: bool) -> HostsLost:
+        """Sort a failed step's hosts: done (their reports), dead actors, and live actors
+        whose step did not run because an inbound frame died with its owner."""
+        reports: dict[int, StepReport] = {}
+        lost: dict[int, str] = {}
+        stale: set[int] = set()
+        names = [where["name"] for where in self.placement]
+        for h, call in zip(chosen, calls):
+            try:
+                reports[h] = _report(ray.get(call), checkpoint)
+            except ray.exceptions.RayActorError:
+                lost[h] = names[h]
+                self._dead.add(h)
+                _kill(self.actors[h])
+            except ray.exceptions.ObjectLostError:
+                stale.add(h)
+            except ray.exceptions.RayTaskError as exc:
+                raise _cause(exc) from None
+        return HostsLost(round_idx, lost, stale, reports, names)
 
     def finish(self) -> list[HostSummary]:
         summaries = self._get([actor.summary.remote() for actor in self.actors])
@@ -326,10 +428,21 @@ class RayBackend:
         try:
             return ray.get(futures)
         except ray.exceptions.RayTaskError as exc:
-            cause = exc.cause
-            if isinstance(cause, MPCError):
-                raise cause from None
-            raise
+            raise _cause(exc) from None
         except ray.exceptions.RayActorError as exc:
             raise BackendUnavailable(backend="ray", address=None,
                                      reason=f"a host actor died: {exc}") from None
+
+
+def _cause(exc: Any) -> Exception:
+    """A failed actor call's error: the MPCError it raised, else Ray's error."""
+    return exc.cause if isinstance(exc.cause, MPCError) else exc
+
+
+def _report(reply: Any, checkpoint: bool) -> StepReport:
+    if not checkpoint:
+        return StepReport.unpack(reply)
+    packed, snapshot = reply
+    report = StepReport.unpack(packed)
+    report.snapshot = _frame(snapshot)
+    return report
