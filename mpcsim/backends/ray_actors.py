@@ -173,6 +173,8 @@ def connect(address: str | None = None) -> None:
             backend="ray", address=address,
             reason=f"this process is already connected to the Ray cluster at {current}; call "
                    f"mpcsim.backends.ray_actors.shutdown() and ray.shutdown() first")
+    if address not in (None, "auto", "local") and "://" not in address:
+        _check_token(address)  # a GCS "host:port" (Ray Client checks auth itself)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  configure_logging=True)
@@ -201,11 +203,9 @@ def _probe(address: str) -> None:
     except OSError as exc:
         raise BackendUnavailable(backend="ray", address=address,
                                  reason=f"nothing answers at {host}:{port} ({exc})") from None
-    if "://" not in address:  # a GCS address (Ray Client checks auth itself)
-        _check_token(address, hostport)
 
 
-def _check_token(address: str, hostport: str) -> None:
+def _check_token(address: str) -> None:
     """Fail fast on a token mismatch. One GCS call with this process's auth settings (read by
     Ray at import) answers in well under a second; ray.init would retry for ~20 s, printing
     a warning a second. Ray's own one-line warning of the refused call is swallowed."""
@@ -213,7 +213,7 @@ def _check_token(address: str, hostport: str) -> None:
 
     try:
         with _stderr_swallowed():
-            InnerGcsClient.standalone(hostport, None, int(AUTH_CHECK_TIMEOUT_S * 1000))
+            InnerGcsClient.standalone(address, None, int(AUTH_CHECK_TIMEOUT_S * 1000))
     except ray.exceptions.AuthenticationError:
         raise BackendUnavailable(backend="ray", address=address,
                                  reason=_token_advice()) from None
