@@ -286,11 +286,7 @@ class Fleet:
         self._check_segments("set_outputs", values, offsets)
         bounds = offsets.tolist()
         for i, m in enumerate(self.machines):
-            m._output = values[bounds[i]:bounds[i + 1]]
-        host = self._run.host()
-        if host is not None:  # as scatter does for memory (Host._account_fleet)
-            width = int(np.prod(values.shape[1:], dtype=np.int64))
-            host.output_held[self.ids - host.lo] = np.diff(offsets) * width
+            m.output = values[bounds[i]:bounds[i + 1]]
 
     def halt(self, where: np.ndarray | None = None) -> None:
         """Halt every machine of the fleet, or those where the bool array `where` is True."""

@@ -22,6 +22,8 @@ import time
 import traceback
 import weakref
 from contextlib import contextmanager
+from itertools import compress
+from operator import is_not
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Sequence
@@ -49,6 +51,9 @@ _SINGLES, _COLUMNS = 0, 1  # the two kinds of chunk in a frame
 
 def _first(item: tuple[Any, ...]) -> Any:
     return item[0]
+
+
+_MUTABLE = frozenset((list, dict, set))  # outputs that can change without being reassigned
 
 
 def _output_words(machine: Machine) -> int:
@@ -272,6 +277,8 @@ class Host:
         self.memory_held = self.held.copy()
         self.output_held = np.zeros(n, dtype=np.int64)
         self.touched_round = np.full(n, -1, dtype=np.int64)
+        self._outputs: list[Any] = [None] * n  # each machine's output as last counted
+        self._mutable_outputs: set[int] = set()  # ... positions where that is a container
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
         self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
@@ -414,7 +421,8 @@ class Host:
                 self._fleet_fn(Fleet(fleet, ids, run_state, self._delivered, self._gathered,
                                      singles))
                 m = None
-                self._account_fleet(round_idx)
+                self._account_fleet(round_idx, None if runnable is None else blocks[0][0],
+                                    fleet)
                 ran_now = blocks[0][0]
                 helds = self.memory_held[ran_now] + self.output_held[ran_now]  # type: ignore
                 active = sum(1 for m in fleet if not m._halted)
@@ -425,7 +433,7 @@ class Host:
                         run(m)
                         memory = m._memory
                         held = memory_words(memory) if memory else 0
-                        out = m._output
+                        out = m.output
                         if out is not None:
                             held += 1 if type(out) is int or type(out) is float else words(out)
                         helds.append(held)
@@ -469,43 +477,61 @@ class Host:
     def recount(self) -> None:
         """Count every machine's memory and output words afresh (after a restore)."""
         for j, m in enumerate(self.machines):
-            memory, out = m._memory, m._output
+            memory = m._memory
             self.memory_held[j] = memory_words(memory) if memory else 0
-            self.output_held[j] = 0 if out is None else words(out)
+            self.output_held[j] = _output_words(m)
+            self._outputs[j] = m.output
+        self._mutable_outputs = {j for j, out in enumerate(self._outputs)
+                                 if type(out) in _MUTABLE}
         self.touched_round[:] = self._run.round_idx
 
-    def _account_fleet(self, round_idx: int) -> None:
-        """After a vectorised fleet round: recount memory and output of the machines the
-        program touched (read or set memory / output through the machine); the others
-        changed only through fleet.scatter / set_outputs, which kept memory_held and
-        output_held current. Raises UncountableValue with `_blame` set to the machine."""
+    def _account_fleet(self, round_idx: int, positions: Any, fleet: list[Machine]) -> None:
+        """After a vectorised fleet round on `fleet` (at `positions`): recount the memory of
+        the machines the program touched (read or set memory through the machine), and the
+        output of those whose output object changed; other memory changed only through
+        fleet.scatter, which kept memory_held current. An uncountable value raises
+        UncountableValue with `_blame` set to the lowest machine holding one."""
         run_state = self._run
         touched, run_state.touched = run_state.touched, []
-        if not touched:
+        seen = self._outputs
+        outputs = [m.output for m in fleet]
+        if positions is not None and len(fleet) != len(seen):
+            seen = [seen[j] for j in positions.tolist()]
+        changed = [i for i in compress(range(len(fleet)), map(is_not, outputs, seen))]
+        if self._mutable_outputs:  # a list or dict output may have changed in place
+            at = range(len(fleet)) if positions is None else positions.tolist()
+            mutable = self._mutable_outputs
+            changed = sorted(set(changed).union(i for i, j in enumerate(at) if j in mutable))
+        if not touched and not changed:
             return
         lo = self.lo
         memory_held, output_held = self.memory_held, self.output_held
-        positions = []
         try:
             for m in touched:
                 m._touched = False
-                j = m.id - lo
-                positions.append(j)
-                memory, out = m._memory, m._output
-                memory_held[j] = memory_words(memory) if memory else 0
-                output_held[j] = (0 if out is None else 1 if type(out) is int
-                                  or type(out) is float else words(out))
+                memory = m._memory
+                memory_held[m.id - lo] = memory_words(memory) if memory else 0
+            for i in changed:
+                m = fleet[i]
+                out = m.output
+                output_held[m.id - lo] = (0 if out is None else 1 if type(out) is int
+                                          or type(out) is float else words(out))
+                self._outputs[m.id - lo] = out
+                if type(out) in _MUTABLE:
+                    self._mutable_outputs.add(m.id - lo)
+                else:
+                    self._mutable_outputs.discard(m.id - lo)
         except UncountableValue:
-            for m in sorted(touched, key=_machine_id):  # the lowest machine's, as documented
-                m._touched = False
+            for m in sorted(set(touched) | {fleet[i] for i in changed}, key=_machine_id):
+                m._touched = False  # the lowest machine's error, as documented
                 try:
                     memory_words(m._memory or {})
-                    if m._output is not None:
-                        words(m._output)
+                    _output_words(m)
                 except UncountableValue as exc:
                     exc._blame = m  # type: ignore[attr-defined]
                     raise
-        self.touched_round[positions] = round_idx
+        if touched:
+            self.touched_round[[m.id - lo for m in touched]] = round_idx
 
     def _lowest_failure(self, error: MPCError, rest: list[int]) -> MPCError:
         """The error of the lowest machine whose round fails, so that which error a round

@@ -38,8 +38,8 @@ class RunState:
         # fleet.send_many batches (sources, batch) of one dtype, kept whole while no machine
         # sends on its own this round; see Fleet.send_many and flush_fleet_out
         self.fleet_out: list[tuple[np.ndarray, OutBatch]] = []
-        # machines whose memory dict or output a program may have changed (read or set through
-        # the machine): a fleet round recounts only these, and takes scatters' words as given
+        # machines whose memory dict a program may have changed (read or set through the
+        # machine): a fleet round recounts only these, and takes scatters' words as given
         self.touched: list[Machine] = []
         # the host's machines, ids lo.. (set by the host; a weak reference, as the machines
         # refer to this state: no reference cycle keeps 10^5 machines alive after a run)
@@ -68,14 +68,14 @@ class Machine:
     seeded by (seed, id), the same on every backend.
     """
 
-    __slots__ = ("id", "_output", "_memory", "_run", "_in", "_out", "_halted", "_touched",
+    __slots__ = ("id", "output", "_memory", "_run", "_in", "_out", "_halted", "_touched",
                  "_rng")
 
     def __init__(self, machine_id: int, num_machines: int, memory_words: int, seed: int,
                  memory: dict[str, Any] | None = None) -> None:
         self.id = machine_id
         self._memory: dict[str, Any] | None = memory  # made on first use if None
-        self._output: Any = None
+        self.output: Any = None
         self._touched = False  # in run.touched
         self._run = RunState(num_machines, memory_words, seed)
         self._in: list[tuple[int, Any]] | Inbox | Delivered | None = None  # inbox
@@ -94,7 +94,7 @@ class Machine:
             m = new(cls)
             m.id = i
             m._memory = None  # most machines start empty: the dict is made on first use
-            m._output = None
+            m.output = None
             m._touched = False
             m._run = run
             m._in = None
@@ -122,18 +122,6 @@ class Machine:
             self._touched = True
             self._run.touched.append(self)
         self._memory = memory
-
-    @property
-    def output(self) -> Any:
-        """This machine's share of the result (None: none); counted in its memory."""
-        return self._output
-
-    @output.setter
-    def output(self, value: Any) -> None:
-        if not self._touched:
-            self._touched = True
-            self._run.touched.append(self)
-        self._output = value
 
     @property
     def num_machines(self) -> int:

@@ -189,7 +189,7 @@ def frame_into_host(host: Host, frame: wire.Frame) -> int:
     halted = state["halted"].tolist()
     for j, (m, memory, output) in enumerate(zip(host.machines, state["memory"],
                                                  state["output"])):
-        m._memory, m._output, m._halted, m._touched = memory, output, halted[j], False
+        m._memory, m.output, m._halted, m._touched = memory, output, halted[j], False
         m._in = m._out = None
         if j in rngs:
             m._rng = np.random.Generator(np.random.PCG64(0))

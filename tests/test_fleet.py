@@ -225,8 +225,11 @@ class Mutator(mpcsim.Program):
                 memory["a"] = list(range(int(draws[i, 4])))
             elif choice == 2:
                 memory["c"] = 7
-            else:
+            elif fleet.machines[i].output is None or not isinstance(fleet.machines[i].output,
+                                                                   list):
                 fleet.machines[i].output = [1, 2]
+            else:
+                fleet.machines[i].output.append(3)  # changed in place, not reassigned
         if fleet.round_idx % 2:
             sizes = draws[:, 5]
             fleet.set_outputs(np.zeros(int(sizes.sum())), np.concatenate([[0], np.cumsum(sizes)]))
@@ -242,3 +245,19 @@ def test_fleet_accounting_equals_a_full_recount_every_round(seed: int) -> None:
     fast, recount = (transcript(r) for r in runs)
     assert fast == recount
     assert fast["peak_memory_words"] != [0] * 9
+
+
+def test_an_output_list_grown_in_place_is_counted_as_it_grows() -> None:
+    def start(fleet: Fleet) -> None:
+        for m in fleet.machines:
+            m.output = [m.id]
+
+    def grow(fleet: Fleet) -> None:
+        for m in fleet.machines:
+            m.output.extend([0] * 3)  # the same list object: no reassignment
+
+    steps = {0: start, 1: grow, 2: grow}
+    runs = [run(steps, rounds=3, vectorize=vectorize) for vectorize in (True, False)]
+
+    assert transcript(runs[0]) == transcript(runs[1])
+    assert [r.max_memory_words for r in runs[0].trace.rounds] == [1, 4, 7]
