@@ -507,3 +507,59 @@ def test_an_error_raised_by_a_run_unpickles_intact() -> None:
     back = pickle.loads(pickle.dumps(info.value))
     assert type(back) is ProgramError
     assert str(back) == str(info.value)
+
+
+# -- a full machine: the error names memory, output and inbox, and a fix that works -----------
+
+def pass_right_then_sum(machine: mpcsim.Machine) -> None:
+    """Round 0: send one word to the next machine; round 1: output the input's sum."""
+    if machine.round_idx == 0:
+        machine.send((machine.id + 1) % machine.num_machines, 1)
+    else:
+        machine.output = sum(machine.memory.get("input", [])) + len(machine.inbox)
+        machine.halt()
+
+
+class WithHeadroom(mpcsim.Program):
+    """pass_right_then_sum on the partition the error advises: half of memory_words each."""
+
+    def partition(self, inputs: Any, num_machines: int,
+                  memory_words: int) -> dict[int, dict[str, Any]]:
+        return mpcsim.partition_inputs(inputs, num_machines, memory_words // 2)
+
+    def round(self, machine: mpcsim.Machine) -> None:
+        pass_right_then_sum(machine)
+
+
+def test_a_message_to_a_full_input_machine_names_the_inbox_and_the_partition(
+        backend: str) -> None:
+    with pytest.raises(MemoryLimitExceeded) as info:
+        run(pass_right_then_sum, list(range(40)), num_machines=8, memory_words=10,
+            backend=backend, num_workers=2)
+
+    err = info.value
+    assert (err.machine, err.round_idx, err.limit, err.words, err.output, err.inbox) == (
+        0, 0, "memory", 11, 0, 1)
+    message = str(err)
+    assert "memory values 10 + output 0 + inbox 1" in message
+    assert "the default partition" in message and "Program.partition" in message
+    assert "(memory + inbox)" not in message and "or num_machines" not in message
+
+
+def test_an_output_over_the_cap_is_named_as_the_output_not_the_inbox(backend: str) -> None:
+    def sum_in_place(machine: mpcsim.Machine) -> None:
+        machine.output = sum(machine.memory.get("input", []))
+        machine.halt()
+
+    with pytest.raises(MemoryLimitExceeded) as info:
+        run(sum_in_place, list(range(20)), num_machines=2, memory_words=10, backend=backend)
+
+    assert (info.value.output, info.value.inbox) == (1, 0)
+    assert "after its round 0 (memory values 10 + output 1 + inbox 0)" in str(info.value)
+
+
+def test_the_partition_the_error_advises_leaves_room_and_runs() -> None:
+    result = run(WithHeadroom(), list(range(40)), num_machines=8, memory_words=10)
+
+    assert sum(result.output) == sum(range(40)) + 8
+    assert result.trace.peak_memory_words.max() <= 10

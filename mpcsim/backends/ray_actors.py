@@ -428,10 +428,25 @@ class RayBackend:
         try:
             return ray.get(futures)
         except ray.exceptions.RayTaskError as exc:
-            raise _cause(exc) from None
+            raise _lowest_cause(futures, exc) from None
         except ray.exceptions.RayActorError as exc:
             raise BackendUnavailable(backend="ray", address=None,
                                      reason=f"a host actor died: {exc}") from None
+
+
+def _lowest_cause(futures: list[Any], first: Any) -> BaseException:
+    """Of every failed call in `futures`, the error of the lowest machine (ray.get raises
+    whichever failure it meets first, which depends on timing); else `first`'s cause."""
+    causes = []
+    for future in futures:
+        try:
+            ray.get(future)
+        except ray.exceptions.RayTaskError as exc:
+            causes.append(_cause(exc))
+        except Exception:  # noqa: BLE001 (a lost actor: the first failure stands)
+            pass
+    located = [c for c in causes if isinstance(getattr(c, "machine", None), int)]
+    return min(located, key=lambda c: c.machine) if located else _cause(first)
 
 
 def _cause(exc: Any) -> Exception:
