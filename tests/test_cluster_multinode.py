@@ -44,23 +44,17 @@ def driver_env(info: dict[str, Any]) -> dict[str, str]:
     return cluster.driver_environ(info["env"])
 
 
-def test_a_job_given_the_address_is_verified_and_its_machines_ran_on_both_nodes(
-        two_nodes: dict[str, Any]) -> None:
-    assert two_nodes["nodes"] == 2 and two_nodes["env"]["RAY_AUTH_MODE"] == "token"
-    report = mpcsim_cli("run", "all-reduce", "--n", "10000", "--backend", "ray", "--address",
-                        two_nodes["address"], "--json", env=driver_env(two_nodes))
-    assert report["verified"] is True
-    assert report["nodes"] == 2 and report["workers"] == 2
-    assert len(report["machines_per_node"]) == 2
-    assert sum(report["machines_per_node"].values()) == report["machines"]
-
-
-def test_nodes_are_named_by_ip_and_raylet_port_in_json_trace_and_chrome_trace(
+def test_a_job_given_the_address_is_verified_and_its_machines_ran_on_both_nodes_named_by_ip(
         two_nodes: dict[str, Any], tmp_path: Path) -> None:
+    assert two_nodes["nodes"] == 2 and two_nodes["env"]["RAY_AUTH_MODE"] == "token"
     trace_path, chrome_path = tmp_path / "trace.json", tmp_path / "chrome.json"
     report = mpcsim_cli("run", "all-reduce", "--n", "10000", "--backend", "ray", "--address",
                         two_nodes["address"], "--json", "--trace-out", str(trace_path),
                         "--chrome-trace", str(chrome_path), env=driver_env(two_nodes))
+    assert report["verified"] is True
+    assert report["nodes"] == 2 and report["workers"] == 2
+    assert len(report["machines_per_node"]) == 2
+    assert sum(report["machines_per_node"].values()) == report["machines"]
     names = set(report["machines_per_node"])
     assert len(names) == 2
     for name in names:  # both nodes share this machine's IP: "IP:raylet port", not a hex id
@@ -102,6 +96,7 @@ def test_a_driver_without_the_clusters_token_fails_within_3_s_with_one_message(
         env["RAY_AUTH_TOKEN_PATH"] = str(tmp_path / "token")
     done = subprocess.run([sys.executable, "-c", AUTH_MISMATCH, two_nodes["address"]],
                           capture_output=True, text=True, env=env, timeout=JOB_TIMEOUT_S)
+    assert done.stdout, f"no BackendUnavailable: {done.stderr[-2000:]}"
     seconds, message = done.stdout.split("\n", 1)
     assert float(seconds) < 3.0
     assert "token" in message and "RAY_AUTH_TOKEN_PATH" in message
