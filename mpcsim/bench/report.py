@@ -171,7 +171,7 @@ def write_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
             paths.append(_breakdown_plot(rows, out_dir / f"breakdown_{backend}.png"))
     scaling = [p for p in results["scaling"] if "wall_s" in p]
     if scaling:
-        for key, label in (("rounds", "rounds"), ("wall_s", "wall-clock (s)")):
+        for key, label in (("rounds", "rounds"), ("wall_s", "wall-clock, s")):
             paths.append(_scaling_plot(scaling, key, label,
                                        out_dir / f"scaling_{key.split('_')[0]}.png"))
     if results["wall_vs_rounds"] or scaling:
