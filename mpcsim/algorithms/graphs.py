@@ -9,9 +9,10 @@ min-label hooking.
 `load_edges` reads a user's edge list (`mpcsim run connectivity --edges FILE`).
 
 GENERATORS maps the CLI's `--graph` names to functions (num_edges, rng) -> edges; `cycles` is
-the paper's instance (NOTES §1, the 1-vs-2-cycle conjecture): one cycle through all vertices or
-two cycles of half the vertices each, chosen by a fair coin, so the answer is not known in
-advance. The connectivity algorithm itself is in mpcsim.algorithms.connectivity.
+the paper's instance (its Conjecture 2.4, the 1-vs-2-cycle conjecture; docs/paper.md): one
+cycle through all vertices or two cycles of half the vertices each, chosen by a fair coin, so
+the answer is not known in advance. The connectivity algorithm itself is in
+mpcsim.algorithms.connectivity.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""hop_k: the k-hop induction heads task (NOTES §4, the paper's Def. 4.1) as an MPC program.
+"""hop_k: the k-hop induction heads task (the paper's Definition 4.1, docs/paper.md) as an MPC
+program.
 
 For X in Sigma^N, 1-indexed: find(i) = max({0} U {j <= i : X_(j-1) = X_i}), one past the most
 recent earlier occurrence of X_i (0 = none, and find(0) = 0); hop_k(X)_i = X_(find^k(i)) if
@@ -315,7 +316,8 @@ def round_bound(n: int, q: int, s: int, k: int = 4) -> int:
 
 
 def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
-    """The paper's sequences (NOTES §6): n letters over {0, 1, 2, 3}, none twice in a row."""
+    """The paper's sequences (its Section 5, docs/paper.md): n letters over {0, 1, 2, 3}, none
+    twice in a row."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     steps = rng.integers(1, 4, size=n)
@@ -343,7 +345,7 @@ def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int
 
 SPEC = AlgorithmSpec(
     name="hop-k",
-    summary="k-hop induction heads (NOTES §4): find by sorting, then pointer doubling",
+    summary="k-hop induction heads (the paper's Def. 4.1): find by sorting, then pointer doubling",
     program=HopK,
     make_input=make_input,
     reference=reference,
