@@ -209,8 +209,10 @@ def _check_token(address: str) -> None:
     """Fail fast on a token mismatch. One GCS call with this process's auth settings (read by
     Ray at import) answers in well under a second; ray.init would retry for ~20 s, printing
     a warning a second. Ray's own one-line warning of the refused call is swallowed."""
-    from ray._raylet import InnerGcsClient  # Ray's GCS client (what ray.init uses)
-
+    try:
+        from ray._raylet import InnerGcsClient  # Ray's GCS client (what ray.init uses)
+    except ImportError:  # another Ray version: ray.init's own (slow) failure remains
+        return
     try:
         with _stderr_swallowed():
             InnerGcsClient.standalone(address, None, int(AUTH_CHECK_TIMEOUT_S * 1000))
