@@ -14,7 +14,7 @@ import pytest
 import mpcsim
 from cases import ScriptedTraffic
 from mpcsim import (
-    BackendUnavailable, ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, MPCError,
+    BackendUnavailable, ConfigError, HostLost, MaxRoundsExceeded, MemoryLimitExceeded, MPCError,
     ProgramError, UnknownDestination, UnsupportedValue, Violation,
 )
 
@@ -479,6 +479,8 @@ ERRORS: list[MPCError] = [
                  traceback="Traceback (most recent call last):\n  ...\nKeyError: 'x'\n"),
     MaxRoundsExceeded(max_rounds=10, active_machines=4, messages_in_flight=2),
     BackendUnavailable(backend="ray", address="10.0.0.1:6379", reason="no cluster answered"),
+    HostLost(host=2, machines="8..11", round_idx=57, node="10.0.0.5",
+             reason="4 hosts lost in this run, over max_recoveries=3"),
 ]
 
 
