@@ -11,7 +11,10 @@
     mpcsim bench --suite quick --out DIR (ratios vs baselines, plots, RESULTS.md)
 
 Subcommands are Command entries in COMMANDS (a name, a help line, a function adding the
-arguments, a handler returning the exit code); add one there to extend the CLI. Algorithms
+arguments, a handler returning the exit code); add one there to extend the CLI. Commands of
+other installed packages (transformer, hopk, demo, compile, checkpoint: transformer_bridge's)
+come through mpcsim.extensions, so this module names no other package. The pieces commands
+share (exit codes, argument groups, tables, progress) are mpcsim.console. Algorithms
 come from mpcsim.algorithms.ALGORITHMS. Exit codes: 0 success (for `run`: output verified
 against the sequential reference), 1 output not verified, 2 an MPCError or a file that
 cannot be written (the message on stderr, no traceback) or bad arguments.
@@ -24,50 +27,29 @@ import json
 import os
 import platform
 import sys
-import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from . import __version__
 from .algorithms import ALGORITHMS
 from .api import run
-from .config import BACKENDS
+from .console import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, Progress, add_algorithm_arguments,
+                      add_backend_arguments, print_table)
+from .console import count_argument as _count
 from .errors import ConfigError, MPCError
-from .trace import RoundRecord, Trace
+from .extensions import Command, commands
+from .trace import Trace
 from .wordcount import words
 
 if TYPE_CHECKING:
     from .cluster import ClusterInfo
 
-__all__ = ["main", "build_parser", "COMMANDS", "Command", "add_algorithm_arguments"]
-
-EXIT_OK, EXIT_NOT_VERIFIED, EXIT_ERROR = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str  # the subcommand, e.g. "run"
-    help: str  # one line for `mpcsim --help`
-    configure: Callable[[argparse.ArgumentParser], None]  # adds the subcommand's arguments
-    handle: Callable[[argparse.Namespace], int]  # runs it; returns the exit code
+__all__ = ["main", "build_parser", "COMMANDS", "Command", "add_algorithm_arguments",
+           "add_backend_arguments"]
 
 
 # -- mpcsim run ---------------------------------------------------------------------------------
-
-def add_algorithm_arguments(parser: argparse.ArgumentParser, default_n: int) -> None:
-    """ALGORITHM (a registered name), --n, --machines Q and --memory-words S (both defaulting
-    to the algorithm's sizing for n): the arguments of every command that runs an algorithm."""
-    parser.add_argument("algorithm", choices=sorted(ALGORITHMS), metavar="ALGORITHM",
-                        help="one of: " + ", ".join(sorted(ALGORITHMS)))
-    parser.add_argument("--n", type=_count(0), default=default_n,
-                        help="input size in words (default: %(default)s)")
-    parser.add_argument("--machines", type=_count(1), metavar="Q",
-                        help="number of machines q (default: the algorithm's sizing for n)")
-    parser.add_argument("--memory-words", type=_count(1), metavar="S",
-                        help="words per machine s (default: the algorithm's sizing for n)")
-
 
 def _configure_run(parser: argparse.ArgumentParser) -> None:
     add_algorithm_arguments(parser, default_n=10_000)
@@ -149,7 +131,7 @@ def _handle_run(args: argparse.Namespace) -> int:
         inputs = spec.make_input(args.n, np.random.default_rng(args.seed),
                                  **spec.option_kwargs("make_input", options))
         bound = spec.round_bound(args.n, q, s, **spec.option_kwargs("round_bound", options))
-    progress = _Progress(bound) if sys.stderr.isatty() and not args.json else None
+    progress = Progress(bound) if sys.stderr.isatty() and not args.json else None
     try:
         result = run(spec.program(**spec.option_kwargs("program", options)), inputs,
                      num_machines=q, memory_words=s,
@@ -219,33 +201,9 @@ def _print_run(report: dict[str, Any], trace: Trace, out: TextIO,
     ]
     if report["violations"]:
         rows.append(("violations", f"{report['violations']} (see --trace-out)"))
-    _print_table("mpcsim run", rows, out)
+    print_table("mpcsim run", rows, out)
     print(file=out)
     trace.summary(file=out)
-
-
-class _Progress:
-    """Round and elapsed time on a terminal's stderr, redrawn at most 10 times a second."""
-
-    def __init__(self, bound: int) -> None:
-        self.bound = bound
-        self.shown = False
-        self.last = 0.0
-
-    def __call__(self, record: RoundRecord, elapsed_s: float) -> None:
-        now = time.monotonic()
-        if elapsed_s < 0.5 or now - self.last < 0.1:
-            return  # short runs stay quiet
-        self.last = now
-        self.shown = True
-        sys.stderr.write(f"\r  round {record.round_idx + 1} (bound {self.bound}), "
-                         f"{elapsed_s:.1f} s elapsed")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
 
 
 # -- mpcsim info --------------------------------------------------------------------------------
@@ -278,7 +236,7 @@ def _handle_info(args: argparse.Namespace) -> int:
     rows += [("ray", ray_text), ("cpus", f"{info['cpus']} ({info['cpus_usable']} usable)"),
              ("backends", ", ".join(b for b, ok in info["backends"].items() if ok))]
     rows += [(f"algorithm {name}", summary) for name, summary in info["algorithms"].items()]
-    _print_table("mpcsim info", rows, sys.stdout)
+    print_table("mpcsim info", rows, sys.stdout)
     return EXIT_OK
 
 
@@ -289,26 +247,6 @@ def _ray_status() -> tuple[str | None, str]:
     except Exception as exc:  # ImportError, or a broken install failing on import
         return None, f"{type(exc).__name__}: {exc}"
     return str(ray.__version__), ""
-
-
-# -- the bridge's commands: transformer, hopk, demo, compile, checkpoint ---------------------------
-# They live in transformer_bridge (command, hopk_command, compile_command, checkpoint_command);
-# each is imported only when its parser is built or it runs, so importing mpcsim never imports
-# the bridge.
-
-def _bridge(module: str, configure: str = "configure", handle: str = "handle"
-            ) -> tuple[Callable[[argparse.ArgumentParser], None],
-                       Callable[[argparse.Namespace], int]]:
-    """A bridge command's configure and handle, importing transformer_bridge.`module` lazily."""
-
-    def lazy(name: str) -> Callable[[Any], Any]:
-        def call(arg: Any) -> Any:
-            import importlib
-
-            return getattr(importlib.import_module(f"transformer_bridge.{module}"), name)(arg)
-        return call
-
-    return lazy(configure), lazy(handle)
 
 
 # -- mpcsim bench -------------------------------------------------------------------------------
@@ -405,7 +343,7 @@ def _print_cluster(info: ClusterInfo, args: argparse.Namespace, out: TextIO) -> 
             ("state", info.state_dir)]
     if info.client_address:
         rows.append(("ray client", info.client_address))
-    _print_table(f"mpcsim cluster {args.action}", rows, out)
+    print_table(f"mpcsim cluster {args.action}", rows, out)
     state = "" if args.state_dir == str(DEFAULT_STATE_DIR) else f" --state-dir {args.state_dir}"
     if not all(alive):
         print(f"\nsome nodes are dead: see their logs; `mpcsim cluster stop{state}` ends the "
@@ -426,18 +364,6 @@ COMMANDS: tuple[Command, ...] = (
             _configure_info, _handle_info),
     Command("cluster", "start, inspect or stop a multi-node Ray cluster on this machine",
             _configure_cluster, _handle_cluster),
-    Command("transformer", "run a GPT-2 checkpoint's forward pass as an MPC job, compare it "
-            "with the dense forward", *_bridge("command")),
-    Command("hopk", "k-hop induction heads as MPC jobs: the constructed transformer (run) or "
-            "trained checkpoints' per-k error (eval)", *_bridge("hopk_command")),
-    Command("demo", "run the constructed hop_k transformer as an MPC job and compare it with "
-            "MPC pointer doubling (no files needed)",
-            *_bridge("hopk_command", "configure_demo", "handle_demo")),
-    Command("compile", "compile an algorithm into a transformer (attention routes its "
-            "messages), check its forward against mpcsim.run", *_bridge("compile_command")),
-    Command("checkpoint", "convert the paper authors' PyTorch checkpoints (.pt + config.yaml) "
-            "into folders `mpcsim transformer` and `mpcsim hopk eval` read, without torch",
-            *_bridge("checkpoint_command")),
     Command("bench", "measure rounds and wall-clock against baselines in one run; write "
             "results.json, results.csv, plots and RESULTS.md", _configure_bench, _handle_bench),
 )
@@ -464,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mpcsim {__version__}")
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
                                 required=True)
-    for command in COMMANDS:
+    for command in COMMANDS + commands():  # mpcsim's own, then the extensions' (mpcsim.extensions)
         child = sub.add_parser(command.name, help=command.help, description=command.help)
         command.configure(child)
         child.set_defaults(handle=command.handle)
@@ -501,51 +427,6 @@ def _shutdown_ray() -> None:
             shutdown()
         except Exception as exc:  # never mask the run's own exit code
             print(f"mpcsim: warning: Ray shutdown failed: {exc}", file=sys.stderr)
-
-
-def _print_table(title: str, rows: list[tuple[str, str]], out: TextIO) -> None:
-    """Two columns: a rich table on a terminal, `key: value` lines otherwise."""
-    if out.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title, show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column()
-        for key, value in rows:
-            table.add_row(key, value)
-        Console(file=out).print(table)
-        return
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key.ljust(width)}  {value}", file=out)
-
-
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """--backend, --address, --workers: where a command's MPC job runs (shared by commands)."""
-    parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="where machines run (default: %(default)s)")
-    parser.add_argument("--address", metavar="A",
-                        help="Ray cluster address for --backend ray (default: a local Ray)")
-    parser.add_argument("--workers", type=_count(1), metavar="W",
-                        help="hosts (Ray actors) to spread machines over (default: 1 for "
-                             "local, one per CPU for ray)")
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an int >= minimum (underscores allowed: 1_000_000)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    parse.__name__ = "count"
-    return parse
 
 
 if __name__ == "__main__":

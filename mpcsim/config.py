@@ -10,7 +10,7 @@ from .errors import ConfigError
 
 __all__ = ["RunConfig", "Fault", "BACKENDS", "FAULT_PHASES", "CHECKPOINT_EVERY"]
 
-BACKENDS = ("local", "ray")
+BACKENDS = ("local", "ray")  # the built-in backends; mpcsim.backends.backend_names() lists all
 FAULT_PHASES = ("deliver", "compute")
 # Rounds between host snapshots, chosen by measurement (README, "Surviving a lost machine"):
 # the quick bench's Ray rows cost <= 10% more at this interval.
@@ -57,8 +57,11 @@ class RunConfig:
         need_int("memory_words", self.memory_words, 1)
         need_int("max_rounds", self.max_rounds, 1)
         need_int("seed", self.seed, 0)
-        if self.backend not in BACKENDS:
-            problems.append(("backend", self.backend, f"must be one of {', '.join(BACKENDS)}"))
+        from .backends import backend_names  # the registry (its package imports this one)
+
+        if self.backend not in backend_names():
+            problems.append(("backend", self.backend,
+                             f"must be one of {', '.join(backend_names())}"))
         if self.num_workers is not None:
             need_int("num_workers", self.num_workers, 1)
         if self.address is not None and not isinstance(self.address, str):

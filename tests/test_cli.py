@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mpcsim import cli
+from mpcsim import cli, console
 from mpcsim.algorithms import ALGORITHMS
 from mpcsim.trace import RoundRecord
 
@@ -154,7 +154,7 @@ def test_progress_shows_round_and_elapsed_only_for_long_runs(
         monkeypatch: pytest.MonkeyPatch) -> None:
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
-    progress = cli._Progress(bound=9)
+    progress = console.Progress(bound=9)
     record = RoundRecord(round_idx=2, wall_s=0.1, compute_s=0.1, exchange_s=0.0, barrier_s=0.0,
                          machines_run=1, messages=0, words=0, max_memory_words=0,
                          max_sent_words=0, max_received_words=0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mpcsim.cli import EXIT_OK
+from mpcsim.console import EXIT_OK
 
 from .checkpoint import load_gpt2
 from .torch_checkpoint import torch_to_folder

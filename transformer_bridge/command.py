@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from mpcsim.cli import (EXIT_ERROR, EXIT_OK, _count, _print_table, _Progress,
-                        add_backend_arguments)
+from mpcsim.console import (EXIT_ERROR, EXIT_OK, Progress, add_backend_arguments, count_argument,
+                            print_table)
 
 from .checkpoint import CheckpointError, load_gpt2
 from .compiler import Job, compile_transformer
@@ -44,14 +44,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the array to read from an .npz --inputs (default: %(default)s)")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="where to write the outputs [batch, N, m] as float32 .npy")
-    parser.add_argument("--memory-words", type=_count(1), metavar="S",
+    parser.add_argument("--memory-words", type=count_argument(1), metavar="S",
                         help="words per machine s (default: the cap whose largest tile is "
                              "about N/4 tokens, so attention spans several machines)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="tree",
                         help="tree: 2D rounds per layer; ring: T - 1 (default: %(default)s)")
-    parser.add_argument("--tile", type=_count(1), metavar="B",
+    parser.add_argument("--tile", type=count_argument(1), metavar="B",
                         help="tokens per block (default: the largest that fits)")
-    parser.add_argument("--fan-in", type=_count(1), metavar="b",
+    parser.add_argument("--fan-in", type=count_argument(1), metavar="b",
                         help="children per heap node, tree only (default: the largest that "
                              "fits)")
     add_backend_arguments(parser)
@@ -160,7 +160,7 @@ def default_memory_words(model: Transformer, seq_len: int, strategy: str = "tree
 def _run(args: argparse.Namespace, model: Transformer, ids: np.ndarray,
          job: Job) -> tuple[dict[str, Any], np.ndarray]:
     plan = job.plan
-    progress = _Progress(plan.total_rounds) if sys.stderr.isatty() and not args.json else None
+    progress = Progress(plan.total_rounds) if sys.stderr.isatty() and not args.json else None
     start = time.perf_counter()
     try:
         outputs, result = job.run(ids, backend=args.backend, address=args.address,
@@ -220,4 +220,4 @@ def _print_report(report: dict[str, Any], job: Job, out: Any) -> None:
     ]
     print(job.plan.describe(), file=out)
     print(file=out)
-    _print_table(PROG, rows, out)
+    print_table(PROG, rows, out)

@@ -26,8 +26,8 @@ import numpy as np
 import mpcsim
 from mpcsim.algorithms import ALGORITHMS
 from mpcsim.algorithms.spec import AlgorithmSpec
-from mpcsim.cli import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, _count, _print_table,
-                        add_algorithm_arguments)
+from mpcsim.console import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, add_algorithm_arguments,
+                            count_argument, print_table)
 
 from .mpc_to_transformer import CompiledProgram, compile_program
 
@@ -38,12 +38,12 @@ INTEGER_RANGE = 1000  # --integers draws words in [-1000, 1000)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_algorithm_arguments(parser, default_n=16)
-    parser.add_argument("--trials", type=_count(1), default=3,
+    parser.add_argument("--trials", type=count_argument(1), default=3,
                         help="random inputs to compare on (default: %(default)s)")
     parser.add_argument("--integers", action="store_true",
                         help="draw inputs as random integers in [-1000, 1000) of the "
                              "generator's shape (for generators of floats, e.g. sort)")
-    parser.add_argument("--seed", type=_count(0), default=0,
+    parser.add_argument("--seed", type=count_argument(0), default=0,
                         help="seeds the inputs and the runs (default: %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object on stdout instead of the summary")
@@ -157,4 +157,4 @@ def _print(report: dict[str, Any], out: TextIO) -> None:
                  f"{report['compile_s'] * 1e3:.1f} ms"),
     ]
     rows += [(f"head {h}", text) for h, text in enumerate(report["heads"])]
-    _print_table("mpcsim compile", rows, out)
+    print_table("mpcsim compile", rows, out)

@@ -16,6 +16,8 @@ attention states, messages), never the weights.
 
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,17 +27,15 @@ import mpcsim
 
 from .blocks import BlockProgram
 from .model import Transformer
-from .plan import Plan, transformer_to_plan
-from .ring_program import plan_to_ring_program
-from .tree_program import plan_to_tree_program
+from .plan import Plan, schedule_named, transformer_to_plan
 
 __all__ = ["compile_transformer", "Job", "plan_to_program"]
 
 
 def plan_to_program(model: Transformer, plan: Plan) -> BlockProgram:
-    if plan.strategy == "ring":
-        return plan_to_ring_program(model, plan)
-    return plan_to_tree_program(model, plan)
+    """The round program of `plan`, built by its schedule's plan_to_*_program."""
+    module, function = schedule_named(plan.strategy).to_program.split(":")
+    return getattr(importlib.import_module(module), function)(model, plan)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mpcsim.cli import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, _count, _print_table,
-                        _Progress, add_backend_arguments)
+from mpcsim.console import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, Progress, add_backend_arguments,
+                            count_argument, print_table)
 
 from .checkpoint import CheckpointError, load_gpt2
 from .command import default_memory_words
@@ -52,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              description="Build the hop_k transformer (explicit weights), run "
                              "it on random sequences as an MPC job, check it.")
     _configure_construction(run, k=DEMO_K, n=DEMO_N)
-    run.add_argument("--sequences", type=_count(1), default=1,
+    run.add_argument("--sequences", type=count_argument(1), default=1,
                      help="random sequences in the batch (default: %(default)s)")
     evaluate = actions.add_parser(
         "eval", help="the paper's per-k error of trained GPT-2 checkpoints, run as MPC jobs",
@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     "dense forward and the folder's golden.npz.")
     evaluate.add_argument("--model", required=True, action="append", metavar="DIR",
                           help="GPT-2 checkpoint folder; repeat for several models")
-    evaluate.add_argument("--sequences", type=_count(1), default=100,
+    evaluate.add_argument("--sequences", type=count_argument(1), default=100,
                           help="sequences per k (default: %(default)s)")
     evaluate.add_argument("--plot", metavar="FILE.png",
                           help="draw error vs k (log2 axis), one curve per model")
@@ -73,11 +73,12 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _configure_construction(parser: argparse.ArgumentParser, k: int, n: int) -> None:
-    parser.add_argument("--k", type=_count(0), default=k, help="hops (default: %(default)s)")
-    parser.add_argument("--n", type=_count(2), default=n,
+    parser.add_argument("--k", type=count_argument(0), default=k,
+                        help="hops (default: %(default)s)")
+    parser.add_argument("--n", type=count_argument(2), default=n,
                         help="tokens per sequence, the start token included "
                              "(default: %(default)s)")
-    parser.add_argument("--alphabet", type=_count(1), default=4, metavar="A",
+    parser.add_argument("--alphabet", type=count_argument(1), default=4, metavar="A",
                         help="letters (default: %(default)s)")
     _configure_common(parser)
 
@@ -85,9 +86,9 @@ def _configure_construction(parser: argparse.ArgumentParser, k: int, n: int) -> 
 def _configure_common(parser: argparse.ArgumentParser,
                       json_help: str = "print one JSON object on stdout instead of tables"
                       ) -> None:
-    parser.add_argument("--seed", type=_count(0), default=0,
+    parser.add_argument("--seed", type=count_argument(0), default=0,
                         help="seeds the sequences and the run (default: %(default)s)")
-    parser.add_argument("--memory-words", type=_count(1), metavar="S",
+    parser.add_argument("--memory-words", type=count_argument(1), metavar="S",
                         help="words per machine (default: the cap whose largest tile is about "
                              "N/4 tokens, as `mpcsim transformer`)")
     add_backend_arguments(parser)
@@ -122,7 +123,7 @@ def _handle_run(args: argparse.Namespace, demo: bool) -> int:
     elif demo:
         _print_demo(report, sys.stdout)
     else:
-        _print_table(prog, _run_rows(report), sys.stdout)
+        print_table(prog, _run_rows(report), sys.stdout)
     return EXIT_OK if report["verified"] else EXIT_NOT_VERIFIED
 
 
@@ -231,7 +232,7 @@ def _run_job(model: Transformer, ids: np.ndarray, memory_words: int | None, back
     cap = memory_words or default_memory_words(model, seq_len)
     job = compile_transformer(model, seq_len, cap)
     plan = job.plan
-    bar = _Progress(plan.total_rounds) if progress and sys.stderr.isatty() else None
+    bar = Progress(plan.total_rounds) if progress and sys.stderr.isatty() else None
     start = time.perf_counter()
     try:
         outputs, result = job.run(ids, backend=backend, progress=bar, **run_options)

@@ -37,7 +37,7 @@ paper's model, not counted; everything the bridge stores or sends is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -47,9 +47,8 @@ from mpcsim.algorithms import tree
 from .attention import AttentionSpec, visible_blocks
 from .model import Transformer
 
-__all__ = ["Plan", "transformer_to_plan", "heap_depth", "PlanError", "STRATEGIES"]
-
-STRATEGIES = ("tree", "ring")
+__all__ = ["Plan", "transformer_to_plan", "heap_depth", "PlanError", "STRATEGIES", "Schedule",
+           "register_schedule", "schedule_named"]
 
 
 class PlanError(MPCError, ValueError):
@@ -138,24 +137,26 @@ def transformer_to_plan(model: Transformer, seq_len: int, memory_words: int,
     """The plan with the largest tile (then fan-in) that fits memory_words, or PlanError."""
     model.check_length(seq_len)
     problems = []
-    if strategy not in STRATEGIES:
-        problems.append(f"strategy={strategy!r}: must be one of {', '.join(STRATEGIES)}")
+    if strategy not in SCHEDULES:
+        problems.append(f"strategy={strategy!r}: must be one of {', '.join(SCHEDULES)}")
     if not isinstance(memory_words, int) or memory_words < 1:
         problems.append(f"memory_words={memory_words!r}: must be an int >= 1")
     if tile is not None and not 1 <= tile <= seq_len:
         problems.append(f"tile={tile}: must be in 1..seq_len={seq_len}")
     if fan_in is not None and fan_in < 1:
         problems.append(f"fan_in={fan_in}: must be >= 1")
-    if fan_in is not None and strategy == "ring":
-        problems.append(f"fan_in={fan_in}: only the tree strategy has fan-out trees")
+    if fan_in is not None and strategy in SCHEDULES and not SCHEDULES[strategy].fan_in:
+        problems.append(f"fan_in={fan_in}: only the "
+                        f"{', '.join(n for n, sc in SCHEDULES.items() if sc.fan_in)} strategy "
+                        f"has fan-out trees")
     if problems:
         raise PlanError(reason="cannot plan: " + "; ".join(problems))
     shapes = Shapes.of(model)
     specs = [layer.attention for layer in model.layers]
     tiles_to_try = [tile] if tile is not None else range(seq_len, 0, -1)
     for b_tile in tiles_to_try:
-        plan = _plan_for_tile(strategy, model.num_layers, seq_len, memory_words, b_tile,
-                              fan_in, shapes, specs)
+        plan = SCHEDULES[strategy].plan_for_tile(model.num_layers, seq_len, memory_words,
+                                                 b_tile, fan_in, shapes, specs)
         if plan is not None:
             return plan
     need = _minimum_words(strategy, seq_len, tile, fan_in, shapes)
@@ -166,16 +167,20 @@ def transformer_to_plan(model: Transformer, seq_len: int, memory_words: int,
         + f": the smallest layout needs memory_words >= {need}; raise memory_words")
 
 
-def _plan_for_tile(strategy: str, layers: int, n: int, s: int, b_tile: int,
-                   fan_in: int | None, shapes: Shapes, specs: list[AttentionSpec]) -> Plan | None:
+def _ring_plan_for_tile(layers: int, n: int, s: int, b_tile: int, fan_in: int | None,
+                        shapes: Shapes, specs: list[AttentionSpec]) -> Plan | None:
     blocks = -(-n // b_tile)
-    if strategy == "ring":
-        words = _ring_words(b_tile, blocks, shapes)
-        if max(words.values()) > s:
-            return None
-        per_layer = blocks - 1
-        return Plan("ring", n, s, b_tile, 1, layers, blocks, (), 0, per_layer,
-                    layers * per_layer + 1, words, shapes)
+    words = _ring_words(b_tile, blocks, shapes)
+    if max(words.values()) > s:
+        return None
+    per_layer = blocks - 1
+    return Plan("ring", n, s, b_tile, 1, layers, blocks, (), 0, per_layer,
+                layers * per_layer + 1, words, shapes)
+
+
+def _tree_plan_for_tile(layers: int, n: int, s: int, b_tile: int, fan_in: int | None,
+                        shapes: Shapes, specs: list[AttentionSpec]) -> Plan | None:
+    blocks = -(-n // b_tile)
     tiles = _visible_tiles(n, b_tile, blocks, specs)
     widest = _widest_heap(tiles, blocks)
     candidates = [fan_in] if fan_in is not None else range(max(1, widest - 1), 0, -1)
@@ -257,10 +262,48 @@ def _minimum_words(strategy: str, n: int, tile: int | None, fan_in: int | None,
                    shapes: Shapes) -> int:
     """The smallest memory_words for which some plan exists: every word count grows with the
     fan-in, so b = 1 (or the given fan-in) at the best tile."""
+    words = SCHEDULES[strategy].words
+
     def need(b_tile: int) -> int:
-        blocks = -(-n // b_tile)
-        if strategy == "ring":
-            return max(_ring_words(b_tile, blocks, shapes).values())
-        return max(_tree_words(b_tile, fan_in or 1, blocks, shapes).values())
+        return max(words(b_tile, fan_in or 1, -(-n // b_tile), shapes).values())
 
     return min(need(b_tile) for b_tile in ([tile] if tile else range(1, n + 1)))
+
+
+# -- the schedules, by name ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Schedule:
+    """One way to lay a transformer's attention out on machines (a `strategy`)."""
+
+    name: str  # what Plan.strategy and --strategy say
+    fan_in: bool  # whether it takes a fan-in (b) for fan-out trees
+    # (layers, n, s, tile, fan_in, shapes, specs) -> the plan at this tile, or None if over s
+    plan_for_tile: Callable[..., Plan | None]
+    # (tile, fan_in, blocks, shapes) -> words per machine by kind (held, working, sent, received)
+    words: Callable[[int, int, int, Shapes], dict[str, int]]
+    to_program: str  # "module:function" building its round program from (model, plan)
+
+
+SCHEDULES: dict[str, Schedule] = {}
+
+
+def register_schedule(schedule: Schedule) -> None:
+    """Make `schedule.name` a valid strategy of transformer_to_plan and compile_transformer."""
+    SCHEDULES[schedule.name] = schedule
+
+
+def schedule_named(name: str) -> Schedule:
+    """The registered schedule `name`; PlanError listing the registered names otherwise."""
+    if name not in SCHEDULES:
+        raise PlanError(reason=f"strategy={name!r}: must be one of {', '.join(SCHEDULES)}")
+    return SCHEDULES[name]
+
+
+register_schedule(Schedule("tree", True, _tree_plan_for_tile,
+                           lambda b_tile, b, blocks, sh: _tree_words(b_tile, b, blocks, sh),
+                           "transformer_bridge.tree_program:plan_to_tree_program"))
+register_schedule(Schedule("ring", False, _ring_plan_for_tile,
+                           lambda b_tile, b, blocks, sh: _ring_words(b_tile, blocks, sh),
+                           "transformer_bridge.ring_program:plan_to_ring_program"))
+STRATEGIES = tuple(SCHEDULES)  # the built-in schedules' names (--strategy's choices)

@@ -4,8 +4,8 @@ ratios (Target, the paired-repeat runner, rows), core (the core's measurements: 
 shuffle, per-machine overhead), baselines (numpy sort and hop_k), library (the algorithm
 registry's ratio rows and scaling sweeps), suite (quick / full), runner (the orchestrator),
 progress, report (json, csv, PNGs, RESULTS.md; matplotlib imported only to draw) and command
-(the CLI). The bridge's measurements are transformer_bridge.bench, imported only when a
-bridge step runs, so importing this package never imports the bridge.
+(the CLI). Installed extensions (mpcsim.extensions) add their own steps, e.g. the bridge's
+rows vs the dense forward; this package names no other package.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The bench orchestrator: runs a Suite's steps in order, with progress, and returns the results
 (ratio rows, per-round breakdowns, scaling, depth and strategy points) as one plain dict.
 
-Ray is started once, before the first Ray step, and shut down at the end. The bridge's
-measurements (transformer_bridge.bench) are imported only when a bridge step runs. Rows for a
-backend not selected are kept, marked skipped, so the table always lists every target.
+Ray is started once, before the first Ray step, and shut down at the end. Installed extensions
+add their steps through mpcsim.extensions (transformer_bridge adds its ratio rows after the core
+rows and its sweeps at the end); this module names no other package. Rows for a backend not
+selected are kept, marked skipped, so the table always lists every target.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import platform
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -113,9 +113,7 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
                  "end to end vs bare loop", le(5.0), local, "local",
                  lambda: core.measure_overhead(suite.repeats, quiet=True,
                                                num_machines=suite.overhead_machines)),
-        ("local+ray: bridge, random GPT-2 vs dense", lambda: _bridge_rows(suite, backends,
-                                                                         ratios)),
-        ("local: bridge checkpoint vs dense", lambda: _checkpoint_row(suite, local, ratios)),
+        *_extension_steps("ratios", suite, backends, results),
         library(f"hop-k N={n_hop:,} k={k}, local vs numpy pointer doubling", "hop-k", n_hop,
                 {"k": k}, lambda x: numpy_hopk(x, k), le(5.0), "local"),
         library(f"sort {n_sort:,} float64, local vs numpy.sort", "sort", n_sort, {}, numpy_sort,
@@ -152,10 +150,17 @@ def _steps(suite: Suite, backends: tuple[str, ...], results: dict[str, Any]) -> 
         ("local: rounds and wall vs n", lambda: results["scaling"].extend(scaling_points(
             suite.scaling_sizes, (("n^(1/2)", 1 / 2), ("n^(2/3)", 2 / 3)),
             suite.scaling_algorithms, suite.sweep_repeats))),
-        ("local: wall vs rounds, transformer depths", lambda: _depth_points(suite, results)),
-        ("local: tree vs ring", lambda: _strategies(suite, results)),
     ]
+    steps += _extension_steps("sweeps", suite, backends, results)
     return steps
+
+
+def _extension_steps(phase: str, suite: Suite, backends: tuple[str, ...],
+                     results: dict[str, Any]) -> list[Step]:
+    """The steps the installed extensions add in `phase` (mpcsim.extensions)."""
+    from ..extensions import bench_steps
+
+    return [step for make in bench_steps(phase) for step in make(suite, backends, results)]
 
 
 def _connectivity(suite: Suite, results: dict[str, Any]) -> None:
@@ -163,51 +168,6 @@ def _connectivity(suite: Suite, results: dict[str, Any]) -> None:
 
     results["connectivity"] += connectivity.target_rows(suite.connectivity_random_n)
     results["connectivity_cycles"] += connectivity.cycle_rows(suite.connectivity_log_ns)
-
-
-def _bridge_rows(suite: Suite, backends: tuple[str, ...], ratios: list[dict[str, Any]]) -> None:
-    from transformer_bridge import bench
-
-    rows = bench.random_gpt2_rows(suite.repeats, "ray" not in backends, n=suite.bridge_n,
-                                  manage_ray=False)
-    targets = [Target("<=", 3.0), Target("<=", 6.0)]
-    for row, target in zip(rows, targets):
-        if "local" not in backends and target.bound == 3.0:
-            row = skipped_row(row["name"], target, "skipped: --backend excludes local")
-        ratios.append(_bridge_row(row))
-    if "ray" not in backends:
-        name = rows[0]["name"].replace("local vs dense", f"ray ({bench.RAY_WORKERS} workers) "
-                                                         "vs dense")
-        ratios.append(skipped_row(name, targets[1], "skipped: --backend excludes ray"))
-
-
-def _bridge_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A bridge row in the common fields (baseline_s is the dense forward's)."""
-    if row.get("ratio") is None:
-        return row
-    return {"name": row["name"], "ratio": row["ratio"], "min": row["min"], "max": row["max"],
-            "target": row["target"], "pass": row["pass"], "ours_s": row["ours_s"],
-            "baseline_s": row["dense_s"], "repeats": row["repeats"],
-            "note": f"{row['rounds']} rounds, max |mpc - dense| "
-                    f"{row['max_abs_diff_vs_dense']:.1g}"}
-
-
-def _checkpoint_row(suite: Suite, local: bool, ratios: list[dict[str, Any]]) -> None:
-    from transformer_bridge import bench
-
-    name = "width4-depth3 checkpoint, golden batch, local vs dense"
-    target = Target("<=", 3.0)
-    folder = Path(os.environ.get("MPCSIM_CHECKPOINTS", bench.CHECKPOINT.parent)) / \
-        bench.CHECKPOINT.name
-    if not suite.checkpoint:
-        ratios.append(skipped_row(name, target, f"skipped: not in the {suite.name} suite"))
-    elif not local:
-        ratios.append(skipped_row(name, target, "skipped: --backend excludes local"))
-    elif not folder.is_dir():
-        ratios.append(skipped_row(name, target, f"skipped: no checkpoint folder at {folder} "
-                                                "(set MPCSIM_CHECKPOINTS to its parent)"))
-    else:
-        ratios.append(_bridge_row(bench.checkpoint_row(suite.repeats, folder)))
 
 
 def _breakdown(backend: str, sort_n: int) -> list[dict[str, Any]]:
@@ -233,19 +193,3 @@ def _breakdown(backend: str, sort_n: int) -> list[dict[str, Any]]:
              **{f"{part}_s": value for part, value in
                 core.round_breakdown(result.trace).items()}}
             for label, fn in runs]
-
-
-def _depth_points(suite: Suite, results: dict[str, Any]) -> None:
-    from transformer_bridge import bench
-
-    points = results["wall_vs_rounds"]
-    points += bench.depth_points(suite.depth_n, suite.depths, suite.sweep_repeats)
-    points += bench.hopk_points(suite.depth_n, suite.hopk_ks, suite.sweep_repeats)
-
-
-def _strategies(suite: Suite, results: dict[str, Any]) -> None:
-    from transformer_bridge import bench
-
-    s, rows = bench.strategy_table(suite.sweep_repeats, suite.strategy_ns, suite.strategy_tile)
-    results["strategy_memory_words"] = s
-    results["strategies"] = rows

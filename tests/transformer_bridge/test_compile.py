@@ -168,3 +168,21 @@ def test_a_single_sequence_gives_a_single_output() -> None:
     assert np.abs(out - dense(model(), 7)[0]).max() <= 1e-9
 
 
+
+
+def test_an_unknown_strategy_is_refused_listing_the_registered_schedules() -> None:
+    with pytest.raises(PlanError, match="strategy='zigzag': must be one of tree, ring"):
+        transformer_to_plan(model(), 64, 10_000, strategy="zigzag")
+
+
+def test_a_registered_schedule_is_planned_and_compiled_through_the_registry() -> None:
+    from transformer_bridge import plan as plans
+
+    tree = plans.schedule_named("tree")
+    plans.register_schedule(replace(tree, name="tree-again"))
+    try:
+        planned = transformer_to_plan(model(), 64, 10_000, strategy="tree-again")
+        assert planned.strategy == "tree"  # built by the tree schedule's planner
+        assert plans.schedule_named("tree-again").to_program == tree.to_program
+    finally:
+        del plans.SCHEDULES["tree-again"]
