@@ -56,10 +56,9 @@ rounds <= L (K + F + 1) + 2H + 2 (Plan.rounds). Measured rounds: karate club 22 
 powerlaw 5000 44 (s = 100), random 10^5 words 62 (s = 317), one or two cycles at n = 2^20
 words 98-102 (s = 2^10, D = 1) and 50-52 (s = n^(2/3), D = 0): ~5 log2 n at s = n^(1/2) and
 ~2.6 log2 n at n^(2/3); at n = 2^10..2^12 and s = n^(1/2) the plan needs D = 3 (8 rounds per
-exchange) and takes 98-122 rounds, over 8 log2 n (measured 2026-12-04; D = 1 plans forced
-there, c_e = c_v = 2, take 54-66 rounds at peaks of 0.64-0.77 of s, but the estimate below
-refuses them for its popular-copies term). benchmarks/connectivity.py prints the table and
-plots it; `mpcsim bench` records the same rows and draws connectivity_cycles.png.
+exchange) and takes 98-122 rounds, over 8 log2 n: see "The 2^10 and 2^12 cycles" below for
+why, and what forcing D = 1 measures. benchmarks/connectivity.py prints the table and plots
+it; `mpcsim bench` records the same rows and draws connectivity_cycles.png.
 
 Communication: an exchange moves ~6 words per live edge (two requests of 1-2 words up and an
 answer down, per hop) plus ~3 per asking vertex; edges shrink as trees merge (loops and
@@ -107,6 +106,32 @@ connectivity_plan). The core caps memory + inbox, sent and received words per ro
   words), never a wrong label; another seed re-draws the hashes.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
 (2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
+
+The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds).
+Measured 2026-12-04, one and two cycles, seeds 0-3, caps off to measure. D = 1 (4 rounds an
+exchange) takes 50-70 rounds there, but the estimate admits D = 1 only from s = 74 (2^10)
+and 112 (2^12), D = 2 from 48 and 68, D = 3 from 44 and 54: at s = 44 (2^10: the bench runs
+at the least s that fits, as 32 fits nothing) and 64 (2^12) it plans D = 3. Its popular term
+is not slack there. A cycle has no hub, but pointer doubling makes one: vertices that jump
+to a root ask for it once more, and in the final stage every vertex of the one or two trees
+chases its root, so once about q vertices ask for one id, each block's host keeps g book
+words for it and its owner receives B words; the two coexist at tau D + 1, and an owner of
+c_v ids can be asked for all of them. Forced D = 1 plans, peak words (memory + inbox, sent,
+received) over 8 runs each: at s = 44, c_e = c_v = 1, 2, 3 (g = 23, 16, 14): 27-38, 27-40,
+32-40 (up to 0.86-0.91 of s); at s = 64, c = 2 (g = 32, B = 33): 41-65, over s on seed 1
+(a final-stage owner round: 30 words of state and book, 35 received from 33 hosts); c = 4
+(g = 23): 42-48; c = 5 (g = 21): 48-50 (0.66-0.78 of s); c = 8: 66-73. So D = 1 fits 2^12 at
+s = 64 with c = 4 or 5 in practice, but for c = 4 the estimate puts the popular copies (g
+book words, 2 max(g, B) inbox words: 69) on top of means that already fill 43 of the 64
+words, and even one word a copy at host and owner (g + B = 46) is over. An estimate that drops the
+coexistence (a popular id counted once, max(g, B) words, one word a copy) admits these
+plans, but also s = 18, 21, 23 and 23 on florentine, karate, davis and les miserables,
+where the plans it picks peak at 15-18, 20-24, 24-27 and 28-38 words (seeds 0-2): over s in
+8 of 12 runs, so it is not adopted. At 2^10 a sharper estimate would not help the bench row
+anyway: the row runs at the least s that fits, which for these cycles is the deepest plan's
+(the popular term grows with g, and g shrinks with D). Meeting 2^10 needs a cheaper exchange at
+the floor; meeting 2^12 needs a bound on the popular copies that also holds on hubs (live
+edges per label bound the edges' requests, not the vertices that jumped to a root).
 
 Why not s = ceil((2E)^(1/2)) on tiny graphs. The least s any plan fits (`least_memory_words`,
 what plan_for's ConfigError names) is, per tests/algorithms/test_connectivity.py: florentine
