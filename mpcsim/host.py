@@ -691,10 +691,8 @@ class Host:
         for dest, payload in messages:
             try:
                 cost = message_words(payload)
-            except UncountableValue as exc:
-                raise UnsupportedValue(
-                    machine=source, round_idx=report.round_idx, type_name=exc.type_name,
-                    where=f"the message to machine {dest}: payload{exc.path}") from None
+            except UncountableValue:  # nor can it be encoded: _encode reports it, with the
+                cost = 1  # other unencodable payloads, the lowest source's first
             sent += cost
             dests.append(dest)
             sources.append(source)

@@ -193,10 +193,9 @@ def test_numpy_integer_destinations_are_accepted() -> None:
     assert result.trace.received_words.tolist() == [0, 0, 1]
 
 
-def test_an_unencodable_value_deep_in_a_payload_is_named_by_its_path(backend: str) -> None:
+def test_an_unencodable_value_deep_in_a_payload_is_named_by_its_path() -> None:
     with pytest.raises(UnsupportedValue) as info:
-        run(SendTo(1, payload=[0, 1, {"k": Opaque()}]), num_machines=2, memory_words=8,
-            backend=backend)
+        run(SendTo(1, payload=[0, 1, {"k": Opaque()}]), num_machines=2, memory_words=8)
 
     err = info.value
     assert (err.machine, err.round_idx, err.type_name) == (0, 0, "Opaque")
@@ -204,21 +203,19 @@ def test_an_unencodable_value_deep_in_a_payload_is_named_by_its_path(backend: st
     assert "payload[2]['k'] has type Opaque" in str(err)
 
 
-def test_an_int_beyond_64_bits_is_refused_as_out_of_range_not_as_its_type(backend: str) -> None:
+def test_an_int_beyond_64_bits_is_refused_as_out_of_range_not_as_its_type() -> None:
     with pytest.raises(UnsupportedValue) as info:
-        run(SendTo(1, payload={"a": [1, 2**80]}), num_machines=2, memory_words=8,
-            backend=backend)
+        run(SendTo(1, payload={"a": [1, 2**80]}), num_machines=2, memory_words=8)
 
     err = info.value
     assert (err.type_name, err.where) == ("int", "the message to machine 1: payload['a'][1]")
     assert "outside the 64-bit range" in str(err) and "has type int" not in str(err)
 
 
-def test_an_object_array_is_refused_for_its_dtype_with_a_numeric_dtype_advised(
-        backend: str) -> None:
+def test_an_object_array_is_refused_for_its_dtype_with_a_numeric_dtype_advised() -> None:
     with pytest.raises(UnsupportedValue) as info:
         run(SendTo(1, payload=(0, np.array([None, 1], dtype=object))), num_machines=2,
-            memory_words=8, backend=backend)
+            memory_words=8)
 
     message = str(info.value)
     assert info.value.where == "the message to machine 1: payload[1]"
@@ -548,13 +545,13 @@ def test_a_message_to_a_full_input_machine_names_the_inbox_and_the_partition(
     assert "(memory + inbox)" not in message and "or num_machines" not in message
 
 
-def test_an_output_over_the_cap_is_named_as_the_output_not_the_inbox(backend: str) -> None:
+def test_an_output_over_the_cap_is_named_as_the_output_not_the_inbox() -> None:
     def sum_in_place(machine: mpcsim.Machine) -> None:
         machine.output = sum(machine.memory.get("input", []))
         machine.halt()
 
     with pytest.raises(MemoryLimitExceeded) as info:
-        run(sum_in_place, list(range(20)), num_machines=2, memory_words=10, backend=backend)
+        run(sum_in_place, list(range(20)), num_machines=2, memory_words=10)
 
     assert (info.value.output, info.value.inbox) == (1, 0)
     assert "after its round 0 (memory values 10 + output 1 + inbox 0)" in str(info.value)
