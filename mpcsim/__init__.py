@@ -19,6 +19,7 @@ from .errors import (
     MemoryLimitExceeded,
     MPCError,
     ProgramError,
+    ProgramStateError,
     UnknownDestination,
     UnsupportedValue,
 )
@@ -36,5 +37,6 @@ __all__ = [
     "Trace",
     "RoundRecord", "RecoveryRecord", "Violation", "RunConfig", "Fault", "BACKENDS", "words",
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",
-    "ProgramError", "MaxRoundsExceeded", "BackendUnavailable", "HostLost", "__version__",
+    "ProgramError", "ProgramStateError", "MaxRoundsExceeded", "BackendUnavailable", "HostLost",
+    "__version__",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "UnknownDestination",
     "UnsupportedValue",
     "ProgramError",
+    "ProgramStateError",
     "MaxRoundsExceeded",
     "BackendUnavailable",
     "HostLost",
@@ -165,6 +166,26 @@ class ProgramError(MPCError):
         return (
             f"machine {self.machine} raised {self.original_type} in round {self.round_idx}: "
             f"{self.original_message}\n--- original traceback ---\n{self.traceback}"
+        )
+
+
+class ProgramStateError(MPCError):
+    """A round changed the Program object itself: an attribute set, added, removed or changed
+    in place. Each host runs its own copy of the program (on Ray, each actor), so state kept
+    on it would make the result depend on the backend and the layout."""
+
+    round_idx: int  # the round after which the change was seen (the last round if in place)
+    host: int
+    attribute: str
+    how: str  # "set", "added", "removed" or "changed in place"
+
+    def _message(self) -> str:
+        return (
+            f"round {self.round_idx}: the program's attribute {self.attribute!r} was "
+            f"{self.how} during the run (on host {self.host}). A program is code and "
+            "settings: every host runs its own copy (on Ray, every actor), so state kept on "
+            "it would depend on the backend and the layout. Keep per-machine state in "
+            "machine.memory; compute plans in partition(), which runs once before round 0."
         )
 
 

@@ -21,6 +21,9 @@ import gc
 import time
 import traceback
 import weakref
+import hashlib
+import io
+import pickle
 from contextlib import contextmanager
 from itertools import compress
 from operator import is_not
@@ -35,7 +38,8 @@ from . import snapshot, wire
 from .columns import (Chunk, Delivered, Inbox, OutBatch, costs_of, offsets_of, stable_order,
                       stable_order_by, take_segments)
 from .config import RunConfig
-from .errors import MPCError, ProgramError, UnknownDestination, UnsupportedValue
+from .errors import (MPCError, ProgramError, ProgramStateError, UnknownDestination,
+                     UnsupportedValue)
 from .fleet import Fleet
 from .program import FunctionProgram, Machine, Program, RunState
 from .wordcount import UncountableValue, memory_words, message_words, words
@@ -54,6 +58,27 @@ def _first(item: tuple[Any, ...]) -> Any:
 
 
 _MUTABLE = frozenset((list, dict, set))  # outputs that can change without being reassigned
+
+
+class _ShapePickler(pickle.Pickler):
+    """Pickles numpy arrays as (shape, dtype, address): a fingerprint that notices an array
+    replaced or resized, at no cost for large weights (their contents are not compared)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is np.ndarray:
+            return tuple, ((obj.shape, obj.dtype.str, obj.__array_interface__["data"][0]),)
+        return NotImplemented
+
+
+def _fingerprint(value: Any) -> bytes | None:
+    """A digest of `value`'s pickle (arrays by shape and address), to tell whether it changed
+    in place; None when it does not pickle (e.g. a lambda): then it is not compared."""
+    buffer = io.BytesIO()
+    try:
+        _ShapePickler(buffer, protocol=5).dump(value)
+    except Exception:  # noqa: BLE001 - any pickling failure means "cannot compare"
+        return None
+    return hashlib.blake2b(buffer.getbuffer(), digest_size=16).digest()
 
 
 def _output_words(machine: Machine) -> int:
@@ -280,6 +305,10 @@ class Host:
         self._outputs: list[Any] = [None] * n  # each machine's output as last counted
         self._mutable_outputs: set[int] = set()  # ... positions where that is a container
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
+        # the program as built: rounds must not change it (ProgramStateError)
+        self._program_attrs = dict(getattr(program, "__dict__", {}))
+        self._program_fingerprints = {name: _fingerprint(value)
+                                      for name, value in self._program_attrs.items()}
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
         self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
         self.counts_touches = self._fleet_fn is not None and config.vectorize
@@ -472,7 +501,32 @@ class Host:
                     Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap,
                               _output_words(machines[j])))
         senders.sort(key=_machine_id)
+        if report.error is None:
+            report.error = self._program_changed(round_idx)
         return senders
+
+    def _program_changed(self, round_idx: int) -> ProgramStateError | None:
+        """An error if the round set, added or removed an attribute of the program."""
+        now = getattr(self.program, "__dict__", None)
+        before = self._program_attrs
+        if now is None or (now.keys() == before.keys()
+                           and all(now[k] is v for k, v in before.items())):
+            return None
+        for name in sorted(set(now) | set(before)):
+            if name not in now or name not in before or now[name] is not before[name]:
+                how = "added" if name not in before else "removed" if name not in now else "set"
+                return ProgramStateError(round_idx=round_idx, host=self.host, attribute=name,
+                                         how=how)
+        return None
+
+    def _program_mutated(self) -> ProgramStateError | None:
+        """An error if an attribute of the program changed in place during the run (compared
+        by its pickle, taken when the host was built)."""
+        for name, fingerprint in self._program_fingerprints.items():
+            if _fingerprint(getattr(self.program, name, None)) != fingerprint:
+                return ProgramStateError(round_idx=self._run.round_idx, host=self.host,
+                                         attribute=name, how="changed in place")
+        return None
 
     def recount(self) -> None:
         """Count every machine's memory and output words afresh (after a restore)."""
@@ -828,7 +882,11 @@ class Host:
 
     def summary(self, in_process: bool = False) -> HostSummary:
         """Per-machine totals and outputs. The outputs are encoded (a Frame), except for an
-        `in_process` caller when they are plain numbers (wire.plain_numbers): then the list."""
+        `in_process` caller when they are plain numbers (wire.plain_numbers): then the list.
+        Raises ProgramStateError if the rounds changed the program in place."""
+        changed = self._program_mutated()
+        if changed is not None:
+            raise changed
         outputs = [m.output for m in self.machines]
         if in_process and wire.plain_numbers(outputs):
             return self._summary(outputs)

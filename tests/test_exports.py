@@ -17,7 +17,7 @@ PUBLIC_API = {
     "Fault", "RecoveryRecord", "HostLost",
     # errors
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",
-    "ProgramError", "MaxRoundsExceeded", "BackendUnavailable",
+    "ProgramError", "ProgramStateError", "MaxRoundsExceeded", "BackendUnavailable",
 }
 
 
@@ -47,8 +47,8 @@ def test_every_public_error_derives_from_mpc_error() -> None:
     public = [getattr(mpcsim, name) for name in mpcsim.__all__]
     errors = {c.__name__ for c in public if isinstance(c, type) and issubclass(c, BaseException)}
     assert errors == {"MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination",
-                      "UnsupportedValue", "ProgramError", "MaxRoundsExceeded",
-                      "BackendUnavailable", "HostLost"}
+                      "UnsupportedValue", "ProgramError", "ProgramStateError",
+                      "MaxRoundsExceeded", "BackendUnavailable", "HostLost"}
     assert all(issubclass(getattr(mpcsim, name), mpcsim.MPCError) for name in errors)
 
 

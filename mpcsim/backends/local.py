@@ -2,9 +2,10 @@
 
 The reference executor. Machines run one after another, so each machine's numpy work runs on
 one BLAS thread (as on Ray, whose workers run single-threaded BLAS): many small multithreaded
-BLAS calls are slower, and far slower when the cores are busy. Frames are detached (their array buffers copied) on the way to the
-receiver, exactly once, as the object store does for Ray, so a sender mutating an array after
-send never changes what the receiver sees. One host by default; num_workers > 1 runs the same
+BLAS calls are slower, and far slower when the cores are busy. Frames are detached (their
+array buffers copied) on the way to the receiver, exactly once, as the object store does for
+Ray, so a sender mutating an array after send never changes what the receiver sees. With
+several hosts each runs its own copy of the program, as each Ray actor does. One host by default; num_workers > 1 runs the same
 multi-host routing as Ray, in-process.
 
 Faults (RunConfig.faults) are simulated here: the host's state is dropped and the driver
@@ -13,6 +14,7 @@ recovers it from its snapshot (mpcsim.recovery), as it does for a killed Ray act
 
 from __future__ import annotations
 
+import copy
 import time
 
 from threadpoolctl import threadpool_limits
@@ -48,6 +50,8 @@ class LocalBackend:
     def _host(self, h: int) -> Host:
         assert self._start is not None, "a host before start"
         program, config, layout, initial = self._start
+        if layout.num_hosts > 1:  # each host its own copy, as each Ray actor unpickles one
+            program = copy.deepcopy(program)
         return Host(program, config, layout, h, wire.decode(initial[h], writable=True))
 
     def step(self, round_idx: int, inbound: list[list[wire.Frame]], compute: bool = True,

@@ -11,8 +11,7 @@ the same errors (MemoryLimitExceeded, UnknownDestination, UnsupportedValue, Prog
 Messages leave as mpcsim's wire delivers them (tuples become lists, numpy scalars Python
 numbers, arrays read-only), since that is what the receiver's program will see.
 
-Reads Machine._out (the outbox) and points a RunState at a stand-in host (_attach) to run a
-round outside a host: mpcsim has no public single-machine step yet.
+The machine and its round come from mpcsim.solo, the core's public single-machine step.
 """
 
 from __future__ import annotations
@@ -24,10 +23,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mpcsim import (MemoryLimitExceeded, MPCError, ProgramError, UnknownDestination,
-                    UnsupportedValue, wire)
+                    UnsupportedValue, solo, wire)
 from mpcsim.columns import SCALAR, Chunk, Inbox, OutBatch, offsets_of
-from mpcsim.fleet import Fleet
-from mpcsim.program import FunctionProgram, Machine, Program, RunState
+from mpcsim.program import Program
 from mpcsim.wordcount import UncountableValue, memory_words, message_words, words
 
 __all__ = ["Message", "State", "step", "SINGLE", "INPUT", "COLUMN_SCALAR", "COLUMN_ROW",
@@ -79,24 +77,15 @@ def step(program: Program, machine_id: int, round_idx: int, num_machines: int,
          memory_words_cap: int, seed: int, state: State,
          inbox: list[tuple[int, Message]]) -> tuple[State, bool, list[Message]]:
     """Run round `round_idx` of machine `machine_id`: (new state, halted, outbox)."""
-    run = RunState(num_machines, memory_words_cap, seed)
-    run.round_idx = round_idx
-    (machine,) = Machine.fleet(run, machine_id, machine_id + 1, {machine_id: state.memory})
-    _attach(run, _SoloHost(machine))
-    machine.output = state.output
+    machine = solo.machine(solo.Settings(num_machines, memory_words_cap, seed), machine_id,
+                           round_idx, state.memory, state.output)
     if inbox:
         machine.inbox = _inbox(inbox)
     fresh = rng_bytes(machine.rng) if state.rng is None else None
     if state.rng is not None:
         machine.rng.bit_generator.state = rng_state(state.rng)
     try:
-        if getattr(program, "round_many", None) is not None:
-            program.round_many(Fleet([machine], np.array([machine_id]), run))
-            run.flush_fleet_out()
-        elif isinstance(program, FunctionProgram):
-            program.fn(machine)
-        else:
-            program.round(machine)
+        sent = solo.step(program, machine)
     except MPCError:
         raise
     except Exception as exc:
@@ -105,26 +94,9 @@ def step(program: Program, machine_id: int, round_idx: int, num_machines: int,
                            traceback=traceback.format_exc()) from None
     used = rng_bytes(machine.rng)
     new = State(machine.memory, machine.output, None if used == fresh else used)
-    outbox = _outbox(machine, round_idx, num_machines)
+    outbox = _outbox(sent, machine_id, round_idx, num_machines)
     _check_caps(new, outbox, machine_id, round_idx, memory_words_cap)
     return new, machine.halted, outbox
-
-
-class _SoloHost:
-    """What a RunState needs of its host to flush whole fleet batches into outboxes: the
-    machines from id lo. Here: the one machine."""
-
-    def __init__(self, machine: Machine) -> None:
-        self.lo, self.machines = machine.id, [machine]
-
-
-def _attach(run: RunState, host: _SoloHost) -> None:
-    """Point `run` at `host`, in whichever form this mpcsim's RunState keeps it (a weak
-    reference `host`, or `machines` and `lo`)."""
-    if "host" in RunState.__slots__:
-        run.host = lambda: host  # type: ignore[attr-defined]
-    else:
-        run.machines, run.lo = host.machines, host.lo  # type: ignore[attr-defined]
 
 
 def _inbox(messages: list[tuple[int, Message]]) -> Any:
@@ -153,11 +125,12 @@ def _inbox(messages: list[tuple[int, Message]]) -> Any:
     return box
 
 
-def _outbox(machine: Machine, round_idx: int, num_machines: int) -> list[Message]:
+def _outbox(sent: list[Any], machine_id: int, round_idx: int,
+            num_machines: int) -> list[Message]:
     out: list[Message] = []
-    for item in machine._out or ():  # noqa: SLF001 (no public outbox; see module docstring)
+    for item in sent:
         if type(item) is OutBatch:
-            out += _rows(item, machine.id, round_idx, num_machines, len(out))
+            out += _rows(item, machine_id, round_idx, num_machines, len(out))
             continue
         dest, payload = item
         try:
@@ -166,7 +139,7 @@ def _outbox(machine: Machine, round_idx: int, num_machines: int) -> list[Message
         except (UncountableValue, TypeError, ValueError, OverflowError):
             found = wire.find_unencodable(payload) or wire.Unencodable(
                 "payload", type(payload).__name__, "")
-            raise UnsupportedValue.found(machine.id, round_idx,
+            raise UnsupportedValue.found(machine_id, round_idx,
                                          f"the message to machine {dest}: ", found) from None
         out.append(Message(dest, len(out), SINGLE, delivered, cost))
     return out
