@@ -608,11 +608,12 @@ class Host:
                           report: StepReport) -> MPCError | None:
         """Route and encode the senders' messages into report.outbound; the error of the
         lowest source whose messages cannot be counted or encoded, or None."""
+        errors: list[MPCError] = []
         try:
-            routed = self._route(senders, report)
+            routed = self._route(senders, report, errors)
         except MPCError as exc:
             return exc
-        error = None
+        error = errors[0] if errors else None
         for h, chunks in routed.items():
             try:
                 report.outbound[h] = self._encode(round_idx, chunks)
@@ -661,14 +662,16 @@ class Host:
             chunks.append((positions[::-1], block[::-1]) if flip else (positions, block))
         return chunks
 
-    def _route(self, senders: list[Machine], report: StepReport) -> dict[int, list[list[Any]]]:
+    def _route(self, senders: list[Machine], report: StepReport,
+               errors: list[MPCError]) -> dict[int, list[list[Any]]]:
         """The senders' messages as chunks per destination host; check and total sent words.
 
         Messages are walked in (source id, send order). Consecutive single sends form one
         "singles" chunk (lists, one payload each); consecutive send_many batches of one dtype
         form one column chunk, concatenated and sorted stably by destination with numpy. Each
         chunk is cut into one piece per destination host; a host's frame lists its pieces in
-        walk order, which is what keeps inboxes in (source, send) order.
+        walk order, which is what keeps inboxes in (source, send) order. A send_many
+        destination outside 0..q-1 is appended to `errors` (the lowest source's), not raised.
         """
         runs: list[list[Any]] = []
         single_sent: dict[int, int] = {}
@@ -718,8 +721,8 @@ class Host:
                 report.messages += costs.size
             for h, piece in pieces:
                 frames.setdefault(h, []).append(piece)
-        if unknown is not None:
-            raise unknown
+        if unknown is not None:  # the frames still go to _encode: a lower source may fail there
+            errors.append(unknown)
         for source, words_out in single_sent.items():
             sent[source - lo] += words_out
         self.sent_total += sent

@@ -119,6 +119,7 @@ MIXED = [("user code raised", "int beyond 64 bits"), ("int beyond 64 bits", "unc
 FAILING_RUNS = [pytest.param(how, "local", workers, seed,
                              id=f"{' + '.join(how)}-local-{workers}-seed{seed}")
                 for how in [(kind,) for kind in FAILURES] + MIXED
+                + [("send_many unknown destination", "int beyond 64 bits")]
                 for workers in (1, 3) for seed in (0, 1, 7)] + [
     pytest.param(how, "ray", 3, 1, id=f"{' + '.join(how)}-ray-3-seed1", marks=pytest.mark.ray)
     for how in MIXED]
