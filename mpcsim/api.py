@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .backends import make_backend
-from .config import CHECKPOINT_EVERY, Fault, RunConfig
+from .config import Fault, RunConfig
 from .driver import ProgressFn, Result, execute
 from .errors import ConfigError
 from .program import FunctionProgram, Machine, Program
@@ -17,7 +17,7 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
         num_machines: int, memory_words: int, backend: str = "local",
         address: str | None = None, num_workers: int | None = None, seed: int = 0,
         max_rounds: int = 10_000, enforce: bool = True, vectorize: bool = True,
-        checkpoint_every: int = CHECKPOINT_EVERY, max_recoveries: int = 3,
+        checkpoint_every: int | None = None, max_recoveries: int = 3,
         faults: tuple[Fault, ...] = (), progress: ProgressFn | None = None) -> Result:
     """Run `program` as an MPC job and return its Result (output, rounds, trace).
 
@@ -39,8 +39,10 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
         shuffled order, to check that the kernel keeps machines apart (same results).
     checkpoint_every: snapshot every host every this many rounds, so that a lost host (a
         dead Ray actor) is restored on a new actor and its rounds since the snapshot replayed,
-        with the same output, rounds and words; 0 turns snapshots and recovery off. See the
-        README, "Surviving a lost machine", for what it costs and what it does not cover.
+        with the same output, rounds and words; 0 turns snapshots and recovery off; None
+        (default): 20 on Ray, and on the local backend only when `faults` are given (nothing
+        else loses a local host). See the README, "Surviving a lost machine", for what it
+        costs and what it does not cover.
     max_recoveries: hosts that may be lost in one run; one more raises HostLost.
     faults: Fault(host, round_idx, phase) deaths to inject (tests, demos).
     progress: optional callback(record, elapsed_s) after each round.

@@ -42,7 +42,9 @@ class RunConfig:
     max_rounds: int = 10_000  # a run still active after this many rounds raises
     enforce: bool = True  # True: a cap violation raises; False: the trace records it
     vectorize: bool = True  # False: run a Program's round_many on fleets of one machine
-    checkpoint_every: int = CHECKPOINT_EVERY  # rounds between host snapshots; 0: no recovery
+    # rounds between host snapshots; 0: no recovery; None: CHECKPOINT_EVERY on Ray, and on the
+    # local backend only when faults are injected (nothing else loses a local host)
+    checkpoint_every: int | None = None
     max_recoveries: int = 3  # hosts that may be lost and replaced in one run
     faults: tuple[Fault, ...] = ()  # injected host deaths (Fault), for tests and demos
 
@@ -68,7 +70,8 @@ class RunConfig:
             problems.append(("address", self.address, "must be a str or None"))
         if self.address is not None and self.backend != "ray":
             problems.append(("address", self.address, "is only used by backend='ray'"))
-        need_int("checkpoint_every", self.checkpoint_every, 0)
+        if self.checkpoint_every is not None:
+            need_int("checkpoint_every", self.checkpoint_every, 0)
         need_int("max_recoveries", self.max_recoveries, 0)
         problems.extend(_fault_problems(self.faults))
         for name in ("enforce", "vectorize"):
@@ -76,6 +79,13 @@ class RunConfig:
                 problems.append((name, getattr(self, name), "must be True or False"))
         if problems:
             raise ConfigError(problems=problems)
+
+    @property
+    def snapshot_every(self) -> int:
+        """checkpoint_every as the run uses it (see the field)."""
+        if self.checkpoint_every is not None:
+            return self.checkpoint_every
+        return CHECKPOINT_EVERY if self.backend != "local" or self.faults else 0
 
     def workers_for(self, available: int) -> int:
         """Hosts to use: num_workers if given, else one per available CPU; never more than q."""

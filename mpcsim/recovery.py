@@ -91,7 +91,7 @@ class Recovery:
         self.snapshots = [None] * self.layout.num_hosts
 
     def due(self, round_idx: int) -> bool:
-        every = self.config.checkpoint_every
+        every = self.config.snapshot_every
         return every > 0 and (round_idx + 1) % every == 0
 
     def step(self, backend: RecoverableBackend, round_idx: int, inbound: list[list[Any]]
@@ -103,7 +103,7 @@ class Recovery:
             reports = backend.step(round_idx, inbound, checkpoint=checkpoint)
         except HostsLost as lost:
             reports = self._recover(backend, round_idx, lost, checkpoint)
-        if self.config.checkpoint_every:
+        if self.config.snapshot_every:
             self._remember(round_idx, reports, checkpoint)
         return reports
 
@@ -158,7 +158,7 @@ class Recovery:
     def _count(self, new: dict[int, str], round_idx: int) -> None:
         for h, node in sorted(new.items()):
             self.hosts_lost += 1
-            if not self.config.checkpoint_every:
+            if not self.config.snapshot_every:
                 self._fail(h, round_idx, node, "recovery is off (checkpoint_every=0); pass "
                            "checkpoint_every=K to snapshot hosts every K rounds and replay a "
                            "lost host's rounds on a new actor")

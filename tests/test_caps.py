@@ -15,7 +15,7 @@ import mpcsim
 from cases import ScriptedTraffic
 from mpcsim import (
     BackendUnavailable, ConfigError, HostLost, MaxRoundsExceeded, MemoryLimitExceeded, MPCError,
-    ProgramError, UnknownDestination, UnsupportedValue, Violation,
+    ProgramError, ProgramStateError, UnknownDestination, UnsupportedValue, Violation,
 )
 
 
@@ -474,6 +474,7 @@ ERRORS: list[MPCError] = [
                      type_name="int", reason="is the int 2**80, outside the 64-bit range"),
     ProgramError(machine=2, round_idx=1, original_type="KeyError", original_message="'x'",
                  traceback="Traceback (most recent call last):\n  ...\nKeyError: 'x'\n"),
+    ProgramStateError(round_idx=3, host=1, attribute="seen", how="changed in place"),
     MaxRoundsExceeded(max_rounds=10, active_machines=4, messages_in_flight=2),
     BackendUnavailable(backend="ray", address="10.0.0.1:6379", reason="no cluster answered"),
     HostLost(host=2, machines="8..11", round_idx=57, node="10.0.0.5",

@@ -95,3 +95,13 @@ def test_faults_outside_the_run_are_reported_with_every_problem() -> None:
         run_case(RING, num_workers=2, faults=(Fault(5, 1), Fault(0, 1, "later")))
     text = str(info.value)
     assert "phase must be one of deliver, compute" in text
+
+
+def test_snapshots_default_to_ray_and_to_local_runs_with_faults_only() -> None:
+    from mpcsim.config import CHECKPOINT_EVERY
+
+    assert mpcsim.RunConfig(4, 8).snapshot_every == 0  # nothing loses a local host
+    assert mpcsim.RunConfig(4, 8, faults=(mpcsim.Fault(0, 1),)).snapshot_every == CHECKPOINT_EVERY
+    assert mpcsim.RunConfig(4, 8, backend="ray").snapshot_every == CHECKPOINT_EVERY
+    assert mpcsim.RunConfig(4, 8, checkpoint_every=5).snapshot_every == 5
+    assert mpcsim.RunConfig(4, 8, backend="ray", checkpoint_every=0).snapshot_every == 0
