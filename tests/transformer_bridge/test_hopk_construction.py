@@ -24,7 +24,8 @@ def predictions(model, ids: np.ndarray) -> np.ndarray:  # type: ignore[no-untype
     return forward(model, ids).argmax(-1)
 
 
-@pytest.mark.parametrize("seq_len, sequences", [(16, 8), (100, 4), (1024, 1)])
+@pytest.mark.parametrize("seq_len, sequences", [
+    (16, 8), (100, 4), pytest.param(1024, 1, marks=pytest.mark.slow)])
 def test_dense_forward_is_exact_for_every_k_up_to_64(seq_len: int, sequences: int) -> None:
     ids = random_inputs(sequences, seq_len, ALPHABET, np.random.default_rng(seq_len))
     wrong = [k for k in range(65) if not np.array_equal(
