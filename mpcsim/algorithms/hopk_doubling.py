@@ -11,9 +11,11 @@ the first round after the sort, or after the barrier that follows a sample sort)
     tau 3, 5, ...  owners answer each 1-word request with one word (P, or X in the fetch)
     tau 4, 6, ...  askers apply the replies; then the next requests, or the output
 
-A request is one scalar message: the offset, at the owner of t, of a pointer t = P(p) (double)
-or R(p) (compose, fetch). Rows leave in (owner, asker, position, kind) order, the core's
-delivery order, so the core sorts nothing; replies go back by asker, and the asker matches
+A request is one word: the offset, at the owner of t, of a pointer t = P(p) (double) or R(p)
+(compose, fetch); an asker's requests to one owner travel as one message (send_grouped: the
+same words, one message where there were many), and so do the owner's replies and the finds
+for one owner. Requests leave in (owner, asker, position, kind) order, the core's delivery
+order, so the core sorts nothing; replies go back by asker, and the asker matches
 them by recomputing the same requests from P and R (unchanged since it asked): its inbox is
 by owner, then in the order asked. Each reordering is one sort of packed keys (fleet_order).
 What machine m keeps, sends and outputs depends only on its memory and inbox, the round and
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..fleet import Fleet
-from .fleet_order import bits, ids_at, positions, sorted_keys, stable_order
+from .fleet_order import (bits, ids_at, per_item, positions, send_grouped, sorted_keys,
+                          stable_order)
 
 if TYPE_CHECKING:
     from .hopk import _Layout
@@ -127,23 +130,22 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
     rows = np.empty((order.size, 3), dtype=np.int64)
     rows[:, 0], rows[:, 1], rows[:, 2] = places[order], f[order], symbols[order]
     machine = np.repeat(np.arange(len(fleet)), counts)
-    fleet.send_many(ids_at(fleet, machine[order]), owners, rows)
+    send_grouped(fleet, ids_at(fleet, machine[order]), owners, rows)
 
 
 def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[np.ndarray, np.ndarray]:
     """The owner of positions [jc, jc + size) stores (X_p, f(p), p) per position: X, P = f
     and R = the identity. Machines that own no position halt: their part is over."""
-    got = fleet.inbox
+    dests, _, rows = per_item(fleet.inbox, 3)
     counts = np.zeros(len(fleet), dtype=np.int64)
-    if len(got):
-        at = positions(fleet, got.dests)
+    if dests.size:
+        at = positions(fleet, dests)
         counts += np.bincount(at, minlength=len(fleet))
     starts = np.zeros(len(fleet) + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
     xpr = np.empty((int(starts[-1]), 3), dtype=np.int64)
-    if len(got):
-        rows = got.values.reshape(-1, 3)
-        where = starts[at] + rows[:, 0] - got.dests * layout.positions
+    if dests.size:
+        where = starts[at] + rows[:, 0] - dests * layout.positions
         xpr[where, X], xpr[where, P], xpr[where, R] = rows[:, 2], rows[:, 1], rows[:, 0]
     fleet.halt(where=counts == 0)
     return xpr, starts
@@ -196,8 +198,7 @@ def _ask(layout: _Layout, fleet: Fleet, rows: np.ndarray, starts: np.ndarray,
     targets = rows.reshape(-1)[asked]
     order, owners = stable_order(targets // layout.positions, fleet.num_machines)
     machine = _machine_of_row(starts)[asked[order] // 3]
-    fleet.send_many(ids_at(fleet, machine), owners,
-                    targets[order] - owners * layout.positions)
+    send_grouped(fleet, ids_at(fleet, machine), owners, targets[order] - owners * layout.positions)
 
 
 def _machine_of_row(starts: np.ndarray) -> np.ndarray:
@@ -207,14 +208,14 @@ def _machine_of_row(starts: np.ndarray) -> np.ndarray:
 
 def _answer(layout: _Layout, fleet: Fleet, i: int) -> None:
     """Answer request round i: P at each offset asked (X in the fetch), by asker."""
-    got = fleet.inbox  # by owner (dests), then asker, then order asked
-    if len(got) == 0:
+    dests, sources, wanted = per_item(fleet.inbox)  # by owner, asker, order asked
+    if dests.size == 0:
         return
     flat, offsets = fleet.gather("xpr", _EMPTY)
     column = X if i == len(schedule(layout.k)) - 1 else P
-    asked = 3 * (offsets[positions(fleet, got.dests)] // 3 + got.values) + column
-    order, askers = stable_order(got.sources, fleet.num_machines)
-    fleet.send_many(got.dests[order], askers, flat[asked[order]])
+    asked = 3 * (offsets[positions(fleet, dests)] // 3 + wanted) + column
+    order, askers = stable_order(sources, fleet.num_machines)
+    send_grouped(fleet, dests[order], askers, flat[asked[order]])
 
 
 def _apply(layout: _Layout, fleet: Fleet, rows: np.ndarray, starts: np.ndarray,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mpcsim
-from mpcsim.algorithms import ALGORITHMS, HopK, hopk
+from mpcsim.algorithms import ALGORITHMS, HopK, hopk, hopk_doubling
 
 RNG = np.random.default_rng(11)
 PAPER = np.array([ord(c) for c in "baebcabebdea"])
@@ -153,8 +153,9 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
 def test_caps_hold_at_s_n_to_the_half_with_one_word_requests(name: str) -> None:
     """N = 10^4 at s = ceil(N^(1/2)), k = 64: every cap holds (enforced), the output is the
-    definition's, the rounds are the bound (a network sort), and every doubling round moves
-    1-word messages only: one request per pointer, one reply per request."""
+    definition's, the rounds are the bound (a network sort), and the doubling moves one word
+    per pointer asked and one word back per request (an asker's requests to one owner, and
+    the owner's replies, travel as one message each)."""
     x = ADVERSARIAL[name]
     spec = ALGORITHMS["hop-k"]
     s = math.ceil(x.size ** 0.5 - 1e-9)
@@ -166,4 +167,7 @@ def test_caps_hold_at_s_n_to_the_half_with_one_word_requests(name: str) -> None:
     assert program.layout is not None and result.rounds == program.layout.rounds()
     start = program.layout.sort_plan.round_bound()
     doubling = result.trace.rounds[start + 2:]
-    assert all(r.words == r.messages for r in doubling)
+    requests, replies = doubling[0:-1:2], doubling[1::2]
+    assert len(requests) == len(replies) == len(hopk_doubling.schedule(64))
+    assert [r.words for r in replies] == [r.words for r in requests]
+    assert all(r.messages <= r.words for r in requests)
