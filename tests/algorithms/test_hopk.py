@@ -59,6 +59,18 @@ def test_equals_the_definition_within_the_bound(name: str, k: int,
     assert program.layout is not None and result.rounds <= program.layout.rounds()
 
 
+def test_after_a_direct_sort_the_barrier_releases_every_machine() -> None:
+    """Few large machines sort by the direct plan (4 rounds) and then wait at the barrier,
+    whose root hears its children only after the sort's last round."""
+    x = hopk.make_input(10_000, np.random.default_rng(3))
+    program = HopK(5, sort_kind="direct")
+    result = mpcsim.run(program, x, num_machines=4, memory_words=2**15)
+
+    assert program.layout is not None and program.layout.barrier is not None
+    assert program.layout.barrier.machines > 1
+    assert hopk.verify(result.output, x, 5) and result.rounds <= program.layout.rounds()
+
+
 def test_reference_equals_the_definition_on_random_sequences() -> None:
     for trial in range(20):
         x = RNG.integers(0, 1 + trial % 5, int(RNG.integers(0, 200)))
