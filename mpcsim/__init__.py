@@ -25,7 +25,7 @@ from .errors import (
 )
 from .fleet import Fleet, FleetMessages
 from .host import Violation
-from .program import FunctionProgram, Machine, Program, partition_inputs
+from .program import FunctionProgram, Machine, Partition, Program, partition_inputs
 from .trace import RecoveryRecord, RoundRecord, Trace
 from .wordcount import words
 
@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "run", "Program", "FunctionProgram", "Machine", "Messages", "Fleet", "FleetMessages",
-    "partition_inputs", "Result",
+    "Partition", "partition_inputs", "Result",
     "Trace",
     "RoundRecord", "RecoveryRecord", "Violation", "RunConfig", "Fault", "BACKENDS", "words",
     "MPCError", "ConfigError", "MemoryLimitExceeded", "UnknownDestination", "UnsupportedValue",

@@ -22,7 +22,7 @@ from . import wire
 from .config import RunConfig
 from .errors import ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, UnsupportedValue
 from .host import HostSummary, Layout, StepReport, Violation
-from .program import Program
+from .program import Partition, Program
 from .recovery import Recovery
 from .trace import HostSpan, RoundRecord, Trace
 from .wordcount import UncountableValue, memory_words
@@ -38,8 +38,9 @@ class Backend(Protocol):
     def available_workers(self) -> int: ...
 
     def start(self, program: Program, config: RunConfig, layout: Layout,
-              initial: list[wire.Frame]) -> None:
-        """Create one Host per layout host; initial[h] encodes {machine id: memory dict}."""
+              initial: list[wire.Frame], plan: Any = None) -> None:
+        """Create one Host per layout host; initial[h] encodes {machine id: memory dict};
+        `plan` (Partition.plan) goes to every host with the program."""
 
     def step(self, round_idx: int, inbound: list[list[Any]], compute: bool = True,
              checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
@@ -62,6 +63,7 @@ class Result:
     trace: Trace
     wall_s: float  # the rounds' wall time (start-up and collection excluded)
     config: RunConfig
+    plan: Any = None  # the run's plan, as the program's partition returned it (Partition)
 
     @property
     def workers(self) -> int:
@@ -71,13 +73,14 @@ class Result:
 def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
             progress: ProgressFn | None = None) -> Result:
     """Run `program` on `inputs` under `config` through `backend`; see mpcsim.run."""
-    initial = _partition(program, inputs, config)
+    initial, plan = _partition(program, inputs, config)
     layout = Layout.spread(config.num_machines, config.workers_for(backend.available_workers()))
     per_host: list[dict[int, dict[str, Any]]] = [{} for _ in range(layout.num_hosts)]
     for machine, memory in initial.items():
         per_host[layout.host_of(machine)][machine] = memory
     _check_faults(config, layout)
-    backend.start(program, config, layout, [_encode_initial(memories) for memories in per_host])
+    backend.start(program, config, layout, [_encode_initial(memories) for memories in per_host],
+                  plan)
     recovery = Recovery(config, layout)
     try:
         records, violations, spans = _rounds(config, layout, backend, progress, recovery)
@@ -86,6 +89,7 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
         backend.close()
     result = _result(config, layout, backend.name, records, violations, spans, summaries)
     result.trace.recoveries = recovery.records
+    result.plan = plan
     return result
 
 
@@ -96,9 +100,17 @@ def _check_faults(config: RunConfig, layout: Layout) -> None:
         raise ConfigError(problems=problems)
 
 
-def _partition(program: Program, inputs: Any, config: RunConfig) -> dict[int, dict[str, Any]]:
+def _partition(program: Program, inputs: Any, config: RunConfig
+               ) -> tuple[dict[int, dict[str, Any]], Any]:
+    """(initial memory per machine, the run's plan) from program.partition, checked."""
     q, s = config.num_machines, config.memory_words
     initial = program.partition(inputs, q, s)
+    plan = None
+    if isinstance(initial, Partition):
+        initial, plan = initial.memory, initial.plan
+    if not isinstance(initial, dict):
+        raise ConfigError(problems=[("partition", type(initial).__name__, "must return a dict "
+                                     "{machine id: memory dict} or an mpcsim.Partition")])
     problems = []
     for machine, memory in sorted(initial.items()):
         if not 0 <= machine < q:
@@ -114,7 +126,7 @@ def _partition(program: Program, inputs: Any, config: RunConfig) -> dict[int, di
                              f"of input; raise memory_words to >= {held}"))
     if problems:
         raise ConfigError(problems=problems)
-    return initial
+    return initial, plan
 
 
 def _encode_initial(memories: dict[int, dict[str, Any]]) -> wire.Frame:

@@ -18,7 +18,7 @@ transcript both ways. The library's fleet programs are tested like that.
     fleet.ids                   int64[k], ascending: the machines of this round on this host;
                                 fleet.index_of(ids) gives their indexes (-1: not in the fleet)
     fleet.machines              their Machine objects, in the same order (memory, output, rng...)
-    fleet.round_idx, fleet.num_machines, fleet.memory_words
+    fleet.round_idx, fleet.num_machines, fleet.memory_words, fleet.plan (Partition.plan)
     fleet.inbox                 FleetMessages: every message to these machines, `dests` naming
                                 the receiver; by receiver, then source, then send order
     fleet.batched, fleet.singles    the same messages apart by how they were sent: rows sent
@@ -111,6 +111,11 @@ class Fleet:
 
     def __len__(self) -> int:
         return len(self.machines)
+
+    @property
+    def plan(self) -> Any:
+        """The run's plan (mpcsim.Partition.plan; None if the partition returned none)."""
+        return self._run.plan
 
     # -- reading ------------------------------------------------------------------------------
 

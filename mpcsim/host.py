@@ -275,7 +275,7 @@ class Host:
     """Machines lo..hi-1 of a run (layout.bounds(host)) and their per-machine accounting."""
 
     def __init__(self, program: Program, config: RunConfig, layout: Layout, host: int,
-                 initial: dict[int, dict[str, Any]]) -> None:
+                 initial: dict[int, dict[str, Any]], plan: Any = None) -> None:
         self.program = program
         self.config = config
         self.layout = layout
@@ -283,6 +283,7 @@ class Host:
         self.lo, self.hi = layout.bounds(host)
         q, s, seed = config.num_machines, config.memory_words, config.seed
         self._run = RunState(q, s, seed)  # shared by this host's machines
+        self._run.plan = plan
         with gc_paused():
             self.machines = Machine.fleet(self._run, self.lo, self.hi, initial)
         self._run.host = weakref.ref(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,14 +20,14 @@ from .columns import (Delivered, Inbox, Messages, OutBatch, out_batch, split_by_
 from .errors import ConfigError, UnknownDestination
 from .wordcount import words
 
-__all__ = ["Program", "FunctionProgram", "Machine", "RunState", "partition_inputs"]
+__all__ = ["Program", "FunctionProgram", "Machine", "Partition", "RunState", "partition_inputs"]
 
 
 class RunState:
     """What a host's machines share: the run's settings, the round, and who sent this round."""
 
     __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched",
-                 "fleet_out", "touched", "host")
+                 "fleet_out", "touched", "host", "plan")
 
     def __init__(self, num_machines: int, memory_words: int, seed: int) -> None:
         self.num_machines = num_machines
@@ -44,6 +45,7 @@ class RunState:
         # the host's machines, ids lo.. (set by the host; a weak reference, as the machines
         # refer to this state: no reference cycle keeps 10^5 machines alive after a run)
         self.host: Callable[[], Any] = lambda: None
+        self.plan: Any = None  # the run's plan (Partition.plan), shipped by the driver
 
     def flush_fleet_out(self) -> None:
         """Move the whole fleet batches into their machines' outboxes (call order kept),
@@ -137,6 +139,12 @@ class Machine:
     def round_idx(self) -> int:
         """The current round, counted from 0 (one shared clock per host: no per-machine write)."""
         return self._run.round_idx
+
+    @property
+    def plan(self) -> Any:
+        """The run's plan: what the program's partition returned as Partition.plan (None if
+        it returned only the memory). The same read-only value on every machine and host."""
+        return self._run.plan
 
     def send(self, dest: int, payload: Any) -> None:
         """Send `payload` to machine `dest`; delivered at the end of this round.
@@ -260,22 +268,37 @@ class Machine:
         return f"Machine(id={self.id}, round_idx={self.round_idx}, halted={self.halted})"
 
 
+@dataclass(frozen=True)
+class Partition:
+    """What Program.partition may return instead of the memory dict alone: the initial memory
+    per machine id and the run's plan, any picklable value computed once from the input and
+    (q, s) (a schedule, splitters, a layout). The driver ships the plan to every host with
+    the program; rounds read it as machine.plan or fleet.plan. It is not memory: it is the
+    algorithm's code specialised to this input's size, the same on every machine."""
+
+    memory: dict[int, dict[str, Any]]
+    plan: Any = None
+
+
 class Program:
     """Base class of a round program. Subclass and define `round(self, machine)`, or
     `round_many(self, fleet)`: the same round for all of a host's runnable machines at once,
     as numpy over their stacked data (see mpcsim.fleet; it is used when defined).
 
     Optionally override `partition(inputs, num_machines, memory_words)` to place the input
-    differently than the paper's convention (see `partition_inputs`). Keep per-machine state in
-    machine.memory, not on self: machines run in a shuffled order, and on Ray in other processes.
+    differently than the paper's convention (see `partition_inputs`), and to compute a plan
+    for the run: return `Partition(memory, plan)`, read as machine.plan / fleet.plan. Keep
+    per-machine state in machine.memory, not on self: machines run in a shuffled order, and on
+    Ray in other processes; a round that changes the program raises ProgramStateError.
     """
 
     def round(self, machine: Machine) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define round(self, machine)")
 
     def partition(self, inputs: Any, num_machines: int,
-                  memory_words: int) -> dict[int, dict[str, Any]]:
-        """Initial memory per machine id, before round 0. Default: `partition_inputs`."""
+                  memory_words: int) -> dict[int, dict[str, Any]] | Partition:
+        """Initial memory per machine id, before round 0, or a Partition (memory and the run's
+        plan). Default: `partition_inputs`."""
         return partition_inputs(inputs, num_machines, memory_words)
 
 

@@ -30,11 +30,13 @@ __all__ = ["Settings", "machine", "step"]
 
 @dataclass(frozen=True)
 class Settings:
-    """The run's settings a machine sees: q, s and the seed of machine.rng."""
+    """The run's settings a machine sees: q, s, the seed of machine.rng, and the run's plan
+    (what the program's partition returned as Partition.plan)."""
 
     num_machines: int
     memory_words: int
     seed: int = 0
+    plan: Any = None
 
 
 class _SoloHost:
@@ -57,6 +59,7 @@ def machine(settings: Settings, machine_id: int, round_idx: int,
     continue a generator)."""
     run = RunState(settings.num_machines, settings.memory_words, settings.seed)
     run.round_idx = round_idx
+    run.plan = settings.plan
     (m,) = Machine.fleet(run, machine_id, machine_id + 1, {machine_id: memory or {}})
     host = _SoloHost(m)
     run.host = lambda: host

@@ -10,7 +10,8 @@ import mpcsim
 
 PUBLIC_API = {
     # running
-    "run", "Program", "FunctionProgram", "Machine", "Messages", "Fleet", "FleetMessages", "partition_inputs", "words",
+    "run", "Program", "FunctionProgram", "Machine", "Messages", "Fleet", "FleetMessages",
+    "Partition", "partition_inputs", "words",
     # results and configuration
     "Result", "Trace", "RoundRecord", "Violation", "RunConfig", "BACKENDS", "__version__",
     # recovery

@@ -74,3 +74,52 @@ def test_a_solo_step_returns_the_outbox_in_send_order() -> None:
     assert sent[0] == (1, "a") and sent[2] == (2, [9, 4])
     assert sent[1].dests.tolist() == [2, 0] and sent[1].values.tolist() == [5.0, 6.0]
     assert machine.halted and machine.output == np.random.default_rng([7, 1]).integers(10)
+
+
+class ShipsAPlan(mpcsim.Program):
+    """Returns its plan from partition: every machine reads the same plan, on every host."""
+
+    def partition(self, inputs: Any, num_machines: int,
+                  memory_words: int) -> mpcsim.Partition:
+        return mpcsim.Partition({0: {"x": 1}}, plan={"scale": 10, "ids": np.arange(num_machines)})
+
+    def round_many(self, fleet: mpcsim.Fleet) -> None:
+        fleet.set_outputs(fleet.plan["scale"] * fleet.plan["ids"][fleet.ids],
+                          np.arange(len(fleet) + 1))
+        fleet.halt()
+
+
+@pytest.mark.parametrize("num_workers", [1, 3])
+def test_a_partitions_plan_reaches_every_machine_and_the_result(backend: str,
+                                                                num_workers: int) -> None:
+    result = mpcsim.run(ShipsAPlan(), num_machines=5, memory_words=4, backend=backend,
+                        num_workers=num_workers)
+
+    assert [int(o[0]) for o in result.output] == [0, 10, 20, 30, 40]
+    assert result.plan["scale"] == 10
+
+
+def test_a_partition_returning_something_else_is_a_config_error() -> None:
+    class Odd(mpcsim.Program):
+        def partition(self, inputs: Any, num_machines: int, memory_words: int) -> Any:
+            return [{"x": 1}]
+
+    with pytest.raises(mpcsim.ConfigError, match="Partition"):
+        mpcsim.run(Odd(), num_machines=2, memory_words=4)
+
+
+@pytest.mark.parametrize("name, n, s", [("sort", 3000, 200), ("hop-k", 3000, 600),
+                                        ("connectivity", 500, 100)])
+def test_the_librarys_programs_keep_their_plans_off_the_program(name: str, n: int,
+                                                                s: int) -> None:
+    from mpcsim.algorithms import ALGORITHMS
+
+    spec = ALGORITHMS[name]
+    program = spec.program()
+    before = dict(vars(program))
+    q, _ = spec.sizing(n, None, s)
+    x = spec.make_input(n, np.random.default_rng(0))
+    result = mpcsim.run(program, x, num_machines=q, memory_words=s)
+
+    assert vars(program) == before and result.plan is not None
+    assert spec.verify(result.output, x)

@@ -159,7 +159,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fleet import Fleet
-from ..program import Program
+from ..program import Partition, Program
 from . import graphs
 from .connectivity_plan import BAR_WORDS, Plan, least_memory_words, plan_for
 from .label_exchange import CONTROL, NO_VALUE, Batch, split
@@ -211,15 +211,14 @@ class Connectivity(Program):
         self.seed = seed
         self.num_vertices = num_vertices
         self.overrides = (depth, edge_words, slot_words)
-        self.plan: Plan | None = None
 
-    def partition(self, inputs: Any, num_machines: int,
-                  memory_words: int) -> dict[int, dict[str, Any]]:
+    def partition(self, inputs: Any, num_machines: int, memory_words: int) -> Partition:
+        """The Plan for (E, V, q, s) as the run's plan; the edges spread over its machines."""
         edges = _as_edges(inputs, self.num_vertices)
         vertices = (self.num_vertices if self.num_vertices is not None
                     else graphs.num_vertices(edges))
-        self.plan = plan = plan_for(len(edges), vertices, memory_words, num_machines,
-                                    self.seed, *self.overrides)
+        plan = plan_for(len(edges), vertices, memory_words, num_machines, self.seed,
+                        *self.overrides)
         ex, ce = plan.exchange, plan.edge_words
         out: dict[int, dict[str, Any]] = {}
         for j in range(plan.machines):
@@ -228,11 +227,10 @@ class Connectivity(Program):
             out[j] = {"e": _interleave(a, b),
                       "v": _interleave(slots, np.full(slots.size, NO_VALUE)),
                       "bar": np.array([-1, int(a.size > 0) << 34], dtype=np.int64)}
-        return out
+        return Partition(out, plan)
 
     def round_many(self, fleet: Fleet) -> None:
-        plan = self.plan
-        assert plan is not None, "Connectivity.partition sets the plan before round 0"
+        plan: Plan = fleet.plan
         ex = plan.exchange
         t = fleet.round_idx
         tau = t % ex.rounds

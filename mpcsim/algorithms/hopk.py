@@ -60,7 +60,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fleet import Fleet
-from ..program import Program
+from ..program import Partition, Program
 from . import hopk_doubling, sort
 from .barrier import Barrier
 from .hopk_doubling import NONE
@@ -106,23 +106,22 @@ class HopK(Program):
         self.k = k
         self.seed = seed
         self.sort_kind = sort_kind
-        self.layout: _Layout | None = None  # set by partition
 
-    def partition(self, inputs: Any, num_machines: int,
-                  memory_words: int) -> dict[int, dict[str, Any]]:
+    def partition(self, inputs: Any, num_machines: int, memory_words: int) -> Partition:
+        """The run's layout (sort plan, barrier, positions per machine) as its plan; the
+        (symbol, position) pairs placed for the sort."""
         x = _as_symbols(inputs)
-        self.layout = layout = _Layout.build(x, self.k, num_machines, memory_words, self.seed,
-                                             self.sort_kind)
+        layout = _Layout.build(x, self.k, num_machines, memory_words, self.seed, self.sort_kind)
         if layout.k == 0 or x.size == 0:
             c = layout.positions
-            return {j: {"x": x[j * c:(j + 1) * c]} for j in range(-(-x.size // c))}
+            return Partition({j: {"x": x[j * c:(j + 1) * c]} for j in range(-(-x.size // c))},
+                             layout)
         keys, values = layout.sort_items(x)
-        return sort.place(layout.sort_plan, keys, values)
+        return Partition(sort.place(layout.sort_plan, keys, values), layout)
 
     def round_many(self, fleet: Fleet) -> None:
         """The sort (and barrier), then the lock-step, each as fleet rounds."""
-        layout = self.layout
-        assert layout is not None, "HopK.partition sets the layout before round 0"
+        layout: _Layout = fleet.plan
         if layout.k == 0 or layout.n == 0:  # hop_0 is the identity: one round
             for machine in fleet.machines:
                 machine.output = machine.memory.pop("x", None)

@@ -73,7 +73,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fleet import Fleet, FleetMessages
-from ..program import Machine, Program
+from ..program import Machine, Partition, Program
 from . import segments, sort_levels, sort_network
 from .sort_plan import KINDS, SortPlan, plan
 from .spec import AlgorithmSpec, double_until_accepted
@@ -111,14 +111,13 @@ class SampleSort(Program):
         self.seed = seed
         self.overrides = {"slots": slots, "samples": samples, "buckets": buckets, "fan": fan,
                           "kind": kind}
-        self.plan: SortPlan | None = None  # set by partition, for this input and (q, s)
 
-    def partition(self, inputs: Any, num_machines: int,
-                  memory_words: int) -> dict[int, dict[str, Any]]:
-        """Plan for (n, q, s); machine j < m starts with slots [jc, (j+1)c) of the input."""
+    def partition(self, inputs: Any, num_machines: int, memory_words: int) -> Partition:
+        """The SortPlan for (n, q, s) as the run's plan; machine j < m starts with slots
+        [jc, (j+1)c) of the input."""
         keys, values = as_items(inputs)
-        self.plan = self.make_plan(keys, values, num_machines, memory_words)
-        return place(self.plan, keys, values)
+        p = self.make_plan(keys, values, num_machines, memory_words)
+        return Partition(place(p, keys, values), p)
 
     def make_plan(self, keys: np.ndarray, values: np.ndarray | None, num_machines: int,
                   memory_words: int) -> SortPlan:
@@ -126,8 +125,7 @@ class SampleSort(Program):
                     seed=self.seed, stable_floats=_signed_zeros(keys), **self.overrides)
 
     def round_many(self, fleet: Fleet) -> None:
-        assert self.plan is not None, "SampleSort.partition sets the plan before round 0"
-        done, awake = step_many(self.plan, fleet)
+        done, awake = step_many(fleet.plan, fleet)
         for i in np.flatnonzero(done).tolist():
             machine = fleet.machines[i]
             machine.output = sorted_part(machine.memory)

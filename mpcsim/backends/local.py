@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Any
 
 from threadpoolctl import threadpool_limits
 
@@ -35,24 +36,24 @@ class LocalBackend:
         self.hosts: list[Host | None] = []
         self._blas_limits: threadpool_limits | None = None
         self._faults: set[tuple[int, int]] = set()  # (host, round) still to fire
-        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame]] | None = None
+        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame], Any] | None = None
 
     def available_workers(self) -> int:
         return 1
 
     def start(self, program: Program, config: RunConfig, layout: Layout,
-              initial: list[wire.Frame]) -> None:
+              initial: list[wire.Frame], plan: Any = None) -> None:
         self._blas_limits = threadpool_limits(limits=1, user_api="blas")
-        self._start = (program, config, layout, initial)
+        self._start = (program, config, layout, initial, plan)
         self._faults = {(f.host, f.round_idx) for f in config.faults}
         self.hosts = [self._host(h) for h in range(layout.num_hosts)]
 
     def _host(self, h: int) -> Host:
         assert self._start is not None, "a host before start"
-        program, config, layout, initial = self._start
-        if layout.num_hosts > 1:  # each host its own copy, as each Ray actor unpickles one
-            program = copy.deepcopy(program)
-        return Host(program, config, layout, h, wire.decode(initial[h], writable=True))
+        program, config, layout, initial, plan = self._start
+        if layout.num_hosts > 1:  # each host its own copies, as each Ray actor unpickles them
+            program, plan = copy.deepcopy((program, plan))
+        return Host(program, config, layout, h, wire.decode(initial[h], writable=True), plan)
 
     def step(self, round_idx: int, inbound: list[list[wire.Frame]], compute: bool = True,
              checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:

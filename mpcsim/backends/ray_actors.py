@@ -81,10 +81,11 @@ class HostActor:
 
     def start(self, program: Program, config: RunConfig, layout: Layout, host: int,
               initial: wire.Frame, faults: tuple[tuple[int, str], ...] = (),
-              snapshot: wire.Frame | None = None) -> dict[str, str]:
-        """Build the host from its input, or restore it from `snapshot`; `faults`: (round,
-        phase) at which this actor kills its own process."""
-        self.host = Host(program, config, layout, host, wire.decode(initial, writable=True))
+              snapshot: wire.Frame | None = None, plan: Any = None) -> dict[str, str]:
+        """Build the host from its input and the run's plan, or restore it from `snapshot`;
+        `faults`: (round, phase) at which this actor kills its own process."""
+        self.host = Host(program, config, layout, host, wire.decode(initial, writable=True),
+                         plan)
         self.round_idx = 0 if snapshot is None else self.host.restore(_frame(snapshot)) + 1
         self.faults = set(faults)
         ctx = ray.get_runtime_context()
@@ -327,18 +328,19 @@ class RayBackend:
         self.actors: list[Any] = []
         self.placement: list[dict[str, str]] = []
         self._ok = False
-        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame]] = None  # type: ignore
+        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame], Any] = None  # type: ignore
         self._dead: set[int] = set()  # hosts whose actors died, until replaced
 
     def available_workers(self) -> int:
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def start(self, program: Program, config: RunConfig, layout: Layout,
-              initial: list[wire.Frame]) -> None:
-        self._start = (program, config, layout, initial)
+              initial: list[wire.Frame], plan: Any = None) -> None:
+        self._start = (program, config, layout, initial, plan)
         self.actors = _take(layout.num_hosts)
         self.placement = self._get([
-            actor.start.remote(program, config, layout, h, initial[h], self._faults(h, -1))
+            actor.start.remote(program, config, layout, h, initial[h], self._faults(h, -1),
+                               None, plan)
             for h, actor in enumerate(self.actors)
         ])
         names = node_names(ray.nodes())
@@ -363,7 +365,7 @@ class RayBackend:
                 ) -> dict[int, str]:
         """New actors for `snapshots`' hosts, on alive nodes other than those hosts were just
         lost on (when any remain), restored from the snapshots (None: the run's input)."""
-        program, config, layout, initial = self._start
+        program, config, layout, initial, plan = self._start
         nodes = _spread_nodes()
         left = {self.placement[h]["node"] for h in self._dead} - {None}
         nodes = [n for n in nodes if n not in left] or nodes
@@ -373,7 +375,7 @@ class RayBackend:
             self.actors[h] = HostActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
                 nodes[h % len(nodes)], soft=True)).remote()
         calls = [self.actors[h].start.remote(program, config, layout, h, initial[h],
-                                             self._faults(h, after_round), snapshots[h])
+                                             self._faults(h, after_round), snapshots[h], plan)
                  for h in hosts]
         try:
             placed = ray.get(calls)

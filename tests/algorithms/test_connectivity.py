@@ -68,7 +68,7 @@ def assert_exact_within_caps(result: mpcsim.Result, program: Connectivity, edges
     np.testing.assert_array_equal(labels_of(result), networkx_labels(edges, vertices))
     trace = result.trace
     assert max(trace.max_memory_words, trace.max_sent_words, trace.max_received_words) <= s
-    assert program.plan is not None and result.rounds <= program.plan.rounds()
+    assert result.plan is not None and result.rounds <= result.plan.rounds()
 
 
 REAL = {
@@ -229,8 +229,8 @@ def test_words_sent_shrink_with_the_live_edges() -> None:
     """Contraction: a random graph's traffic per exchange falls geometrically."""
     edges = graphs.random_graph(20_000, np.random.default_rng(0))
     result, program = run(edges, 20_000, 400)
-    assert program.plan is not None
-    per = program.plan.exchange.rounds
+    assert result.plan is not None
+    per = result.plan.exchange.rounds
     words = [sum(r.words for r in result.trace.rounds[i:i + per])
              for i in range(0, 6 * per, per)]
     assert words[5] < words[0] / 4

@@ -56,7 +56,7 @@ def test_equals_the_definition_within_the_bound(name: str, k: int,
     assert hopk.verify(result.output, x, k)
     got = np.concatenate([o for o in result.output if o is not None])
     np.testing.assert_array_equal(got, hopk.definition(x, k))
-    assert program.layout is not None and result.rounds <= program.layout.rounds()
+    assert result.plan is not None and result.rounds <= result.plan.rounds()
 
 
 def test_after_a_direct_sort_the_barrier_releases_every_machine() -> None:
@@ -66,9 +66,9 @@ def test_after_a_direct_sort_the_barrier_releases_every_machine() -> None:
     program = HopK(5, sort_kind="direct")
     result = mpcsim.run(program, x, num_machines=4, memory_words=2**15)
 
-    assert program.layout is not None and program.layout.barrier is not None
-    assert program.layout.barrier.machines > 1
-    assert hopk.verify(result.output, x, 5) and result.rounds <= program.layout.rounds()
+    assert result.plan is not None and result.plan.barrier is not None
+    assert result.plan.barrier.machines > 1
+    assert hopk.verify(result.output, x, 5) and result.rounds <= result.plan.rounds()
 
 
 def test_reference_equals_the_definition_on_random_sequences() -> None:
@@ -176,8 +176,8 @@ def test_caps_hold_at_s_n_to_the_half_with_one_word_requests(name: str) -> None:
     result = mpcsim.run(program, x, num_machines=q, memory_words=s)
     np.testing.assert_array_equal(np.concatenate([o for o in result.output if o is not None]),
                                   hopk.reference(x, 64))
-    assert program.layout is not None and result.rounds == program.layout.rounds()
-    start = program.layout.sort_plan.round_bound()
+    assert result.plan is not None and result.rounds == result.plan.rounds()
+    start = result.plan.sort_plan.round_bound()
     doubling = result.trace.rounds[start + 2:]
     requests, replies = doubling[0:-1:2], doubling[1::2]
     assert len(requests) == len(replies) == len(hopk_doubling.schedule(64))

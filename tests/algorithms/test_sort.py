@@ -47,9 +47,9 @@ def test_output_equals_numpys_stable_sort_within_the_bound(kind: str, s: int,
     inputs = INPUTS[kind]
     result, program = run(inputs, s, kind=plan_kind, seed=3)
     assert sort.verify(result.output, inputs)
-    assert program.plan is not None and plan_kind in (None, program.plan.kind)
-    assert result.rounds <= program.plan.round_bound()
-    assert result.trace.max_memory_words <= program.plan.peak_words <= s
+    assert result.plan is not None and plan_kind in (None, result.plan.kind)
+    assert result.rounds <= result.plan.round_bound()
+    assert result.trace.max_memory_words <= result.plan.peak_words <= s
 
 
 def transcript(result: mpcsim.Result) -> list[tuple[int, ...]]:
@@ -80,7 +80,7 @@ def test_fleets_of_one_and_several_hosts_give_the_same_transcript(name: str,
     for result in (whole, alone, hosts):
         assert sort.verify(result.output, inputs)
     assert transcript(whole) == transcript(alone) == transcript(hosts)
-    assert program.plan is not None and whole.rounds <= program.plan.round_bound()
+    assert whole.plan is not None and whole.rounds <= whole.plan.round_bound()
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 900, 1500, 1800])
@@ -91,10 +91,10 @@ def test_tiny_inputs_sort_on_one_machine_or_one_pair(n: int, records: bool) -> N
     inputs = np.column_stack([keys, np.arange(n)]) if records else keys
     result, program = run(inputs, 4000 if records else 2000, q=6, kind="levels")
     assert sort.verify(result.output, inputs)
-    assert program.plan is not None
-    assert result.rounds <= program.plan.round_bound() <= (3 if n > 900 else 1)
-    assert program.plan.machines == (2 if n > 900 else min(n, 1))
-    assert all(o is None for o in result.output[program.plan.machines:])
+    assert result.plan is not None
+    assert result.rounds <= result.plan.round_bound() <= (3 if n > 900 else 1)
+    assert result.plan.machines == (2 if n > 900 else min(n, 1))
+    assert all(o is None for o in result.output[result.plan.machines:])
 
 
 @pytest.mark.parametrize("s, kind", [(100, None), (300, "levels")])
@@ -105,9 +105,9 @@ def test_records_keep_input_order_among_equal_keys_at_small_s(s: int, kind: str 
     inputs = np.column_stack([RNG.integers(0, 5, n), RNG.permutation(n)])
     result, program = run(inputs, s, kind=kind)
     assert sort.verify(result.output, inputs)
-    assert program.plan is not None and result.rounds <= program.plan.round_bound()
+    assert result.plan is not None and result.rounds <= result.plan.round_bound()
     assert max(result.trace.max_memory_words, result.trace.max_sent_words,
-               result.trace.max_received_words) <= program.plan.peak_words <= s
+               result.trace.max_received_words) <= result.plan.peak_words <= s
 
 
 def test_a_million_keys_at_s_1000_take_a_few_thousand_machines_and_about_30_rounds() -> None:
@@ -126,9 +126,9 @@ def test_the_network_takes_exactly_its_bound_and_sorts_any_machine_count() -> No
         assert stages == levels * (levels + 1) // 2
         inputs = RNG.permutation(machines * 3 - 1).astype(np.float64)  # last machine short
         result, program = run(inputs, 2 + 2 * 3, kind="network")
-        assert program.plan is not None and program.plan.machines == machines
+        assert result.plan is not None and result.plan.machines == machines
         assert sort.verify(result.output, inputs)
-        assert result.rounds == program.plan.round_bound() == stages + 1
+        assert result.rounds == result.plan.round_bound() == stages + 1
 
 
 def sizes_for(delta: float, *ns: int) -> list[tuple[int, int]]:
@@ -186,8 +186,8 @@ def test_runs_the_same_on_every_backend(backend: str, kind: str) -> None:
 def test_extra_machines_stay_empty_and_the_output_is_in_machine_order() -> None:
     inputs = RNG.integers(0, 100, 1500)
     result, program = run(inputs, 400, q=120, kind="levels")
-    assert program.plan is not None and program.plan.machines < 120
-    assert all(o is None for o in result.output[program.plan.machines:])
+    assert result.plan is not None and result.plan.machines < 120
+    assert all(o is None for o in result.output[result.plan.machines:])
     assert sort.verify(result.output, inputs)
 
 

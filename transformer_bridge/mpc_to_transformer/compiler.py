@@ -125,7 +125,7 @@ def compile_program(program: Program | Callable[[Machine], None], n_in: int | No
     plan = program_to_plan(n_in, num_machines, memory_words, rounds, message_shape_codes,
                            state_shape_codes if state_shape_codes is not None
                            else _default_state_codes(memory_words))
-    # a copy of the program, as its partition leaves it (SampleSort keeps its plan)
+    # the input placement and the partition's plan (SampleSort's), and the program's copy
     template, program = partition_to_template(program, inputs, num_machines, memory_words,
                                               seed, probe)
     return plan_to_transformer(program, plan, template, seed)

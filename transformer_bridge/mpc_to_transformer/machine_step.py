@@ -75,10 +75,12 @@ def rng_state(raw: bytes) -> dict[str, Any]:
 
 def step(program: Program, machine_id: int, round_idx: int, num_machines: int,
          memory_words_cap: int, seed: int, state: State,
-         inbox: list[tuple[int, Message]]) -> tuple[State, bool, list[Message]]:
-    """Run round `round_idx` of machine `machine_id`: (new state, halted, outbox)."""
-    machine = solo.machine(solo.Settings(num_machines, memory_words_cap, seed), machine_id,
-                           round_idx, state.memory, state.output)
+         inbox: list[tuple[int, Message]], run_plan: Any = None
+         ) -> tuple[State, bool, list[Message]]:
+    """Run round `round_idx` of machine `machine_id` (run_plan: the partition's
+    Partition.plan, machine.plan): (new state, halted, outbox)."""
+    machine = solo.machine(solo.Settings(num_machines, memory_words_cap, seed, run_plan),
+                           machine_id, round_idx, state.memory, state.output)
     if inbox:
         machine.inbox = _inbox(inbox)
     fresh = rng_bytes(machine.rng) if state.rng is None else None

@@ -128,7 +128,8 @@ class RoundPost:
             outbox: list[Message] = []
             if runnable:
                 state, halted, outbox = step(ctx.program, p, r, plan.num_machines,
-                                             plan.memory_words, ctx.seed, state, inbox)
+                                             plan.memory_words, ctx.seed, state, inbox,
+                                             ctx.template.run_plan)
                 out[t, off["last_run"]] = r
                 out[t, off["halted"]] = float(halted)
             out[t, off["sent"]] = len(outbox)

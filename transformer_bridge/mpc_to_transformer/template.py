@@ -12,8 +12,9 @@ wire, as mpcsim.run does) on several inputs whose words are distinct, encodes ea
 memory (codec.py), and requires identical shape codes across probes; a data word equal to
 input word p in every probe is a copy of p, one equal across probes is a constant. Anything
 else is refused (CompileError naming the machine and the memory path). The partition may
-also leave state on the program (SampleSort stores its plan); that state must not depend on
-the input either (its pickle is compared across probes).
+also return a plan (mpcsim.Partition: SampleSort's SortPlan), which the compiled machines
+read as machine.plan; it, and any state the partition leaves on the program, must not depend
+on the input either (their pickle is compared across probes).
 
 Probes: `probe(n_in, rng)` if given (e.g. an algorithm's make_input), else distinct random
 integers in +-2^20, else (if the partition refuses those) random permutations of 0..n_in-1.
@@ -28,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mpcsim import MPCError, Program, wire
+from mpcsim import MPCError, Partition, Program, wire
 
 from .codec import Refusal, data_paths, encode
 from .plan import CompileError
@@ -76,6 +77,7 @@ class Template:
     constants: tuple[np.ndarray, ...]  # per machine: data words (input copies zeroed)
     sources: tuple[np.ndarray, ...]  # per machine: the input word of each data word, or -1
     sends: tuple[tuple[int, ...], ...]  # per input word: the machines that hold a copy
+    run_plan: Any = None  # the partition's Partition.plan (the same for every input)
 
     @property
     def n_in(self) -> int:
@@ -120,19 +122,22 @@ def _probe_with(program: Program, sampler: Callable[[int, np.random.Generator], 
                                           "words")])
         trial = copy.deepcopy(program)
         initial = trial.partition(inputs.build(words), q, s)
+        run_plan = None
+        if isinstance(initial, Partition):
+            initial, run_plan = initial.memory, initial.plan
         initial = wire.decode(wire.encode(initial), writable=True)  # what machines start with
         probes.append(words.astype(np.float64))
         layouts.append(_encode_all(initial, q))
         names = names or {machine: data_paths(memory, "memory")
                           for machine, memory in initial.items() if memory is not None}
-        states.append(_pickled(trial))
+        states.append(_pickled((trial, run_plan)))
     _check_structure(layouts, states)
-    return _template(probes, layouts, names, inputs, q, s), trial
+    return _template(probes, layouts, names, inputs, q, s, run_plan), trial
 
 
-def _pickled(program: Program) -> bytes | None:
+def _pickled(program_and_plan: Any) -> bytes | None:
     try:
-        return pickle.dumps(program)
+        return pickle.dumps(program_and_plan)
     except Exception:  # unpicklable programs cannot run on Ray either; skip the check
         return None
 
@@ -163,8 +168,8 @@ def _check_structure(layouts: list[list[Any]], states: list[bytes | None]) -> No
                                  "transformer needs an oblivious placement"))
                 break
     if len(set(states)) > 1:
-        problems.append(("partition", "program state", "the partition leaves state on the "
-                         "program that depends on the input"))
+        problems.append(("partition", "program state", "the partition's plan, or state it "
+                         "leaves on the program, depends on the input"))
     if problems:
         raise CompileError(problems=problems)
 
@@ -190,7 +195,7 @@ def _candidates(probes: list[np.ndarray], layouts: list[list[Any]], machine: int
 
 
 def _template(probes: list[np.ndarray], layouts: list[list[Any]], names: dict[int, list[str]],
-              inputs: InputSpec, q: int, s: int) -> Template:
+              inputs: InputSpec, q: int, s: int, run_plan: Any = None) -> Template:
     codes, constants, sources = [], [], []
     sends: list[list[int]] = [[] for _ in range(len(probes[0]))]
     problems = []
@@ -228,4 +233,4 @@ def _template(probes: list[np.ndarray], layouts: list[list[Any]], names: dict[in
         raise CompileError(problems=problems)
     return Template(inputs=inputs, codes=tuple(codes),
                     constants=tuple(constants), sources=tuple(sources),
-                    sends=tuple(tuple(d) for d in sends))
+                    sends=tuple(tuple(d) for d in sends), run_plan=run_plan)
