@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from .backends import make_backend
@@ -18,7 +19,9 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
         address: str | None = None, num_workers: int | None = None, seed: int = 0,
         max_rounds: int = 10_000, enforce: bool = True, vectorize: bool = True,
         checkpoint_every: int | None = None, max_recoveries: int = 3,
-        faults: tuple[Fault, ...] = (), progress: ProgressFn | None = None) -> Result:
+        faults: tuple[Fault, ...] = (), checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: str | os.PathLike[str] | None = None,
+        progress: ProgressFn | None = None) -> Result:
     """Run `program` as an MPC job and return its Result (output, rounds, trace).
 
     program: a Program, or a plain function fn(machine) run as each machine's round.
@@ -40,11 +43,19 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
     checkpoint_every: snapshot every host every this many rounds, so that a lost host (a
         dead Ray actor) is restored on a new actor and its rounds since the snapshot replayed,
         with the same output, rounds and words; 0 turns snapshots and recovery off; None
-        (default): 20 on Ray, and on the local backend only when `faults` are given (nothing
-        else loses a local host). See the README, "Surviving a lost machine", for what it
+        (default): 20 on Ray, and on the local backend only when `faults` or a checkpoint
+        directory are given (nothing else loses a local host). See the README, "Surviving a lost machine", for what it
         costs and what it does not cover.
     max_recoveries: hosts that may be lost in one run; one more raises HostLost.
     faults: Fault(host, round_idx, phase) deaths to inject (tests, demos).
+    checkpoint_dir: also write every checkpoint (all hosts' snapshots, the frames in flight,
+        the driver's round records) to this directory, atomically, so that a run whose driver
+        died can be resumed; the directory must hold no other run's checkpoints.
+    resume: continue the run whose checkpoints are in this directory from its latest one,
+        with the same output, rounds and per-round words as an uninterrupted run. Pass the same
+        program, inputs, num_machines, memory_words, seed (and enforce, vectorize); a
+        directory of another run, an empty or a corrupt one raises ConfigError. Later
+        checkpoints go to the same directory unless checkpoint_dir names another.
     progress: optional callback(record, elapsed_s) after each round.
 
     Raises ConfigError (also for a Program class passed instead of an instance),
@@ -56,7 +67,7 @@ def run(program: Program | Callable[[Machine], None], inputs: Any = None, *,
                        address=address, num_workers=num_workers, seed=seed,
                        max_rounds=max_rounds, enforce=enforce, vectorize=vectorize,
                        checkpoint_every=checkpoint_every, max_recoveries=max_recoveries,
-                       faults=faults)
+                       faults=faults, checkpoint_dir=checkpoint_dir, resume=resume)
     if isinstance(program, type) and issubclass(program, Program):
         raise ConfigError(problems=[(
             "program", program, f"is the class {program.__name__}, not a Program: pass an "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,16 @@ class RunConfig:
     enforce: bool = True  # True: a cap violation raises; False: the trace records it
     vectorize: bool = True  # False: run a Program's round_many on fleets of one machine
     # rounds between host snapshots; 0: no recovery; None: CHECKPOINT_EVERY on Ray, and on the
-    # local backend only when faults are injected (nothing else loses a local host)
+    # local backend only when faults are injected or checkpoints go to a directory (nothing
+    # else loses a local host)
     checkpoint_every: int | None = None
     max_recoveries: int = 3  # hosts that may be lost and replaced in one run
     faults: tuple[Fault, ...] = ()  # injected host deaths (Fault), for tests and demos
+    # a directory to write every checkpoint to, for resume (mpcsim.checkpoint_dir)
+    checkpoint_dir: str | os.PathLike[str] | None = None
+    # a checkpoint_dir to continue a run from (its latest checkpoint); checkpoints of the
+    # resumed run go there too unless checkpoint_dir names another directory
+    resume: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, Any, str]] = []
@@ -74,6 +81,13 @@ class RunConfig:
             need_int("checkpoint_every", self.checkpoint_every, 0)
         need_int("max_recoveries", self.max_recoveries, 0)
         problems.extend(_fault_problems(self.faults))
+        for name in ("checkpoint_dir", "resume"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                problems.append((name, value, "must be a directory path (str or Path) or None"))
+            elif value is not None and self.checkpoint_every == 0:
+                problems.append((name, value, "needs checkpoints: checkpoint_every must be "
+                                 ">= 1 or None (the default, 20), not 0"))
         for name in ("enforce", "vectorize"):
             if not isinstance(getattr(self, name), bool):
                 problems.append((name, getattr(self, name), "must be True or False"))
@@ -85,7 +99,13 @@ class RunConfig:
         """checkpoint_every as the run uses it (see the field)."""
         if self.checkpoint_every is not None:
             return self.checkpoint_every
-        return CHECKPOINT_EVERY if self.backend != "local" or self.faults else 0
+        wanted = self.backend != "local" or self.faults or self.checkpoint_dir or self.resume
+        return CHECKPOINT_EVERY if wanted else 0
+
+    @property
+    def writes_to(self) -> str | os.PathLike[str] | None:
+        """The directory checkpoints are written to: checkpoint_dir, else resume's."""
+        return self.checkpoint_dir if self.checkpoint_dir is not None else self.resume
 
     def workers_for(self, available: int) -> int:
         """Hosts to use: num_workers if given, else one per available CPU; never more than q."""

@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from . import wire
+from . import checkpoint_dir, wire
 from .config import RunConfig
 from .errors import ConfigError, MaxRoundsExceeded, MemoryLimitExceeded, UnsupportedValue
 from .host import HostSummary, Layout, StepReport, Violation
@@ -74,7 +74,7 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
             progress: ProgressFn | None = None) -> Result:
     """Run `program` on `inputs` under `config` through `backend`; see mpcsim.run."""
     initial, plan = _partition(program, inputs, config)
-    layout = Layout.spread(config.num_machines, config.workers_for(backend.available_workers()))
+    saved, store, layout = _checkpoints(program, initial, plan, config, backend)
     per_host: list[dict[int, dict[str, Any]]] = [{} for _ in range(layout.num_hosts)]
     for machine, memory in initial.items():
         per_host[layout.host_of(machine)][machine] = memory
@@ -83,7 +83,12 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
                   plan)
     recovery = Recovery(config, layout)
     try:
-        records, violations, spans = _rounds(config, layout, backend, progress, recovery)
+        if saved is not None:  # every host restored from the checkpoint's snapshots
+            backend.replace(dict(enumerate(saved.snapshots)), saved.round_idx)
+            recovery.resume(saved.round_idx, saved.snapshots, saved.outbound, saved.recoveries,
+                            saved.hosts_lost)
+        records, violations, spans = _rounds(config, layout, backend, progress, recovery,
+                                             saved, store)
         summaries = backend.finish()
     finally:
         backend.close()
@@ -91,6 +96,32 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
     result.trace.recoveries = recovery.records
     result.plan = plan
     return result
+
+
+def _checkpoints(program: Program, initial: dict[int, dict[str, Any]], plan: Any,
+                 config: RunConfig, backend: Backend
+                 ) -> tuple[checkpoint_dir.Checkpoint | None, checkpoint_dir.CheckpointDir | None,
+                            Layout]:
+    """The checkpoint to resume from (config.resume), where to write checkpoints
+    (config.writes_to), and the layout: a resumed run keeps the hosts of the run it resumes
+    unless num_workers says otherwise (then the identity check refuses it)."""
+    hosts = config.workers_for(backend.available_workers())
+    saved = None
+    if config.resume is not None:
+        saved = checkpoint_dir.load(config.resume)
+        saved_hosts = saved.identity.get("num_workers")
+        if config.num_workers is None and isinstance(saved_hosts, int):
+            hosts = saved_hosts
+        checkpoint_dir.check(saved, checkpoint_dir.identity(config, hosts, program, initial,
+                                                            plan), config.resume)
+    layout = Layout.spread(config.num_machines, hosts)
+    if config.writes_to is None:
+        return saved, None, layout
+    identity = checkpoint_dir.identity(config, layout.num_hosts, program, initial, plan)
+    store = checkpoint_dir.CheckpointDir(config.writes_to, identity)
+    if saved is None:
+        store.refuse_existing()
+    return saved, store, layout
 
 
 def _check_faults(config: RunConfig, layout: Layout) -> None:
@@ -141,14 +172,22 @@ def _encode_initial(memories: dict[int, dict[str, Any]]) -> wire.Frame:
 
 
 def _rounds(config: RunConfig, layout: Layout, backend: Backend, progress: ProgressFn | None,
-            recovery: Recovery) -> tuple[list[RoundRecord], list[Violation], list[HostSpan]]:
-    records: list[RoundRecord] = []
-    violations: list[Violation] = []
-    spans: list[HostSpan] = []
+            recovery: Recovery, saved: checkpoint_dir.Checkpoint | None = None,
+            store: checkpoint_dir.CheckpointDir | None = None
+            ) -> tuple[list[RoundRecord], list[Violation], list[HostSpan]]:
+    records: list[RoundRecord] = [] if saved is None else saved.records
+    violations: list[Violation] = [] if saved is None else saved.violations
+    spans: list[HostSpan] = [] if saved is None else saved.spans
     inbound: list[list[Any]] = [[] for _ in range(layout.num_hosts)]
+    first = 0
+    if saved is not None:  # round k's frames in flight into round k + 1, by source host
+        if saved.active == 0 and records[-1].messages == 0:
+            return records, violations, spans  # the checkpoint is of the run's last round
+        inbound = recovery.inbound(saved.round_idx + 1)
+        first = saved.round_idx + 1
     started = time.perf_counter()
     epoch = time.time() - started  # perf_counter() + epoch = time.time(), for timelines
-    for round_idx in range(config.max_rounds):
+    for round_idx in range(first, config.max_rounds):
         t0 = time.perf_counter()
         reports = recovery.step(backend, round_idx, inbound)
         wall = time.perf_counter() - t0 - recovery.lost_s  # replayed steps are not the round's
@@ -175,10 +214,14 @@ def _rounds(config: RunConfig, layout: Layout, backend: Backend, progress: Progr
         records.append(record)
         spans.extend(HostSpan(round_idx, r.host, r.started_at, r.compute_s, r.exchange_s)
                      for r in reports)
+        active = sum(r.active for r in reports)
+        if store is not None and recovery.due(round_idx):
+            store.write(checkpoint_dir.Checkpoint(
+                store.identity, round_idx, records, violations, spans, recovery.records,
+                recovery.hosts_lost, active, recovery.snapshots, recovery.log[round_idx]))
         if progress is not None:
             progress(record, time.perf_counter() - started)
         inbound = _route(reports, layout)
-        active = sum(r.active for r in reports)
         if active == 0 and record.messages == 0:
             return records, violations, spans
     raise MaxRoundsExceeded(max_rounds=config.max_rounds, active_machines=active,

@@ -22,6 +22,9 @@ silently replayed into a different run. Replayed steps are not MPC rounds: the t
 them as RecoveryRecords. HostLost ends the run when recovery is off (K = 0), when more than
 `max_recoveries` hosts have been lost, or when a replay diverged.
 
+With checkpoint_dir the driver also writes each checkpoint (snapshots, that round's frames and
+its own state) to disk, so that a new driver can resume the run: mpcsim.checkpoint_dir.
+
 Why K rounds: a snapshot costs one encode of every machine's memory per host and one extra
 trip of that round's frames through the driver; a loss costs up to K replayed steps, and the
 log keeps up to K rounds of frames alive in the object store (README for the measurements).
@@ -89,6 +92,17 @@ class Recovery:
 
     def __post_init__(self) -> None:
         self.snapshots = [None] * self.layout.num_hosts
+
+    def resume(self, round_idx: int, snapshots: list[wire.Frame],
+               outbound: list[dict[int, Any]], records: list[RecoveryRecord],
+               hosts_lost: int) -> None:
+        """Continue from a checkpoint written after `round_idx` (mpcsim.checkpoint_dir)."""
+        self.checkpoint_round = round_idx
+        self.snapshots = list(snapshots)
+        self.log = {round_idx: [dict(out) for out in outbound]}
+        self.counters = {}
+        self.records = list(records)
+        self.hosts_lost = hosts_lost
 
     def due(self, round_idx: int) -> bool:
         every = self.config.snapshot_every
@@ -177,7 +191,7 @@ class Recovery:
         """Rounds checkpoint+1..round_idx-1 on the restored `dead` hosts, then round_idx on
         `need`; the log's frames of the dead hosts are replaced by the regenerated ones."""
         for r in range(self.checkpoint_round + 1, round_idx):
-            reports = backend.step(r, self._inbound(r), hosts=dead)
+            reports = backend.step(r, self.inbound(r), hosts=dead)
             for h, report in zip(dead, reports):
                 if _counters(report) != self.counters[r][h]:
                     self._fail(h, r, "", f"its replay of round {r} came out different "
@@ -185,11 +199,11 @@ class Recovery:
                                f"vs {self.counters[r][h]} the first time): recovery needs "
                                f"rounds that depend only on memory, inbox and machine.rng")
                 self.log[r][h] = dict(report.outbound)
-        reports = backend.step(round_idx, self._inbound(round_idx), checkpoint=checkpoint,
+        reports = backend.step(round_idx, self.inbound(round_idx), checkpoint=checkpoint,
                                hosts=need)
         return dict(zip(need, reports))
 
-    def _inbound(self, round_idx: int) -> list[list[Any]]:
+    def inbound(self, round_idx: int) -> list[list[Any]]:
         """Every host's inbound frames for `round_idx`: round r-1's log, by source host."""
         inbound: list[list[Any]] = [[] for _ in range(self.layout.num_hosts)]
         for outbound in self.log.get(round_idx - 1, []):
