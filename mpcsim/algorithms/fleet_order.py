@@ -19,8 +19,8 @@ import numpy as np
 
 from ..fleet import Fleet, FleetMessages
 
-__all__ = ["bits", "sorted_keys", "stable_order", "positions", "ids_at", "send_grouped",
-           "per_item"]
+__all__ = ["bits", "word_for", "sorted_keys", "stable_order", "stable_order_present", "positions",
+           "ids_at", "send_grouped", "per_item"]
 
 
 def bits(bound: int) -> int:
@@ -48,6 +48,9 @@ def _word(bound: int) -> type:
     return np.uint32 if bound <= 1 << 32 else np.uint64
 
 
+word_for = _word
+
+
 def stable_order(major: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     """(order, major[order]): the stable argsort of the ints `major` in [0, bound), and the
     sorted keys themselves (both int64)."""
@@ -55,6 +58,20 @@ def stable_order(major: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]
     keys = sorted_keys(major, bound, np.arange(major.size, dtype=_word(int(bound) << b)),
                        major.size)
     return (keys & ((1 << b) - 1)).astype(np.int64), (keys >> b).astype(np.int64)
+
+
+def stable_order_present(major: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """stable_order of the items whose `major` is not -1 (those are left out): (order,
+    major[order]) for major in [0, bound) or -1, both as the unsigned words sorted_keys
+    packs, which index and compute like ints (no int64 copies). A -1 casts to all ones,
+    which stays above every key in [0, bound) after the shift, so those sort last."""
+    b = bits(major.size)
+    kind = _word((int(bound) + 1) << b)
+    keys = sorted_keys(major, bound + 1, np.arange(major.size, dtype=kind), major.size)
+    keys = keys[:np.searchsorted(keys, kind(int(bound) << b))]
+    order = keys & kind((1 << b) - 1)
+    keys >>= kind(b)
+    return order, keys
 
 
 def _consecutive(fleet: Fleet) -> bool:

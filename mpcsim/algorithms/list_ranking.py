@@ -12,16 +12,19 @@ Step t, in rounds 2t and 2t+1: each live node i (S(i) != -1) of machine m sends 
 request, the offset of S(i), to the owner of S(i); the owner replies to each request with the
 2-word row (S(S(i)), D(S(i))); in round 2t+2 the asker sets D(i) += D(S(i)), S(i) = S(S(i)).
 An asker matches the replies without remembering anything: its inbox lists them by owner, and
-within one owner in the order asked, which is node order; so reply j belongs to the j-th of
-its live nodes sorted by (owner, offset), recomputed from S (unchanged since it asked). After
+an owner answers an asker's requests in the order of the offsets asked about; so replies come
+in the order of S, and reply j belongs to the asker's live node with the j-th smallest S,
+recomputed from S (unchanged since it asked; S is injective on live nodes, see Memory). After
 step t, S jumps 2^(t+1) links, so J = ceil(log2 n) steps reach every list's end.
 
 The program is a fleet round (mpcsim.fleet): a host's machines do each round as one numpy
 pass over their stacked nodes, and the messages leave as one send_many, already in the
 (destination, source) order the core delivers in, so the core sorts nothing. Each of the
-three reorderings a step needs (requests by owner, replies by asker, replies onto the askers'
-nodes) is one numpy sort of packed (key, tie-break) words. What machine m keeps, sends and
-outputs depends only on its own nodes, plan and inbox (tested with vectorize=False).
+three reorderings a step needs is one numpy sort of packed words (fleet_order): requests by
+(owner, asker node), replies by (asker, node asked), and, on each asker, its live nodes by S,
+a sort of each machine's row (c words) rather than of the whole fleet. What machine m keeps,
+sends and outputs depends only on its own nodes, plan and inbox (tested with
+vectorize=False).
 
 Round bound: 2*ceil(log2 n) + 1 (n >= 2; 1 for n <= 1). Derivation: step t sends requests in
 round 2t and replies in round 2t+1; round 2t+2 applies them; round 2J (J = ceil(log2 n)) is
@@ -48,7 +51,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..fleet import Fleet
 from ..program import Program
-from .fleet_order import bits, ids_at, positions, sorted_keys, stable_order
+from .fleet_order import (bits, ids_at, positions, sorted_keys, stable_order_present,
+                          word_for)
 from .spec import AlgorithmSpec
 
 __all__ = [
@@ -116,23 +120,20 @@ class ListRanking(Program):
         t, phase = divmod(fleet.round_idx, 2)
         flat, offsets = fleet.gather("nodes", _NOTHING)  # machines past the input hold none
         starts = offsets >> 1  # machine i's nodes: pairs starts[i] .. starts[i + 1] - 1
+        layout = _Layout(starts)
         if phase == 1:
-            _answer(fleet, flat, starts)
+            _answer(fleet, flat, layout)
             fleet.halt()  # asleep until asked again, or until its replies arrive
             return
-        counts = starts[1:] - starts[:-1]
-        at = np.repeat(np.arange(len(fleet)), counts)  # each node's machine, as a fleet index
-        c, steps = _plan(fleet, counts)
+        c, steps = _plan(fleet, layout.counts)
         if t > 0 and len(fleet.inbox):
-            flat = _apply(fleet, flat.copy(), starts, at, c)
+            flat = _apply(fleet, flat.copy(), layout)
             fleet.scatter("nodes", flat, offsets)
         succ = flat[0::2]
-        live = np.flatnonzero(succ != -1) if t < steps else _NOTHING
-        if live.size:
-            _ask(fleet, succ, at, live, c)
+        asks = _ask(fleet, succ, layout, c) if t < steps else None
         # a machine none of whose nodes asks is done: it outputs its ranks and sleeps
-        done = np.diff(np.searchsorted(live, starts)) == 0  # live is ascending
-        finished = np.flatnonzero(done & (counts > 0)).tolist()
+        done = np.ones(len(fleet), dtype=bool) if asks is None else ~asks
+        finished = np.flatnonzero(done & (layout.counts > 0)).tolist()
         if finished:
             ranks = np.where(succ == -1, flat[1::2], -1)
             bounds = starts.tolist()
@@ -142,6 +143,42 @@ class ListRanking(Program):
 
     def __repr__(self) -> str:
         return f"ListRanking(chunk_words={self.chunk_words})"
+
+
+class _Layout:
+    """Where a fleet's stacked nodes sit: machine i (a fleet index) holds nodes starts[i] ..
+    starts[i + 1] - 1, at most `width` of them. `even` when every machine but the last holds
+    exactly `width` (as partition lays them out): then node j is on machine j // width."""
+
+    __slots__ = ("starts", "counts", "width", "even", "_at")
+
+    def __init__(self, starts: np.ndarray) -> None:
+        self.starts = starts
+        self.counts = starts[1:] - starts[:-1]
+        self.width = max(1, int(self.counts.max(initial=1)))
+        self.even = bool(self.counts.size < 2 or self.counts[:-1].min() == self.width)
+        self._at: np.ndarray | None = None
+
+    def machine_of(self, nodes: np.ndarray) -> np.ndarray:
+        """The fleet index of the machine holding each of `nodes`."""
+        if self.even:
+            return nodes // self.width
+        if self._at is None:
+            self._at = np.repeat(np.arange(self.counts.size), self.counts)
+        return self._at[nodes]
+
+    def padded(self, values: np.ndarray, fill: Any) -> np.ndarray:
+        """values (one per node) as a (machines, width) array, row i = machine i's nodes in
+        order, then `fill`."""
+        k, w = self.counts.size, self.width
+        out = np.full(k * w, fill, dtype=values.dtype)
+        if self.even:
+            out[:values.size] = values
+        else:
+            nodes = np.arange(values.size)
+            at = self.machine_of(nodes)
+            out[at * w + nodes - self.starts[at]] = values
+        return out.reshape(k, w)
 
 
 def _plan(fleet: Fleet, counts: np.ndarray) -> tuple[Any, Any]:
@@ -160,42 +197,39 @@ def _plan(fleet: Fleet, counts: np.ndarray) -> tuple[Any, Any]:
     return np.repeat(per_machine[:, 0], counts), np.repeat(per_machine[:, 2], counts)
 
 
-def _ask(fleet: Fleet, succ: np.ndarray, at: np.ndarray, live: np.ndarray, c: Any) -> None:
+def _ask(fleet: Fleet, succ: np.ndarray, layout: _Layout, c: Any) -> np.ndarray:
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
-    asker, node) order: the order the core delivers in."""
-    target = succ[live]
-    order, owners = stable_order(target // (c if np.isscalar(c) else c[live]),
-                                 fleet.num_machines)
-    asking = live[order]
-    fleet.send_many(ids_at(fleet, at[asking]), owners,
-                    target[order] - owners * (c if np.isscalar(c) else c[asking]))
+    asker, node) order: the order the core delivers in. Returns which machines asked."""
+    succ = np.ascontiguousarray(succ)  # a strided division costs ~3x a copy and one
+    order, owners = stable_order_present(succ // c, fleet.num_machines)  # ended: -1, dropped
+    if order.size == 0:
+        return np.zeros(len(fleet), dtype=bool)
+    machine = layout.machine_of(order)
+    fleet.send_many(ids_at(fleet, machine), owners,
+                    succ.take(order) - owners * (c if np.isscalar(c) else c.take(order)))
+    return layout.padded(succ != -1, False).any(axis=1)
 
 
-def _answer(fleet: Fleet, flat: np.ndarray, starts: np.ndarray) -> None:
-    """Reply to each request with the pair (S, D) of the node asked about, sent in (asker,
-    owner, order asked) order."""
+def _answer(fleet: Fleet, flat: np.ndarray, layout: _Layout) -> None:
+    """Reply to each request with the pair (S, D) of the node asked about, sent by asker,
+    then by node asked about (which is by owner, then offset)."""
     got = fleet.inbox  # by owner (dests), then asker, then order asked
     if len(got) == 0:
         return
-    asked = starts[positions(fleet, got.dests)] + got.values
-    order, askers = stable_order(got.sources, fleet.num_machines)
-    fleet.send_many(got.dests[order], askers, flat.reshape(-1, 2).take(asked[order], axis=0))
+    asked = layout.starts.take(positions(fleet, got.dests)) + got.values
+    keys = sorted_keys(got.sources, fleet.num_machines, asked, layout.starts[-1])
+    b = bits(layout.starts[-1])
+    asked = keys & keys.dtype.type((1 << b) - 1)
+    keys >>= keys.dtype.type(b)
+    fleet.send_many(ids_at(fleet, layout.machine_of(asked)), keys,
+                    flat.reshape(-1, 2).take(asked, axis=0))
 
 
-def _apply(fleet: Fleet, flat: np.ndarray, starts: np.ndarray, at: np.ndarray,
-           c: Any) -> np.ndarray:
-    """The replies, by asker then owner then order asked, land on the nodes that asked: each
-    machine's live nodes sorted by (owner, offset)."""
+def _apply(fleet: Fleet, flat: np.ndarray, layout: _Layout) -> np.ndarray:
+    """The replies, by asker, then owner, then offset asked about, land on the nodes that
+    asked: each machine's live nodes sorted by S (owner * c + offset)."""
     succ, dist = flat[0::2], flat[1::2]
-    live = np.flatnonzero(succ != -1)
-    owners = succ[live] // (c if np.isscalar(c) else c[live])
-    machine = at[live]
-    first = starts[machine]
-    width = int((starts[1:] - starts[:-1]).max(initial=1))  # offsets are < width
-    q = fleet.num_machines
-    # sorted within each machine's block of `live`: the machine of each slot stays
-    keys = sorted_keys(machine * q + owners, len(fleet) * q, live - first, width)
-    pending = first + (keys & ((1 << bits(width)) - 1)).astype(np.int64)
+    pending = _rows_sorted(layout, succ)
     replies = fleet.inbox.values
     if replies.size != 2 * pending.size:
         raise AssertionError(f"list ranking: {replies.size // 2} replies for {pending.size} "
@@ -203,6 +237,23 @@ def _apply(fleet: Fleet, flat: np.ndarray, starts: np.ndarray, at: np.ndarray,
     dist[pending] += replies[1::2]
     succ[pending] = replies[0::2]
     return flat
+
+
+def _rows_sorted(layout: _Layout, values: np.ndarray) -> np.ndarray:
+    """The nodes whose value is >= 0, machine by machine, each machine's sorted by (value,
+    node): one sort of each machine's row of packed words (value << b) | offset, in which a
+    value of -1 becomes all ones and sorts last."""
+    b = bits(layout.width)
+    bound = int(values.max(initial=0)) + 1
+    kind = word_for((bound + 1) << b)
+    keys = values.astype(kind)  # -1 -> all ones: after << b still above every live key
+    keys <<= kind(b)
+    rows = layout.padded(keys, np.iinfo(kind).max)
+    rows |= np.arange(layout.width, dtype=kind)
+    rows.sort(axis=1)
+    live = rows < kind(bound << b)
+    rows &= kind((1 << b) - 1)
+    return (rows + layout.starts[:-1, None])[live]
 
 
 def _as_successors(inputs: Any) -> np.ndarray:
