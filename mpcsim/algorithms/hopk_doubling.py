@@ -107,10 +107,11 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
     occurrence: f(p) = p' + 1 (else -1). (p, f(p), X_p) goes to p's owner as one 3-word row."""
     symbols, places, offsets = _sorted_pairs(layout, fleet)
     counts = offsets[1:] - offsets[:-1]
-    for m in fleet.machines:  # the pairs are consumed
+    for m in fleet.machines:  # the pairs are consumed (and the sort's empty "r" dropped)
         memory = m.memory
         memory.pop("mk", None)
         memory.pop("mv", None)
+        memory.pop("r", None)
     if symbols.size == 0:
         return
     prev_symbol = np.empty_like(symbols)

@@ -153,8 +153,8 @@ def place(p: SortPlan, keys: np.ndarray, values: np.ndarray | None) -> dict[int,
 def step_many(p: SortPlan, fleet: Fleet, inbox: FleetMessages | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
     """One round of the sort on every machine of `fleet`: (done, awake), a bool per machine.
-    done: it holds only its sorted share (memory "mk", and "mv" for records; nothing else of
-    the sort's). awake: it must run next round even if no message comes (the others may halt
+    done: it holds only its sorted share (memory "mk", and "mv" for records; of the sort's
+    state only, in a levels plan, an empty "r": 0 words, the caller may drop it). awake: it must run next round even if no message comes (the others may halt
     and are woken by their next message). inbox: the sort's own messages, for a program that
     receives others too (default: fleet.inbox). Every machine of a plan's first
     `p.machines` takes part from round 0 until it is done; it may be the fleet of one

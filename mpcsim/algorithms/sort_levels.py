@@ -7,7 +7,9 @@ A machine's memory: "mk" (and "mv" for records): the items it holds, in slot ord
 segment's part sorted; "r": int64[8], (start, length, first round, kind) of the segment
 crossing its left edge ("lo") and of the one starting in it and crossing its right edge
 ("hi"), start -1 for none; kind SPLIT (a level runs on it) or PAIR (it spans two machines and
-is merged without a level). Per side (prefix "l" or "h"): "?c" the cut positions between a
+is merged without a level); empty once the machine is done (0 words: kept with
+fleet.scatter, one array per machine, so a round reads every machine's state without a pass
+over the machines; see `_Round._read_roles`). Per side (prefix "l" or "h"): "?c" the cut positions between a
 count and the scatter, "?t" the bucket totals and "?x"/"?y" the items a machine keeps for
 itself between the scatter and the arrival, "?h<level>" a host's tables of counts.
 
@@ -52,9 +54,10 @@ assert (FORWARD, ABSORB, PASS) == (5, 7, 8)  # sort_tree_steps' host steps
 def step_many(p: SortPlan, fleet: Fleet, inbox: FleetMessages | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
     """One round of the levels plan on every machine of `fleet`: (done, awake), bool per
-    machine: done once it holds only sorted items (in "mk"/"mv"), awake when it must run next
+    machine: done once it holds only sorted items (in "mk"/"mv", and an empty "r"), awake when it must run next
     round even if no message comes (its scattered items may all stay with it). inbox: the
-    sort's messages (default: fleet.inbox, when the sort is all the fleet receives)."""
+    sort's messages (default: fleet.inbox, when the sort is all the fleet receives). The sort
+    begins in round 0 (every machine with input "k" sorts it then)."""
     return _Round(p, fleet, inbox).run()
 
 
@@ -199,34 +202,47 @@ class _Roles:
         return a + 3 * d - tau
 
 
+class _Memories:
+    """The fleet's memory dicts by fleet index, each read through Machine.memory only when a
+    step uses it: a machine whose memory is read that way is recounted after the round (one
+    by one), so the steps that leave most machines alone (the split trees') stay cheap."""
+
+    __slots__ = ("_machines",)
+
+    def __init__(self, machines: Any) -> None:
+        self._machines = machines
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self._machines[i].memory
+
+    def __len__(self) -> int:
+        return len(self._machines)
+
+
 class _Round(TreeSteps):
     def __init__(self, p: SortPlan, fleet: Fleet, inbox: FleetMessages | None) -> None:
         self.p, self.fleet, self.inbox = p, fleet, inbox
         self.now = fleet.round_idx
         self.ids = fleet.ids
-        self.mems = [m.memory for m in fleet.machines]
+        self.mems = _Memories(fleet.machines)
         self.records = p.item_words == 2
         self.out: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.awake = np.zeros(len(self.mems), dtype=bool)
+        self.awake = np.zeros(len(fleet), dtype=bool)
         self.changed: set[int] = set()  # machines whose segment state changed
         self.dtype: np.dtype | None = None
 
     # -- the round ----------------------------------------------------------------------------
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
-        p, mems, ids = self.p, self.mems, self.ids
-        for mem in mems:
-            held = mem.get("mk", mem.get("k"))
-            if held is not None:
-                self.dtype = segments.carrier(held.dtype)
-                self.key_dtype = held.dtype
-                self.value_dtype = mem.get("mv", mem.get("v")).dtype if self.records else None
-                break
-        starting = [i for i, mem in enumerate(mems) if "k" in mem]
-        if starting:
-            self._begin(starting)
-        self.table = np.array([mem.get("r", _NO_ROLES) for mem in mems],
-                              dtype=np.int64).reshape(len(mems), 8)
+        p, mems, ids, fleet = self.p, self.mems, self.ids, self.fleet
+        if self.now == 0:  # the sort starts in round 0 (step_many): every machine begins
+            starting = [i for i in range(len(fleet)) if "k" in mems[i]]
+            if starting:
+                self._item_dtypes(mems[starting[0]], "k", "v")
+                self._begin(starting)
+        else:
+            self._find_dtypes()
+        self.table = self._read_roles()
         if self.dtype is not None and (self.table[:, [0, 4]] >= 0).any():
             self._route_inbox()
             roles = _Roles(p, ids, self.table, self.now)
@@ -235,12 +251,44 @@ class _Round(TreeSteps):
             self._steps(roles, (SAMPLE, CHOOSE, FORWARD, COUNT, ABSORB, PASS, SCATTER))
             self._send()
         done = (self.table[:, [0, 4]] < 0).all(axis=1)
-        for i in np.flatnonzero(done).tolist():
-            mems[i].pop("r", None)
-        for i in sorted(self.changed):
-            if not done[i]:
-                mems[i]["r"] = self.table[i].copy()
+        if self.changed:  # every machine's "r" again, in one scatter: a done one's is empty
+            fleet.scatter("r", self.table[~done].reshape(-1), offsets_of(np.where(done, 0, 8)))
         return done, self.awake
+
+    def _read_roles(self) -> np.ndarray:
+        """The segment states "r" as a table, one row of 8 per machine (all -1: none, for an
+        empty or absent "r"). They are kept by fleet.scatter, so reading them marks no
+        machine's memory as read (such a machine is recounted after the round, one by one)
+        and, while no machine was, costs no pass over the machines."""
+        stored, offsets = self.fleet.gather("r", _NO_ROLES)
+        held = np.diff(offsets) == 8
+        table = np.full((held.size, 8), -1, dtype=np.int64)
+        table[held] = stored.reshape(-1, 8)
+        return table
+
+    def _item_dtypes(self, memory: dict[str, Any], keys: str, values: str) -> None:
+        held = memory[keys]
+        self.dtype = segments.carrier(held.dtype)
+        self.key_dtype = held.dtype
+        self.value_dtype = memory[values].dtype if self.records else None
+
+    def _find_dtypes(self) -> None:
+        """The items' dtypes, from the first machine holding items ("mk", "mv"), read with
+        fleet.gather (no memory marked as read); dtype None if no machine holds any."""
+        fleet = self.fleet
+        for i in range(len(fleet)):
+            one = np.zeros(len(fleet), dtype=bool)
+            one[i] = True
+            machine = fleet.select(one)
+            try:
+                keys, _ = machine.gather("mk")
+                values = machine.gather("mv")[0] if self.records else None
+            except KeyError:
+                continue
+            self.dtype = segments.carrier(keys.dtype)
+            self.key_dtype = keys.dtype
+            self.value_dtype = None if values is None else values.dtype
+            return
 
     def _begin(self, starting: list[int]) -> None:
         """Round 0: every machine sorts its chunk (chunks of one length as one 2-D sort) and
