@@ -23,6 +23,7 @@ cannot be written (the message on stderr, no traceback) or bad arguments.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -35,7 +36,7 @@ from . import __version__
 from .algorithms import ALGORITHMS
 from .api import run
 from .console import (EXIT_ERROR, EXIT_NOT_VERIFIED, EXIT_OK, Progress, add_algorithm_arguments,
-                      add_backend_arguments, print_table)
+                      add_backend_arguments, add_recovery_arguments, print_table)
 from .console import count_argument as _count
 from .errors import ConfigError, MPCError
 from .extensions import Command, commands
@@ -63,6 +64,7 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
                         help="write a chrome://tracing / Perfetto timeline to FILE")
     parser.add_argument("--no-enforce", action="store_true",
                         help="record cap violations in the trace instead of stopping")
+    add_recovery_arguments(parser)
     for option in _algorithm_options().values():  # e.g. --k for hop-k, --graph for connectivity
         users = ", ".join(sorted(name for name, spec in ALGORITHMS.items()
                                  if option in spec.options))
@@ -136,7 +138,10 @@ def _handle_run(args: argparse.Namespace) -> int:
         result = run(spec.program(**spec.option_kwargs("program", options)), inputs,
                      num_machines=q, memory_words=s,
                      backend=args.backend, address=args.address, num_workers=args.workers,
-                     seed=args.seed, enforce=not args.no_enforce, progress=progress)
+                     seed=args.seed, enforce=not args.no_enforce,
+                     checkpoint_every=args.checkpoint_every, max_recoveries=args.max_recoveries,
+                     faults=tuple(args.fault), checkpoint_dir=args.checkpoint_dir,
+                     resume=args.resume, progress=progress)
     finally:
         if progress is not None:
             progress.close()
@@ -156,6 +161,9 @@ def _handle_run(args: argparse.Namespace) -> int:
         "max_received_words": trace.max_received_words,
         "total_words_sent": trace.total_words_sent, "total_messages": trace.total_messages,
         "violations": len(trace.violations), "enforce": not args.no_enforce, "seed": args.seed,
+        "checkpoint_every": result.config.snapshot_every,
+        "recoveries": [dataclasses.asdict(r) for r in trace.recoveries],
+        **({"resumed_from": str(args.resume)} if args.resume else {}),
         **({from_file[0]: from_file[1]} if from_file is not None else
            {**{option.name: option.default for option in spec.options}, **options}),
         **(spec.report(result.output) if spec.report is not None else {}),
@@ -201,6 +209,11 @@ def _print_run(report: dict[str, Any], trace: Trace, out: TextIO,
     ]
     if report["violations"]:
         rows.append(("violations", f"{report['violations']} (see --trace-out)"))
+    if report["recoveries"]:
+        rows.append(("recoveries", f"{len(report['recoveries'])} lost host(s) replayed (see "
+                                   f"below)"))
+    if "resumed_from" in report:
+        rows.append(("resumed from", report["resumed_from"]))
     print_table("mpcsim run", rows, out)
     print(file=out)
     trace.summary(file=out)

@@ -14,10 +14,12 @@ from typing import Callable, TextIO
 
 from .algorithms import ALGORITHMS
 from .backends import backend_names
+from .config import CHECKPOINT_EVERY, FAULT_PHASES, Fault
 from .trace import RoundRecord
 
-__all__ = ["EXIT_OK", "EXIT_NOT_VERIFIED", "EXIT_ERROR", "count_argument", "print_table",
-           "Progress", "add_backend_arguments", "add_algorithm_arguments"]
+__all__ = ["EXIT_OK", "EXIT_NOT_VERIFIED", "EXIT_ERROR", "count_argument", "fault_argument",
+           "print_table", "Progress", "add_backend_arguments", "add_recovery_arguments",
+           "add_algorithm_arguments"]
 
 EXIT_OK, EXIT_NOT_VERIFIED, EXIT_ERROR = 0, 1, 2  # success, output not verified, error
 
@@ -36,6 +38,23 @@ def count_argument(minimum: int) -> Callable[[str], int]:
 
     parse.__name__ = "count"
     return parse
+
+
+def fault_argument(text: str) -> Fault:
+    """An argparse type: HOST:ROUND[:PHASE] as an mpcsim.Fault (PHASE: deliver or compute)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:ROUND[:PHASE], e.g. 1:5 or "
+                                         f"1:5:deliver")
+    try:
+        host, round_idx = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: HOST and ROUND must be integers") from None
+    phase = parts[2] if len(parts) == 3 else "compute"
+    if host < 0 or round_idx < 0 or phase not in FAULT_PHASES:
+        raise argparse.ArgumentTypeError(f"{text!r}: HOST and ROUND must be >= 0 and PHASE one "
+                                         f"of {', '.join(FAULT_PHASES)}")
+    return Fault(host, round_idx, phase)
 
 
 def print_table(title: str, rows: list[tuple[str, str]], out: TextIO) -> None:
@@ -90,6 +109,34 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=count_argument(1), metavar="W",
                         help="hosts (Ray actors) to spread machines over (default: 1 for "
                              "local, one per CPU for ray)")
+
+
+def add_recovery_arguments(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint-every, --max-recoveries, --fault, --checkpoint-dir, --resume: surviving a
+    lost host or driver (mpcsim.run's options of the same names; README, "Surviving a lost
+    machine")."""
+    group = parser.add_argument_group("surviving a lost machine")
+    group.add_argument("--checkpoint-every", type=count_argument(0), metavar="K",
+                       help=f"snapshot every host every K rounds, so a lost host is replayed "
+                            f"from its snapshot; 0: off (default: {CHECKPOINT_EVERY} on ray; "
+                            f"on local {CHECKPOINT_EVERY} with a fault or a checkpoint "
+                            f"directory, else off)")
+    group.add_argument("--max-recoveries", type=count_argument(0), default=3, metavar="M",
+                       help="hosts that may be lost in the run; one more is an error "
+                            "(default: %(default)s)")
+    group.add_argument("--fault", type=fault_argument, action="append", default=[],
+                       metavar="HOST:ROUND[:PHASE]",
+                       help="kill host HOST in round ROUND, in PHASE deliver or compute "
+                            "(default compute); repeatable (a demo of recovery: on ray a real "
+                            "SIGKILL, on local the host's state is dropped)")
+    group.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="also write every checkpoint to DIR (which must hold no other "
+                            "run's), so that --resume DIR can continue the run if this "
+                            "process dies")
+    group.add_argument("--resume", metavar="DIR",
+                       help="continue the run whose checkpoints are in DIR from its latest one "
+                            "(same algorithm, --n, --seed, --machines, --memory-words); later "
+                            "checkpoints go to DIR too")
 
 
 def add_algorithm_arguments(parser: argparse.ArgumentParser, default_n: int) -> None:

@@ -187,3 +187,89 @@ def test_the_module_runs_as_a_program_with_the_same_exit_codes() -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- surviving a lost machine: --fault, --checkpoint-every, --checkpoint-dir, --resume -------------
+
+ALL_REDUCE = ["all-reduce", "--n", "4000", "--memory-words", "20", "--workers", "2"]
+SAME_RUN_KEYS = ("rounds", "total_words_sent", "total_messages", "max_memory_words",
+                 "max_sent_words", "max_received_words", "verified")
+
+
+def test_a_fault_on_local_recovers_and_the_json_lists_the_recovery(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _, reference = run_json(capsys, *ALL_REDUCE)
+    code, report = run_json(capsys, *ALL_REDUCE, "--fault", "1:3", "--fault", "0:4:deliver",
+                            "--checkpoint-every", "2", "--max-recoveries", "2")
+    assert code == 0 and report["checkpoint_every"] == 2
+    assert [(r["host"], r["round_idx"], r["from_round"]) for r in report["recoveries"]] == [
+        (1, 3, 1), (0, 4, 3)]
+    assert {k: report[k] for k in SAME_RUN_KEYS} == {k: reference[k] for k in SAME_RUN_KEYS}
+    assert reference["recoveries"] == [] and reference["checkpoint_every"] == 0
+
+
+def test_the_summary_says_hosts_were_lost_and_recovered(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", *ALL_REDUCE, "--fault", "1:2"]) == 0
+    out = capsys.readouterr().out
+    assert "recoveries" in out and "recovery: host 1 lost on local in round 2" in out
+
+
+def test_one_lost_host_over_max_recoveries_exits_2_naming_the_host(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", *ALL_REDUCE, "--fault", "1:2", "--max-recoveries", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "host 1" in err and "max_recoveries=0" in err
+
+
+def test_resume_continues_a_killed_run_with_the_same_rounds_and_words(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    _, reference = run_json(capsys, *ALL_REDUCE)
+    real_run = cli.run
+
+    def killed_after_round_2(*args: object, **kwargs: object) -> object:
+        def progress(record: RoundRecord, elapsed_s: float) -> None:
+            if record.round_idx == 2:
+                raise KeyboardInterrupt  # the driver stopped after its checkpoint of round 2
+        return real_run(*args, **{**kwargs, "progress": progress})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "run", killed_after_round_2)
+        assert cli.main(["run", *ALL_REDUCE, "--checkpoint-every", "1",
+                         "--checkpoint-dir", str(tmp_path)]) == 130
+    capsys.readouterr()
+    code, report = run_json(capsys, *ALL_REDUCE, "--checkpoint-every", "1",
+                            "--resume", str(tmp_path))
+    assert code == 0 and report["resumed_from"] == str(tmp_path)
+    assert {k: report[k] for k in SAME_RUN_KEYS} == {k: reference[k] for k in SAME_RUN_KEYS}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--resume", "{tmp}"], "holds no checkpoint"),
+    (["--checkpoint-dir", "{tmp}", "--checkpoint-every", "0"], "checkpoint_every must be >= 1"),
+    (["--fault", "5:1"], "host must be < 2"),
+])
+def test_a_bad_recovery_setting_exits_2_with_its_message(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str],
+        message: str) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert cli.main(["run", *ALL_REDUCE, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fault", ["1", "1:x", "1:-2", "1:2:compile", "1:2:3:4"])
+def test_a_malformed_fault_is_a_usage_error(capsys: pytest.CaptureFixture[str],
+                                            fault: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "broadcast", "--fault", fault])
+    assert info.value.code == 2
+    assert f"argument --fault: '{fault}'" in capsys.readouterr().err
+
+
+def test_fault_argument_parses_host_round_and_phase() -> None:
+    from mpcsim import Fault
+
+    assert console.fault_argument("1:5") == Fault(1, 5, "compute")
+    assert console.fault_argument("0:2:deliver") == Fault(0, 2, "deliver")
