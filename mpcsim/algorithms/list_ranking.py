@@ -7,7 +7,8 @@ a last node), or -1 for a node on a cycle (following succ never ends).
 
 Layout: node i lives on machine i // c (c = chunk_words nodes per machine), at offset
 i - (i // c) * c, as the pair (S(i), D(i)) in memory["nodes"] (int64, the pairs back to back):
-its successor S and the links S jumps over, D. The plan [c, n, J] rides along (3 words).
+its successor S and the links S jumps over, D. The run's plan (mpcsim.Partition) is (c, n,
+J): the same numbers on every machine, computed from n and s, so it is not memory.
 Step t, in rounds 2t and 2t+1: each live node i (S(i) != -1) of machine m sends one 1-word
 request, the offset of S(i), to the owner of S(i); the owner replies to each request with the
 2-word row (S(S(i)), D(S(i))); in round 2t+2 the asker sets D(i) += D(S(i)), S(i) = S(S(i)).
@@ -32,25 +33,24 @@ the last, in which every node's S is -1 unless it is on a cycle. A machine whose
 all reached their list end outputs and halts early (it still answers requests), so short
 lists finish sooner.
 
-Memory, per machine and round (c nodes): the pairs (2c words) and the plan (3). An asking
-machine has no output yet and receives at most 2c words of replies: 4c + 3 after delivery. A
-finished machine holds its output (c words) and receives at most c request words: again
-4c + 3. Requests never pile up: S^(2^t) is injective on the nodes it does not send to -1
+Memory, per machine and round (c nodes): the pairs (2c words). An asking machine has no
+output yet and receives at most 2c words of replies: 4c after delivery. A finished machine
+holds its output (c words) and receives at most c request words: again 4c. Requests never pile up: S^(2^t) is injective on the nodes it does not send to -1
 (succ is, and compositions of injective maps are), so each node is asked at most once per
-step. Sent: at most c request words or 2c reply words. So c = (s - 3) // 4 and
+step. Sent: at most c request words or 2c reply words. So c = s // 4 and
 q = ceil(n / c) machines: q = 4n/s, i.e. q*s = O(n).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..fleet import Fleet
-from ..program import Program
+from ..program import Partition, Program
 from .fleet_order import (bits, ids_at, positions, sorted_keys, stable_order_present,
                           word_for)
 from .spec import AlgorithmSpec
@@ -61,14 +61,20 @@ __all__ = [
 ]
 
 _WORDS_PER_NODE = 4  # S, D, and 2 words of replies (or output and 1 of requests)
-_PLAN_WORDS = 3
 _NOTHING = np.zeros(0, dtype=np.int64)
-_NO_PLAN = np.zeros(_PLAN_WORDS, dtype=np.int64)
+
+
+class _Plan(NamedTuple):
+    """The run's plan (fleet.plan)."""
+
+    chunk_words: int  # c: nodes per machine
+    n: int  # nodes in the input
+    steps: int  # J = ceil(log2 n): the jumping steps
 
 
 def chunk_for(memory_words: int) -> int:
-    """Nodes per machine c = (s - 3) // 4 (at least 1); see the module docstring."""
-    return max(1, (memory_words - _PLAN_WORDS) // _WORDS_PER_NODE)
+    """Nodes per machine c = s // 4 (at least 1); see the module docstring."""
+    return max(1, memory_words // _WORDS_PER_NODE)
 
 
 def steps_for(n: int) -> int:
@@ -89,14 +95,14 @@ class ListRanking(Program):
         self.chunk_words = chunk_words
 
     def partition(self, inputs: Any, num_machines: int,
-                  memory_words: int) -> dict[int, dict[str, Any]]:
-        """Machine i holds the pairs (succ, dist) of nodes i*c .. (i+1)*c - 1 as "nodes" and
-        "plan" = [c, n, J]."""
+                  memory_words: int) -> Partition:
+        """Machine i holds the pairs (succ, dist) of nodes i*c .. (i+1)*c - 1 as "nodes"; the
+        plan is (c, n, J)."""
         succ = _as_successors(inputs)
         n = succ.size
         c = self.chunk_words if self.chunk_words is not None else chunk_for(memory_words)
         m = -(-n // c)
-        need = _WORDS_PER_NODE * c + _PLAN_WORDS
+        need = _WORDS_PER_NODE * c
         problems = []
         if m > num_machines:
             problems.append(("num_machines", num_machines,
@@ -108,13 +114,12 @@ class ListRanking(Program):
                              f">= {need} or lower chunk_words"))
         if problems:
             raise ConfigError(problems=problems)
-        plan = np.array([c, n, steps_for(n)], dtype=np.int64)
         pairs = np.empty((n, 2), dtype=np.int64)
         pairs[:, 0] = succ
         pairs[:, 1] = succ != -1
         flat = pairs.reshape(-1)
-        return {i: {"nodes": flat[2 * i * c:2 * (i + 1) * c].copy(), "plan": plan}
-                for i in range(m)}
+        memory = {i: {"nodes": flat[2 * i * c:2 * (i + 1) * c].copy()} for i in range(m)}
+        return Partition(memory, _Plan(c, n, steps_for(n)))
 
     def round_many(self, fleet: Fleet) -> None:
         t, phase = divmod(fleet.round_idx, 2)
@@ -125,7 +130,7 @@ class ListRanking(Program):
             _answer(fleet, flat, layout)
             fleet.halt()  # asleep until asked again, or until its replies arrive
             return
-        c, steps = _plan(fleet, layout.counts)
+        c, steps = fleet.plan.chunk_words, fleet.plan.steps
         if t > 0 and len(fleet.inbox):
             flat = _apply(fleet, flat.copy(), layout)
             fleet.scatter("nodes", flat, offsets)
@@ -181,23 +186,7 @@ class _Layout:
         return out.reshape(k, w)
 
 
-def _plan(fleet: Fleet, counts: np.ndarray) -> tuple[Any, Any]:
-    """(c, J) from each machine's plan: two numbers when every machine holding a plan has the
-    same one (partition gives them one), else one value per node. Round 0 stores the plans
-    back as they are, so that later rounds gather them without a pass over the machines."""
-    plans, offsets = fleet.gather("plan", _NOTHING)  # machines past the input hold none
-    if fleet.round_idx == 0:
-        fleet.scatter("plan", plans, offsets)
-    plans = plans.reshape(-1, _PLAN_WORDS)
-    if plans.shape[0] == 0 or (plans == plans[0]).all():
-        first = plans[0] if plans.size else _NO_PLAN
-        return max(1, int(first[0])), int(first[2])
-    per_machine = np.zeros((len(fleet), _PLAN_WORDS), dtype=np.int64)
-    per_machine[offsets[1:] > offsets[:-1]] = plans
-    return np.repeat(per_machine[:, 0], counts), np.repeat(per_machine[:, 2], counts)
-
-
-def _ask(fleet: Fleet, succ: np.ndarray, layout: _Layout, c: Any) -> np.ndarray:
+def _ask(fleet: Fleet, succ: np.ndarray, layout: _Layout, c: int) -> np.ndarray:
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
     asker, node) order: the order the core delivers in. Returns which machines asked."""
     succ = np.ascontiguousarray(succ)  # a strided division costs ~3x a copy and one
@@ -206,7 +195,7 @@ def _ask(fleet: Fleet, succ: np.ndarray, layout: _Layout, c: Any) -> np.ndarray:
         return np.zeros(len(fleet), dtype=bool)
     machine = layout.machine_of(order)
     fleet.send_many(ids_at(fleet, machine), owners,
-                    succ.take(order) - owners * (c if np.isscalar(c) else c.take(order)))
+                    succ.take(order) - owners * c)
     return layout.padded(succ != -1, False).any(axis=1)
 
 
@@ -321,12 +310,12 @@ def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
-    """Default (q, s): s = max(64, 4*ceil(n^(2/3)) + 3) (raised so ceil(n/q) nodes fit if q is
+    """Default (q, s): s = max(64, 4*ceil(n^(2/3))) (raised so ceil(n/q) nodes fit if q is
     given); q = ceil(n / c) with c = chunk_for(s)."""
     if s is None:
-        s = max(64, _WORDS_PER_NODE * math.ceil(max(n, 1) ** (2 / 3)) + _PLAN_WORDS)
+        s = max(64, _WORDS_PER_NODE * math.ceil(max(n, 1) ** (2 / 3)))
         if q is not None:
-            s = max(s, _WORDS_PER_NODE * math.ceil(n / q) + _PLAN_WORDS)
+            s = max(s, _WORDS_PER_NODE * math.ceil(n / q))
     if q is None:
         q = max(1, -(-n // chunk_for(s)))
     return q, s

@@ -156,3 +156,16 @@ def test_spare_machines_several_hosts_and_fleets_of_one_change_nothing() -> None
         assert result.rounds == one.rounds
         assert [(r.messages, r.words) for r in result.trace.rounds] == \
             [(r.messages, r.words) for r in one.trace.rounds]
+
+
+def test_a_machine_peaks_at_4c_words_its_pairs_and_their_replies() -> None:
+    """The plan (c, n, J) is the run's, not memory: a machine of c nodes holds its 2c words of
+    pairs and, after a reply round, 2c words of replies, so s = 4c is enough."""
+    succ = CASES["one random list"]
+    c = 30
+    q = -(-succ.size // c)
+    result = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=4 * c)
+    assert list_ranking.chunk_for(4 * c) == c
+    assert list_ranking.verify(result.output, succ)
+    assert result.trace.max_memory_words == 4 * c
+    assert result.plan == (c, succ.size, list_ranking.steps_for(succ.size))
