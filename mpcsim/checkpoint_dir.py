@@ -134,14 +134,16 @@ class CheckpointDir:
         self.path = Path(path)
         self.identity = run_identity
 
-    def refuse_existing(self) -> None:
-        """A new run must not mix its checkpoints with another run's (ConfigError)."""
+    def claim(self) -> None:
+        """Create the directory for a new run; ConfigError if it holds checkpoints (a new run
+        must not mix its checkpoints with another run's)."""
         found = _checkpoint_files(self.path)
         if found:
             raise ConfigError(problems=[("checkpoint_dir", str(self.path), (
                 f"already holds checkpoints of a run (latest after round {found[-1][0]}); "
                 f"pass resume={str(self.path)!r} to continue that run, or give an empty or new "
                 f"directory"))])
+        self.path.mkdir(parents=True, exist_ok=True)
 
     def write(self, checkpoint: Checkpoint) -> Path:
         """Write `checkpoint` atomically as round-<k>.ckpt; keep the latest KEEP files."""
@@ -218,7 +220,8 @@ def load(path: str | os.PathLike[str]) -> Checkpoint:
                if not directory.is_dir() else "holds no checkpoint (round-<k>.ckpt files)")
         raise ConfigError(problems=[("resume", str(directory), (
             f"{why}: pass the directory a run wrote with checkpoint_dir= (it writes one every "
-            f"checkpoint_every rounds), or run without resume"))])
+            f"checkpoint_every rounds; a run that ended or died before its first checkpoint "
+            f"left none), or run without resume"))])
     _, file = found[-1]
     return _read(file, found[-2][1] if len(found) > 1 else None)
 

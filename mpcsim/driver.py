@@ -120,7 +120,7 @@ def _checkpoints(program: Program, initial: dict[int, dict[str, Any]], plan: Any
     identity = checkpoint_dir.identity(config, layout.num_hosts, program, initial, plan)
     store = checkpoint_dir.CheckpointDir(config.writes_to, identity)
     if saved is None:
-        store.refuse_existing()
+        store.claim()
     return saved, store, layout
 
 

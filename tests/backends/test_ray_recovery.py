@@ -110,3 +110,30 @@ def test_an_actor_lost_beyond_max_recoveries_raises_host_lost(ray_session: Any) 
         relay(20, max_recoveries=1, faults=(Fault(3, 4), Fault(1, 9)))
     assert (info.value.host, info.value.round_idx) == (1, 9)
     assert "machines 4..7" in str(info.value) and "max_recoveries=1" in str(info.value)
+
+
+def test_a_run_whose_driver_died_resumes_from_its_checkpoint_dir_on_ray(
+        ray_session: Any, tmp_path: Any) -> None:
+    """checkpoint_dir on Ray, the driver stopped after round 7 (checkpoint after round 5);
+    resume=DIR on Ray, and a local run's directory resumed on Ray: the failure-free run."""
+
+    class DriverDied(Exception):
+        pass
+
+    def died_after_round_7(record: mpcsim.RoundRecord, elapsed_s: float) -> None:
+        if record.round_idx == 7:
+            raise DriverDied
+
+    def run(backend: str, **kwargs: Any) -> mpcsim.Result:
+        return mpcsim.run(Relay(12), num_machines=16, memory_words=10_000, backend=backend,
+                          num_workers=HOSTS, seed=5, checkpoint_every=3, **kwargs)
+
+    reference = run("local")
+    for first in ("ray", "local"):
+        directory = tmp_path / first
+        with pytest.raises(DriverDied):
+            run(first, checkpoint_dir=directory, progress=died_after_round_7)
+        result = run("ray", resume=directory)
+        assert result.output == reference.output and result.rounds == reference.rounds
+        assert [r.words for r in result.trace.rounds] == [r.words for r in
+                                                          reference.trace.rounds]
