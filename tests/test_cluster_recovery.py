@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.slow]
 JOB_TIMEOUT_S = 240
 
 JOB = """
-import json, os, signal, sys
+import json, os, signal, sys, time
 import numpy as np
 import ray
 import mpcsim
@@ -61,6 +61,13 @@ victim = raylet_of(other)
 def stop_node(record, elapsed_s):
     if record.round_idx == 35:
         os.kill(victim, signal.SIGKILL)
+        # the run must see the loss, however fast its remaining rounds are: wait until Ray
+        # has declared the node dead (~10 s: its health checks) before round 36
+        deadline = time.time() + 120
+        while any(n["NodeID"] == other and n["Alive"] for n in ray.nodes()):
+            if time.time() > deadline:
+                raise SystemExit("the killed node was never declared dead")
+            time.sleep(0.5)
 
 result = mpcsim.run(Relay(), progress=stop_node, **kw)
 print("RESULT", json.dumps({
