@@ -43,10 +43,10 @@ bound with a network sort): N = 10^3: 42 (s = 32), 35 (s = 100); N = 10^4: 59 (s
 73), 33 (s = 10^4, bound 34).
 Memory: the sort's plan within s - F - 4 words (F the barrier fan-in), ending with at most
 s // 4 pairs per machine (each goes on as one 3-word message: <= s sent); in the lock-step,
-c positions per machine hold X, P and R (3c words) and the barrier's state (3), and receive
-at most 3c words of finds, or 2c of requests (one per position and kind) or replies: <= 5c + 3
-words (sent: <= 2c). c = (s - 4) // 10 all the same, as when the lock-step kept its requests
-(9c + 4 words): q and the sort's plans stay as they were. q = max(sort machines,
+c positions per machine hold X, P and R (3c words), the order they asked in (<= 2c: one per
+position and kind) and the barrier's state (3), and receive at most 3c words of finds, or 2c
+of requests or replies: <= 7c + 3 words (sent: <= 2c). c = (s - 4) // 10, so that q and the
+sort's plans stay as they were when the lock-step kept its requests per kind (9c + 4 words). q = max(sort machines,
 ceil(N / c)): q*s ~ 10N (<= 17N for s >= 24). Any s >= 14 words has a plan (c = 1, a network
 sort).
 """

@@ -14,11 +14,10 @@ the first round after the sort, or after the barrier that follows a sample sort)
 A request is one word: the offset, at the owner of t, of a pointer t = P(p) (double) or R(p)
 (compose, fetch); an asker's requests to one owner travel as one message (send_grouped: the
 same words, one message where there were many), and so do the owner's replies and the finds
-for one owner. Requests leave in (owner, asker, position, kind) order, the core's delivery
-order, so the core sorts nothing; replies go back by asker, and the asker matches
-them by recomputing the same requests from P and R (unchanged since it asked): its inbox is
-by owner, then in the order asked. Each reordering is one sort of packed keys (fleet_order).
-What machine m keeps, sends and outputs depends only on its memory and inbox, the round and
+for one owner. An asker sorts its requests by owner once (one packed-key sort over the fleet)
+and keeps the order it asked in as memory["ask"] (<= 2c words); the owner answers each asker
+in the order asked, so the replies arrive in that order (by owner, then as asked) and land
+without another sort. What machine m keeps, sends and outputs depends only on its memory and inbox, the round and
 the layout (tested with vectorize=False).
 """
 
@@ -192,14 +191,30 @@ def _asked(rows: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
 
 def _ask(layout: _Layout, fleet: Fleet, rows: np.ndarray, starts: np.ndarray,
          columns: tuple[int, ...]) -> None:
-    """One 1-word request per pointer asked about: its offset at its owner."""
+    """One word per pointer asked about: its offset at its owner; a machine's requests to one
+    owner as one message, its messages by owner. The flat indexes 3*row + column asked, in
+    that order (the order the replies will arrive in), are kept as memory["ask"]."""
     asked = _asked(rows, columns)
-    if asked.size == 0:
-        return
+    k, qb = len(fleet), bits(fleet.num_machines)
+    machine = _machine_of_row(starts)[asked // 3]
+    local = asked - 3 * starts[machine]
     targets = rows.reshape(-1)[asked]
-    order, owners = stable_order(targets // layout.positions, fleet.num_machines)
-    machine = _machine_of_row(starts)[asked[order] // 3]
-    send_grouped(fleet, ids_at(fleet, machine), owners, targets[order] - owners * layout.positions)
+    width = 3 * int((starts[1:] - starts[:-1]).max(initial=1))  # local < width
+    keys = sorted_keys((machine << qb) | (targets // layout.positions), k << qb, local, width)
+    b = bits(width)
+    local = (keys & ((1 << b) - 1)).astype(np.int64)  # by (machine, owner, row, column)
+    major = (keys >> b).astype(np.int64)
+    machine, owners = major >> qb, major & ((1 << qb) - 1)
+    fleet.scatter("ask", local, _offsets(np.bincount(machine, minlength=k)))
+    if local.size:
+        wanted = rows.reshape(-1)[3 * starts[machine] + local]
+        send_grouped(fleet, ids_at(fleet, machine), owners, wanted - owners * layout.positions)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
 
 
 def _machine_of_row(starts: np.ndarray) -> np.ndarray:
@@ -208,36 +223,29 @@ def _machine_of_row(starts: np.ndarray) -> np.ndarray:
 
 
 def _answer(layout: _Layout, fleet: Fleet, i: int) -> None:
-    """Answer request round i: P at each offset asked (X in the fetch), by asker."""
+    """Answer request round i: P at each offset asked (X in the fetch), to each asker in the
+    order it asked (one message per asker, as its request came)."""
     dests, sources, wanted = per_item(fleet.inbox)  # by owner, asker, order asked
     if dests.size == 0:
         return
     flat, offsets = fleet.gather("xpr", _EMPTY)
     column = X if i == len(schedule(layout.k)) - 1 else P
     asked = 3 * (offsets[positions(fleet, dests)] // 3 + wanted) + column
-    order, askers = stable_order(sources, fleet.num_machines)
-    send_grouped(fleet, dests[order], askers, flat[asked[order]])
+    send_grouped(fleet, dests, sources, flat[asked])  # the core orders them by asker
 
 
 def _apply(layout: _Layout, fleet: Fleet, rows: np.ndarray, starts: np.ndarray,
            columns: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(where, replies): the flat indexes 3*row + column of the requests for `columns`, each
-    machine's recomputed from P and R (unchanged since it asked) and sorted by (owner,
-    position, column), the order its inbox lists the replies in; and the replies."""
-    asked = _asked(rows, columns)
+    """(where, replies): the flat indexes 3*row + column asked, in the order the replies
+    arrive (by owner: memory["ask"], kept when asking), and the replies. `columns` are the
+    ones the request round asked about (for the check)."""
+    ask, offsets = fleet.gather("ask", _EMPTY)
     replies = fleet.inbox.values
-    if replies.size != asked.size:
-        raise AssertionError(f"hop-k: {replies.size} replies for {asked.size} requests")
-    if asked.size == 0:
-        return asked, replies
-    q = fleet.num_machines
-    machine = _machine_of_row(starts)[asked // 3]
-    first = 3 * starts[machine]
-    width = 3 * int((starts[1:] - starts[:-1]).max(initial=1))
-    owners = rows.reshape(-1)[asked] // layout.positions
-    # sorted within each machine's block of `asked`: the machine of each slot stays
-    keys = sorted_keys(machine * q + owners, len(fleet) * q, asked - first, width)
-    return first + (keys & ((1 << bits(width)) - 1)).astype(np.int64), replies
+    if replies.size != ask.size:
+        raise AssertionError(f"hop-k: {replies.size} replies for {ask.size} requests "
+                             f"(columns {columns})")
+    where = 3 * np.repeat(starts[:-1], offsets[1:] - offsets[:-1]) + ask
+    return where, replies
 
 
 def _output(fleet: Fleet, rows: np.ndarray, starts: np.ndarray, fetched: np.ndarray,
@@ -247,5 +255,6 @@ def _output(fleet: Fleet, rows: np.ndarray, starts: np.ndarray, fetched: np.ndar
     out[fetched // 3] = symbols
     for m in fleet.machines:
         m.memory.pop("xpr", None)
+        m.memory.pop("ask", None)
     fleet.set_outputs(out, starts)
     fleet.halt()
