@@ -4,7 +4,8 @@ Tools that execute a round program somewhere else than a host (transformer_bridg
 transformer compiler runs each machine's round inside a token's per-token map) need the
 machine exactly as a host builds it and its outbox exactly as a host routes it:
 
-    machine = solo.machine(program_run, machine_id, round_idx, memory, output)
+    machine = solo.machine(solo.Settings(q, s, seed, plan), machine_id, round_idx, memory,
+                           output)
     machine.inbox = pairs or a columns.Inbox       # what the previous round delivered
     outbox = solo.step(program, machine)           # in send order: (dest, payload) pairs
                                                    # for send, OutBatch for send_many rows
