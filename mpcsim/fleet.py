@@ -228,32 +228,40 @@ class Fleet:
         values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else _EMPTY
         return _readonly(values), offsets
 
-    def _untouched_since(self, round_idx: int) -> bool:
-        """Whether no machine of this fleet had its memory read or set through the machine
-        (Machine.memory) since before round `round_idx`: then its memory changed only by
-        scatters. False when unknown (no host)."""
+    def _suspects(self, round_idx: int) -> list[int] | None:
+        """The indexes of this fleet's machines whose memory may have changed other than by
+        scatters since before round `round_idx`: those read or set through Machine.memory
+        since (the host's touched_round) or in this round so far (RunState.touched); None
+        when unknown (no host counting touches: then every machine is a suspect)."""
         host = self._run.host()
-        if host is None or not host.counts_touches or self._run.touched:
-            return False
+        if host is None or not host.counts_touches:
+            return None
         if not self.ids.size:
-            return True
-        return int(host.touched_round[self.ids - host.lo].max()) < round_idx
+            return []
+        late = host.touched_round[self.ids - host.lo] >= round_idx
+        touched = self._run.touched
+        if touched:
+            now = self.index_of(np.fromiter((m.id for m in touched), dtype=np.int64,
+                                            count=len(touched)))
+            late[now[now >= 0]] = True
+        return np.flatnonzero(late).tolist()
 
     def _from_scatter(self, key: str, ids: np.ndarray, values: np.ndarray,
                       offsets: np.ndarray, views: list[np.ndarray], scattered_at: int
                       ) -> tuple[np.ndarray, np.ndarray] | None:
         """gather(key) from the last scatter of `key` (to the machines `ids`) if every machine
-        of this fleet got a view then and still holds it: certain when none of them was
-        touched through Machine.memory since, else checked view by view."""
+        of this fleet got a view then and still holds it: checked view by view for the
+        machines touched through Machine.memory since (all of them if that is unknown)."""
         index = None if np.array_equal(ids, self.ids) else index_in(ids, self.ids)
         if index is not None and index.size and index.min() < 0:
             return None
-        if not self._untouched_since(scattered_at):
-            slots = range(len(self.machines)) if index is None else index.tolist()
-            for m, i in zip(self.machines, slots):
-                memory = m._memory
-                if memory is None or memory.get(key) is not views[i]:
-                    return None
+        suspects = self._suspects(scattered_at)
+        machines = self.machines
+        for i in range(len(machines)) if suspects is None else suspects:
+            memory = machines[i]._memory
+            slot = i if index is None else int(index[i])
+            if memory is None or memory.get(key) is not views[slot]:
+                return None
         if index is None:
             return _readonly(values), offsets
         taken = np.zeros(index.size + 1, dtype=np.int64)

@@ -261,3 +261,24 @@ def test_an_output_list_grown_in_place_is_counted_as_it_grows() -> None:
 
     assert transcript(runs[0]) == transcript(runs[1])
     assert [r.max_memory_words for r in runs[0].trace.rounds] == [1, 4, 7]
+
+
+@pytest.mark.parametrize("when", ["a round later", "the same round"])
+def test_gather_sees_a_value_replaced_through_machine_memory(when: str) -> None:
+    def scatter(fleet: Fleet) -> None:
+        fleet.scatter("a", np.arange(len(fleet), dtype=np.int64), np.arange(len(fleet) + 1))
+
+    def replace(fleet: Fleet) -> None:
+        fleet.machines[1].memory["a"] = np.array([99])
+
+    def read(fleet: Fleet) -> None:
+        if when == "the same round":
+            replace(fleet)
+        values, _ = fleet.gather("a")
+        fleet.set_outputs(values.copy(), np.arange(len(fleet) + 1))
+
+    steps = ({0: scatter, 1: replace, 2: read} if when == "a round later"
+             else {0: scatter, 2: read})
+    result = run(steps, rounds=3)
+
+    assert [int(o[0]) for o in result.output] == [0, 99, 2, 3]
