@@ -7,18 +7,22 @@ the first round after the sort, or after the barrier that follows a sample sort)
 
     tau 0          each sorted machine sends its last pair (symbol, position) to the next one
     tau 1          f for every sorted pair; one 3-word row (p, f(p), X_p) to the owner of p
-    tau 2          owners store (X, P = f, R = identity) per position: memory["xpr"]; requests
+    tau 2          owners store X, P = f, R = identity per position: memory["x"], ["p"], ["r"];
+                   requests
     tau 3, 5, ...  owners answer each 1-word request with one word (P, or X in the fetch)
     tau 4, 6, ...  askers apply the replies; then the next requests, or the output
 
 A request is one word: the offset, at the owner of t, of a pointer t = P(p) (double) or R(p)
 (compose, fetch); an asker's requests to one owner travel as one message (send_grouped: the
 same words, one message where there were many), and so do the owner's replies and the finds
-for one owner. An asker sorts its requests by owner once (one packed-key sort over the fleet)
-and keeps the order it asked in as memory["ask"] (<= 2c words); the owner answers each asker
-in the order asked, so the replies arrive in that order (by owner, then as asked) and land
-without another sort. What machine m keeps, sends and outputs depends only on its memory and inbox, the round and
-the layout (tested with vectorize=False).
+for one owner. An asker sorts its requests by owner once (a packed-key sort, over runs of
+consecutive machines of about _CHUNK_ROWS positions, so that a few large machines are
+ordered one at a time in cache) and keeps the order it asked in as memory["ask"] (<= 2c
+words); the owner answers each asker in the order asked, so the replies arrive in that order
+(by owner, then as asked) and land without another sort. A round stores anew only the
+columns it changed (P after a double, R after a compose or copy). What machine m keeps, sends
+and outputs depends only on its memory and inbox, the round and the layout (tested with
+vectorize=False).
 """
 
 from __future__ import annotations
@@ -133,45 +137,56 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
     send_grouped(fleet, ids_at(fleet, machine[order]), owners, rows)
 
 
-def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[np.ndarray, np.ndarray]:
-    """The owner of positions [jc, jc + size) stores (X_p, f(p), p) per position: X, P = f
-    and R = the identity. Machines that own no position halt: their part is over."""
+def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """The owner of positions [jc, jc + size) stores, per position p, X_p, P = f(p) and R = p
+    (the identity), as memory["x"], ["p"], ["r"]. Machines that own no position halt: their
+    part is over."""
     dests, _, rows = per_item(fleet.inbox, 3)
     counts = np.zeros(len(fleet), dtype=np.int64)
     if dests.size:
         at = positions(fleet, dests)
         counts += np.bincount(at, minlength=len(fleet))
-    starts = np.zeros(len(fleet) + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
-    xpr = np.empty((int(starts[-1]), 3), dtype=np.int64)
+    starts = _offsets(counts)
+    columns = {j: np.empty(int(starts[-1]), dtype=np.int64) for j in (X, P, R)}
     if dests.size:
         where = starts[at] + rows[:, 0] - dests * layout.positions
-        xpr[where, X], xpr[where, P], xpr[where, R] = rows[:, 2], rows[:, 1], rows[:, 0]
+        columns[X][where], columns[P][where], columns[R][where] = rows[:, 2], rows[:, 1], rows[:, 0]
     fleet.halt(where=counts == 0)
-    return xpr, starts
+    return columns, starts
 
 
 # -- doubling ------------------------------------------------------------------------------------
 
+_KEYS = {X: "x", P: "p", R: "r"}  # memory keys of the columns, c words each
+_CHUNK_ROWS = 1 << 14  # an asker's requests are ordered a few machines at a time (cache-sized)
+
+
 def _request_round(layout: _Layout, fleet: Fleet, i: int) -> None:
     """Request round i of the schedule: apply round i - 1's replies (or, for i = 0, store the
-    finds), then send round i's requests."""
+    finds), then send round i's requests. Only the columns that change are stored anew."""
     plan = schedule(layout.k)
     if i == 0:
-        rows, starts = _receive_finds(layout, fleet)
+        columns, starts = _receive_finds(layout, fleet)
+        changed = {X, P, R}
     else:
-        flat, offsets = fleet.gather("xpr", _EMPTY)
-        rows, starts = flat.reshape(-1, 3).copy(), offsets // 3
-        if i == len(plan):  # the fetch's replies: the output
-            _output(fleet, rows, starts, *_apply(layout, fleet, rows, starts, (R,)))
+        columns = {}
+        for j in (P, R):
+            columns[j], starts = fleet.gather(_KEYS[j], _EMPTY)
+        asked = _columns(plan[i - 1]) if i < len(plan) else (R,)
+        fetch = i == len(plan)
+        fresh = _apply(fleet, starts, asked, NONE if fetch else -1)
+        if fetch:  # the fetch's replies, X at R: the output
+            _output(fleet, fresh[R], starts)
             return
-        where, replies = _apply(layout, fleet, rows, starts, _columns(plan[i - 1]))
-        rows.reshape(-1)[where] = replies
+        columns.update(fresh)
+        changed = set(fresh)
     copy, double, compose = plan[i]
     if copy:
-        rows[:, R] = rows[:, P]
-    fleet.scatter("xpr", rows.reshape(-1), 3 * starts)
-    _ask(layout, fleet, rows, starts, _columns(plan[i]) if double or compose else (R,))
+        columns[R] = columns[P]
+        changed.add(R)
+    for j in sorted(changed):
+        fleet.scatter(_KEYS[j], columns[j], starts)
+    _ask(layout, fleet, columns, starts, _columns(plan[i]) if double or compose else (R,))
 
 
 def _columns(entry: tuple[bool, bool, bool]) -> tuple[int, ...]:
@@ -180,35 +195,68 @@ def _columns(entry: tuple[bool, bool, bool]) -> tuple[int, ...]:
     return (P,) * double + (R,) * compose
 
 
-def _asked(rows: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
-    """Flat indexes 3*row + column of the pointers asked about (those >= 0), ascending: by
-    machine, position, then column."""
-    if len(columns) == 1:
-        return 3 * np.flatnonzero(rows[:, columns[0]] >= 0) + columns[0]
-    both = np.flatnonzero(rows[:, P:R + 1].reshape(-1) >= 0)  # (row, P or R), row-major
-    return 3 * (both >> 1) + P + (both & 1)
+def _ask(layout: _Layout, fleet: Fleet, columns: dict[int, np.ndarray], starts: np.ndarray,
+         asked: tuple[int, ...]) -> None:
+    """One word per pointer asked about (those >= 0): its offset at its owner; a machine's
+    requests to one owner as one message, its messages by owner. Each machine keeps the
+    codes of what it asked (ncols*row + j, j the index of the column in `asked`), in the order
+    the replies will arrive in, as memory["ask"]. Ordered a chunk of machines at a time."""
+    ncols = len(asked)
+    targets = columns[asked[0]] if ncols == 1 else \
+        np.stack([columns[j] for j in asked], axis=1).reshape(-1)
+    k, q, c = len(fleet), fleet.num_machines, layout.positions
+    edges = _chunks(starts)
+    parts = [_requests(targets[ncols * starts[a]:ncols * starts[b]],
+                       ncols * (starts[a:b + 1] - starts[a]), q, c) for a, b in edges]
+    codes = np.concatenate([p[2] for p in parts]) if parts else _EMPTY
+    wanted = np.concatenate([p[3] for p in parts]) if parts else _EMPTY
+    machine = np.concatenate([p[0] + a for p, (a, _) in zip(parts, edges)]) if parts else _EMPTY
+    owners = np.concatenate([p[1] for p in parts]) if parts else _EMPTY
+    lengths = np.concatenate([p[4] for p in parts]) if parts else _EMPTY
+    per_machine = np.bincount(machine, weights=lengths, minlength=k).astype(np.int64)
+    fleet.scatter("ask", codes, _offsets(per_machine))
+    if wanted.size:
+        fleet.send_many(ids_at(fleet, machine), owners, wanted, _offsets(lengths))
 
 
-def _ask(layout: _Layout, fleet: Fleet, rows: np.ndarray, starts: np.ndarray,
-         columns: tuple[int, ...]) -> None:
-    """One word per pointer asked about: its offset at its owner; a machine's requests to one
-    owner as one message, its messages by owner. The flat indexes 3*row + column asked, in
-    that order (the order the replies will arrive in), are kept as memory["ask"]."""
-    asked = _asked(rows, columns)
-    k, qb = len(fleet), bits(fleet.num_machines)
-    machine = _machine_of_row(starts)[asked // 3]
-    local = asked - 3 * starts[machine]
-    targets = rows.reshape(-1)[asked]
-    width = 3 * int((starts[1:] - starts[:-1]).max(initial=1))  # local < width
-    keys = sorted_keys((machine << qb) | (targets // layout.positions), k << qb, local, width)
+def _chunks(starts: np.ndarray) -> list[tuple[int, int]]:
+    """Runs [a, b) of consecutive machines of about _CHUNK_ROWS rows (at least one machine)."""
+    k = starts.size - 1
+    if k == 0:
+        return []
+    cuts = np.unique(np.searchsorted(starts[:-1], np.arange(0, int(starts[-1]) + 1,
+                                                            _CHUNK_ROWS), side="right") - 1)
+    cuts = cuts[(cuts > 0) & (cuts < k)].tolist()
+    bounds = [0] + cuts + [k]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _requests(targets: np.ndarray, bounds: np.ndarray, q: int, c: int
+              ) -> tuple[np.ndarray, ...]:
+    """The requests of a run of machines whose pointers (flat, ncols per row) are
+    targets[bounds[m]:bounds[m + 1]] for machine m: (machine, owner) per message and, per
+    request in the order sent (machine, owner, code), its code (the flat index local to its
+    machine), the offset asked at the owner; and the words of each message."""
+    nm = bounds.size - 1
+    asked = np.flatnonzero(targets >= 0)
+    owners = targets[asked] // c
+    if nm == 1:
+        major, code = owners, asked
+    else:
+        machine = np.repeat(np.arange(nm), bounds[1:] - bounds[:-1])[asked]
+        major, code = (machine << bits(q)) | owners, asked - bounds[machine]
+    width = int((bounds[1:] - bounds[:-1]).max(initial=1))
+    keys = sorted_keys(major, nm << bits(q), code, width)
     b = bits(width)
-    local = (keys & ((1 << b) - 1)).astype(np.int64)  # by (machine, owner, row, column)
+    code = (keys & ((1 << b) - 1)).astype(np.int64)
     major = (keys >> b).astype(np.int64)
-    machine, owners = major >> qb, major & ((1 << qb) - 1)
-    fleet.scatter("ask", local, _offsets(np.bincount(machine, minlength=k)))
-    if local.size:
-        wanted = rows.reshape(-1)[3 * starts[machine] + local]
-        send_grouped(fleet, ids_at(fleet, machine), owners, wanted - owners * layout.positions)
+    first = np.flatnonzero(np.diff(major, prepend=-1))
+    lengths = np.diff(first, append=major.size)
+    heads = major[first]
+    machine, owners = heads >> bits(q), heads & ((1 << bits(q)) - 1)
+    base = 0 if nm == 1 else np.repeat(bounds[machine], lengths)
+    wanted = targets[code + base] - np.repeat(owners * c, lengths)
+    return machine, owners, code, wanted, lengths
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -217,44 +265,45 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def _machine_of_row(starts: np.ndarray) -> np.ndarray:
-    """The fleet index of the machine holding each row."""
-    return np.repeat(np.arange(starts.size - 1), starts[1:] - starts[:-1])
-
-
 def _answer(layout: _Layout, fleet: Fleet, i: int) -> None:
     """Answer request round i: P at each offset asked (X in the fetch), to each asker in the
     order it asked (one message per asker, as its request came)."""
-    dests, sources, wanted = per_item(fleet.inbox)  # by owner, asker, order asked
-    if dests.size == 0:
+    got = fleet.inbox  # by owner, asker, order asked
+    if len(got) == 0:
         return
-    flat, offsets = fleet.gather("xpr", _EMPTY)
     column = X if i == len(schedule(layout.k)) - 1 else P
-    asked = 3 * (offsets[positions(fleet, dests)] // 3 + wanted) + column
-    send_grouped(fleet, dests, sources, flat[asked])  # the core orders them by asker
+    values, offsets = fleet.gather(_KEYS[column], _EMPTY)
+    lengths = got.offsets[1:] - got.offsets[:-1]
+    base = np.repeat(offsets[positions(fleet, got.dests)], lengths)
+    fleet.send_many(got.dests, got.sources, values[got.values + base], got.offsets)
 
 
-def _apply(layout: _Layout, fleet: Fleet, rows: np.ndarray, starts: np.ndarray,
-           columns: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(where, replies): the flat indexes 3*row + column asked, in the order the replies
-    arrive (by owner: memory["ask"], kept when asking), and the replies. `columns` are the
-    ones the request round asked about (for the check)."""
+def _apply(fleet: Fleet, starts: np.ndarray, asked: tuple[int, ...], none: int
+           ) -> dict[int, np.ndarray]:
+    """The columns `asked` anew from the replies: each machine's replies arrive in the order
+    of its memory["ask"] (by owner, then as asked); where nothing was asked (the pointer is
+    none) the new value is `none`."""
     ask, offsets = fleet.gather("ask", _EMPTY)
     replies = fleet.inbox.values
     if replies.size != ask.size:
         raise AssertionError(f"hop-k: {replies.size} replies for {ask.size} requests "
-                             f"(columns {columns})")
-    where = 3 * np.repeat(starts[:-1], offsets[1:] - offsets[:-1]) + ask
-    return where, replies
+                             f"(columns {asked})")
+    ncols = len(asked)
+    where = ask + ncols * np.repeat(starts[:-1], offsets[1:] - offsets[:-1])
+    if ncols == 1:
+        fresh = np.full(int(starts[-1]), none, dtype=np.int64)
+        fresh[where] = replies
+        return {asked[0]: fresh}
+    both = np.full(ncols * int(starts[-1]), none, dtype=np.int64)
+    both[where] = replies
+    both = both.reshape(-1, ncols)
+    return {j: np.ascontiguousarray(both[:, at]) for at, j in enumerate(asked)}
 
 
-def _output(fleet: Fleet, rows: np.ndarray, starts: np.ndarray, fetched: np.ndarray,
-            symbols: np.ndarray) -> None:
+def _output(fleet: Fleet, fetched: np.ndarray, starts: np.ndarray) -> None:
     """After the fetch: hop_k at each position is X at R (fetched), or NONE where R is none."""
-    out = np.full(rows.shape[0], NONE, dtype=np.int64)
-    out[fetched // 3] = symbols
     for m in fleet.machines:
-        m.memory.pop("xpr", None)
-        m.memory.pop("ask", None)
-    fleet.set_outputs(out, starts)
+        for key in ("x", "p", "r", "ask"):
+            m.memory.pop(key, None)
+    fleet.set_outputs(fetched, starts)
     fleet.halt()

@@ -154,6 +154,20 @@ def test_the_lock_step_fleet_round_keeps_machines_apart(sort_kind: str) -> None:
             [(r.messages, r.words) for r in one.trace.rounds]
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 150])
+def test_ordering_requests_a_few_machines_at_a_time_changes_nothing(
+        chunk_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Askers order their requests over runs of machines of about _CHUNK_ROWS positions: one
+    machine at a time or a few give the output and per-round trace of one run over all."""
+    x = hopk.make_input(3000, np.random.default_rng(5))
+    whole, _ = run(x, 13)
+    monkeypatch.setattr(hopk_doubling, "_CHUNK_ROWS", chunk_rows)
+    runs, _ = run(x, 13)
+    assert hopk.verify(runs.output, x, 13)
+    assert [(r.messages, r.words, r.max_memory_words) for r in runs.trace.rounds] == \
+        [(r.messages, r.words, r.max_memory_words) for r in whole.trace.rounds]
+
+
 ADVERSARIAL = {
     "paper-like": hopk.make_input(10_000, np.random.default_rng(6)),
     "all equal (fixed points)": np.zeros(10_000, dtype=np.int64),
