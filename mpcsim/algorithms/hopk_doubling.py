@@ -205,14 +205,19 @@ def _ask(layout: _Layout, fleet: Fleet, columns: dict[int, np.ndarray], starts: 
     targets = columns[asked[0]] if ncols == 1 else \
         np.stack([columns[j] for j in asked], axis=1).reshape(-1)
     k, q, c = len(fleet), fleet.num_machines, layout.positions
-    edges = _chunks(starts)
-    parts = [_requests(targets[ncols * starts[a]:ncols * starts[b]],
-                       ncols * (starts[a:b + 1] - starts[a]), q, c) for a, b in edges]
-    codes = np.concatenate([p[2] for p in parts]) if parts else _EMPTY
-    wanted = np.concatenate([p[3] for p in parts]) if parts else _EMPTY
-    machine = np.concatenate([p[0] + a for p, (a, _) in zip(parts, edges)]) if parts else _EMPTY
-    owners = np.concatenate([p[1] for p in parts]) if parts else _EMPTY
-    lengths = np.concatenate([p[4] for p in parts]) if parts else _EMPTY
+    codes = np.empty(np.count_nonzero(targets >= 0), dtype=np.int64)
+    wanted = np.empty_like(codes)
+    heads, lengths, done = [], [], 0
+    for a, b in _chunks(starts):
+        machine, owners, sizes = _requests(targets[ncols * starts[a]:ncols * starts[b]],
+                                           ncols * (starts[a:b + 1] - starts[a]), q, c,
+                                           codes[done:], wanted[done:])
+        heads.append((machine + a, owners))
+        lengths.append(sizes)
+        done += int(sizes.sum())
+    machine = np.concatenate([m for m, _ in heads]) if heads else _EMPTY
+    owners = np.concatenate([o for _, o in heads]) if heads else _EMPTY
+    lengths = np.concatenate(lengths) if heads else _EMPTY
     per_machine = np.bincount(machine, weights=lengths, minlength=k).astype(np.int64)
     fleet.scatter("ask", codes, _offsets(per_machine))
     if wanted.size:
@@ -231,32 +236,37 @@ def _chunks(starts: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _requests(targets: np.ndarray, bounds: np.ndarray, q: int, c: int
-              ) -> tuple[np.ndarray, ...]:
+def _requests(targets: np.ndarray, bounds: np.ndarray, q: int, c: int, codes: np.ndarray,
+              wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The requests of a run of machines whose pointers (flat, ncols per row) are
-    targets[bounds[m]:bounds[m + 1]] for machine m: (machine, owner) per message and, per
-    request in the order sent (machine, owner, code), its code (the flat index local to its
-    machine), the offset asked at the owner; and the words of each message."""
-    nm = bounds.size - 1
+    targets[bounds[m]:bounds[m + 1]] for machine m, in the order sent (machine, owner, code):
+    each one's code (its flat index local to its machine) and offset at its owner, written
+    to the starts of `codes` and `wanted`. Returns (machine, owner, words) per message."""
+    nm, qb = bounds.size - 1, bits(q)
     asked = np.flatnonzero(targets >= 0)
     owners = targets[asked] // c
     if nm == 1:
         major, code = owners, asked
     else:
         machine = np.repeat(np.arange(nm), bounds[1:] - bounds[:-1])[asked]
-        major, code = (machine << bits(q)) | owners, asked - bounds[machine]
+        major, code = (machine << qb) | owners, asked - bounds[machine]
     width = int((bounds[1:] - bounds[:-1]).max(initial=1))
-    keys = sorted_keys(major, nm << bits(q), code, width)
-    b = bits(width)
-    code = (keys & ((1 << b) - 1)).astype(np.int64)
-    major = (keys >> b).astype(np.int64)
-    first = np.flatnonzero(np.diff(major, prepend=-1))
-    lengths = np.diff(first, append=major.size)
-    heads = major[first]
-    machine, owners = heads >> bits(q), heads & ((1 << bits(q)) - 1)
-    base = 0 if nm == 1 else np.repeat(bounds[machine], lengths)
-    wanted = targets[code + base] - np.repeat(owners * c, lengths)
-    return machine, owners, code, wanted, lengths
+    keys = sorted_keys(major, nm << qb, code, width)
+    n, b = keys.size, bits(width)
+    codes, wanted = codes[:n], wanted[:n]
+    np.bitwise_and(keys, (1 << b) - 1, out=codes, casting="unsafe")
+    major = keys >> keys.dtype.type(b)
+    first = np.flatnonzero(major[1:] != major[:-1]) + 1
+    first = np.concatenate([np.zeros(min(n, 1), dtype=np.int64), first])
+    lengths = np.diff(first, append=n)
+    heads = major[first].astype(np.int64)
+    machine, owners = heads >> qb, heads & ((1 << qb) - 1)
+    if nm == 1:
+        np.take(targets, codes, out=wanted)
+    else:
+        np.take(targets, codes + np.repeat(bounds[machine], lengths), out=wanted)
+    wanted -= np.repeat(owners * c, lengths)
+    return machine, owners, lengths
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -267,36 +277,50 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 
 def _answer(layout: _Layout, fleet: Fleet, i: int) -> None:
     """Answer request round i: P at each offset asked (X in the fetch), to each asker in the
-    order it asked (one message per asker, as its request came)."""
+    order it asked (one message per asker, as its request came). Looked up a run of owners
+    at a time (_chunks), so a large owner's column is read in cache."""
     got = fleet.inbox  # by owner, asker, order asked
     if len(got) == 0:
         return
     column = X if i == len(schedule(layout.k)) - 1 else P
     values, offsets = fleet.gather(_KEYS[column], _EMPTY)
+    at = positions(fleet, got.dests)  # each message's owner, ascending
     lengths = got.offsets[1:] - got.offsets[:-1]
-    base = np.repeat(offsets[positions(fleet, got.dests)], lengths)
-    fleet.send_many(got.dests, got.sources, values[got.values + base], got.offsets)
+    replies = np.empty(got.values.size, dtype=values.dtype)
+    for a, b in _chunks(offsets):
+        first, last = np.searchsorted(at, (a, b)).tolist()
+        lo, hi = int(got.offsets[first]), int(got.offsets[last])
+        asked = got.values[lo:hi]
+        if b - a > 1:
+            asked = asked + np.repeat(offsets[at[first:last]] - offsets[a], lengths[first:last])
+        np.take(values[offsets[a]:offsets[b]], asked, out=replies[lo:hi])
+    fleet.send_many(got.dests, got.sources, replies, got.offsets)
 
 
 def _apply(fleet: Fleet, starts: np.ndarray, asked: tuple[int, ...], none: int
            ) -> dict[int, np.ndarray]:
     """The columns `asked` anew from the replies: each machine's replies arrive in the order
     of its memory["ask"] (by owner, then as asked); where nothing was asked (the pointer is
-    none) the new value is `none`."""
+    none) the new value is `none`. A run of machines at a time (_chunks)."""
     ask, offsets = fleet.gather("ask", _EMPTY)
     replies = fleet.inbox.values
     if replies.size != ask.size:
         raise AssertionError(f"hop-k: {replies.size} replies for {ask.size} requests "
                              f"(columns {asked})")
     ncols = len(asked)
-    where = ask + ncols * np.repeat(starts[:-1], offsets[1:] - offsets[:-1])
+    fresh = np.empty(ncols * int(starts[-1]), dtype=np.int64)
+    for a, b in _chunks(starts):
+        part = fresh[ncols * starts[a]:ncols * starts[b]]
+        part.fill(none)
+        lo, hi = offsets[a], offsets[b]
+        where = ask[lo:hi]
+        if b - a > 1:
+            where = where + ncols * np.repeat(starts[a:b] - starts[a],
+                                              offsets[a + 1:b + 1] - offsets[a:b])
+        part[where] = replies[lo:hi]
     if ncols == 1:
-        fresh = np.full(int(starts[-1]), none, dtype=np.int64)
-        fresh[where] = replies
         return {asked[0]: fresh}
-    both = np.full(ncols * int(starts[-1]), none, dtype=np.int64)
-    both[where] = replies
-    both = both.reshape(-1, ncols)
+    both = fresh.reshape(-1, ncols)
     return {j: np.ascontiguousarray(both[:, at]) for at, j in enumerate(asked)}
 
 
