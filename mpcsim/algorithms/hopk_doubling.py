@@ -13,16 +13,22 @@ the first round after the sort, or after the barrier that follows a sample sort)
     tau 4, 6, ...  askers apply the replies; then the next requests, or the output
 
 A request is one word: the offset, at the owner of t, of a pointer t = P(p) (double) or R(p)
-(compose, fetch); an asker's requests to one owner travel as one message (send_grouped: the
-same words, one message where there were many), and so do the owner's replies and the finds
-for one owner. An asker sorts its requests by owner once (a packed-key sort, over runs of
-consecutive machines of about _CHUNK_ROWS positions, so that a few large machines are
-ordered one at a time in cache) and keeps the order it asked in as memory["ask"] (<= 2c
-words); the owner answers each asker in the order asked, so the replies arrive in that order
-(by owner, then as asked) and land without another sort. A round stores anew only the
-columns it changed (P after a double, R after a compose or copy). What machine m keeps, sends
-and outputs depends only on its memory and inbox, the round and the layout (tested with
-vectorize=False).
+(compose, fetch); an asker's requests to one owner travel as one message (as
+fleet_order.send_grouped would send them: the same words, one message where there were
+many), and so do the owner's replies and the finds for one owner. An asker sorts its
+requests by owner once (a packed-key sort) and keeps the order it asked in as memory["ask"]
+(<= 2c words); the owner answers each asker in the order asked, so the replies arrive in that
+order (by owner, then as asked) and land without another sort. A round stores anew only the
+columns it changed (P after a double, R after a compose or copy).
+
+Every per-item pass (routing the finds, storing them, asking, answering, applying) runs over
+runs of consecutive machines of about _CHUNK_ROWS positions (_chunks): hundreds of small
+machines at once, a large machine alone, so that its sort and its random reads stay in
+cache (when machines are few and large, that halves the lock-step's time). The runs change
+only how the numpy work is cut, never what a machine sends or keeps.
+
+What machine m keeps, sends and outputs depends only on its memory and inbox, the round and
+the layout (tested with vectorize=False).
 """
 
 from __future__ import annotations
@@ -32,8 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..fleet import Fleet
-from .fleet_order import (bits, ids_at, per_item, positions, send_grouped, sorted_keys,
-                          stable_order)
+from .fleet_order import bits, ids_at, positions, sorted_keys
 
 if TYPE_CHECKING:
     from .hopk import _Layout
@@ -130,27 +135,44 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
         rows = got.values.reshape(-1, 2)[told]
         prev_symbol[first], prev_place[first], has_prev[first] = rows[:, 0], rows[:, 1], True
     f = np.where(has_prev & (prev_symbol == symbols), prev_place + 1, -1)
-    order, owners = stable_order(places // layout.positions, fleet.num_machines)
-    rows = np.empty((order.size, 3), dtype=np.int64)
-    rows[:, 0], rows[:, 1], rows[:, 2] = places[order], f[order], symbols[order]
-    machine = np.repeat(np.arange(len(fleet)), counts)
-    send_grouped(fleet, ids_at(fleet, machine[order]), owners, rows)
+    rows = np.empty((symbols.size, 3), dtype=np.int64)  # by machine, owner, sorted order
+    order = np.empty(symbols.size, dtype=np.int64)
+    heads = []
+    for a, b in _chunks(offsets):  # a run of machines at a time, in cache
+        lo, hi = int(offsets[a]), int(offsets[b])
+        machine = None if b - a == 1 else np.repeat(np.arange(b - a), counts[a:b])
+        owners = places[lo:hi] // layout.positions
+        machine, owners, lengths = _by_owner(owners, machine, np.arange(hi - lo), hi - lo,
+                                             b - a, fleet.num_machines, order[lo:])
+        at = order[lo:hi]
+        rows[lo:hi, 0], rows[lo:hi, 1] = places[lo:hi][at], f[lo:hi][at]
+        rows[lo:hi, 2] = symbols[lo:hi][at]
+        heads.append((machine + a, owners, lengths))
+    machine, owners, lengths = (np.concatenate(part) for part in zip(*heads))
+    fleet.send_many(ids_at(fleet, machine), owners, rows.reshape(-1), 3 * _offsets(lengths))
 
 
 def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """The owner of positions [jc, jc + size) stores, per position p, X_p, P = f(p) and R = p
     (the identity), as memory["x"], ["p"], ["r"]. Machines that own no position halt: their
-    part is over."""
-    dests, _, rows = per_item(fleet.inbox, 3)
-    counts = np.zeros(len(fleet), dtype=np.int64)
-    if dests.size:
-        at = positions(fleet, dests)
-        counts += np.bincount(at, minlength=len(fleet))
+    part is over. A run of machines at a time (_chunks)."""
+    got = fleet.inbox  # 3-word rows (p, f(p), X_p), by owner
+    at = positions(fleet, got.dests)  # each message's owner, ascending
+    lengths = (got.offsets[1:] - got.offsets[:-1]) // 3
+    counts = np.bincount(at, weights=lengths, minlength=len(fleet)).astype(np.int64)
     starts = _offsets(counts)
     columns = {j: np.empty(int(starts[-1]), dtype=np.int64) for j in (X, P, R)}
-    if dests.size:
-        where = starts[at] + rows[:, 0] - dests * layout.positions
-        columns[X][where], columns[P][where], columns[R][where] = rows[:, 2], rows[:, 1], rows[:, 0]
+    rows = got.values.reshape(-1, 3)
+    for a, b in _chunks(starts):
+        first, last = np.searchsorted(at, (a, b)).tolist()
+        lo, hi = int(got.offsets[first]) // 3, int(got.offsets[last]) // 3
+        if b - a == 1:
+            where = rows[lo:hi, 0] - int(got.dests[first]) * layout.positions if hi > lo else _EMPTY
+        else:
+            base = got.dests[first:last] * layout.positions - (starts[at[first:last]] - starts[a])
+            where = rows[lo:hi, 0] - np.repeat(base, lengths[first:last])
+        for j, col in ((X, 2), (P, 1), (R, 0)):
+            columns[j][starts[a]:starts[b]][where] = rows[lo:hi, col]
     fleet.halt(where=counts == 0)
     return columns, starts
 
@@ -242,31 +264,41 @@ def _requests(targets: np.ndarray, bounds: np.ndarray, q: int, c: int, codes: np
     targets[bounds[m]:bounds[m + 1]] for machine m, in the order sent (machine, owner, code):
     each one's code (its flat index local to its machine) and offset at its owner, written
     to the starts of `codes` and `wanted`. Returns (machine, owner, words) per message."""
-    nm, qb = bounds.size - 1, bits(q)
+    nm = bounds.size - 1
     asked = np.flatnonzero(targets >= 0)
     owners = targets[asked] // c
-    if nm == 1:
-        major, code = owners, asked
-    else:
+    machine = None
+    if nm > 1:
         machine = np.repeat(np.arange(nm), bounds[1:] - bounds[:-1])[asked]
-        major, code = (machine << qb) | owners, asked - bounds[machine]
+        asked -= bounds[machine]
     width = int((bounds[1:] - bounds[:-1]).max(initial=1))
+    machine, owners, lengths = _by_owner(owners, machine, asked, width, nm, q, codes)
+    n = asked.size
+    if nm == 1:
+        np.take(targets, codes[:n], out=wanted[:n])
+    else:
+        np.take(targets, codes[:n] + np.repeat(bounds[machine], lengths), out=wanted[:n])
+    wanted[:n] -= np.repeat(owners * c, lengths)
+    return machine, owners, lengths
+
+
+def _by_owner(owners: np.ndarray, machine: np.ndarray | None, code: np.ndarray, width: int,
+              nm: int, q: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items of a run of nm machines (machine: each one's, None for one machine) for their
+    owners, codes distinct per machine in [0, width): the codes in (machine, owner, code)
+    order, written to the start of `codes` (one packed-key sort); returns (machine, owner,
+    items) per (machine, owner) run."""
+    qb = bits(q)
+    major = owners if machine is None else (machine << qb) | owners
     keys = sorted_keys(major, nm << qb, code, width)
     n, b = keys.size, bits(width)
-    codes, wanted = codes[:n], wanted[:n]
-    np.bitwise_and(keys, (1 << b) - 1, out=codes, casting="unsafe")
+    np.bitwise_and(keys, (1 << b) - 1, out=codes[:n], casting="unsafe")
     major = keys >> keys.dtype.type(b)
     first = np.flatnonzero(major[1:] != major[:-1]) + 1
     first = np.concatenate([np.zeros(min(n, 1), dtype=np.int64), first])
     lengths = np.diff(first, append=n)
     heads = major[first].astype(np.int64)
-    machine, owners = heads >> qb, heads & ((1 << qb) - 1)
-    if nm == 1:
-        np.take(targets, codes, out=wanted)
-    else:
-        np.take(targets, codes + np.repeat(bounds[machine], lengths), out=wanted)
-    wanted -= np.repeat(owners * c, lengths)
-    return machine, owners, lengths
+    return heads >> qb, heads & ((1 << qb) - 1), lengths
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
