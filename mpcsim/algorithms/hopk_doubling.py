@@ -86,27 +86,31 @@ def step(layout: _Layout, fleet: Fleet, tau: int) -> None:
 
 # -- find ----------------------------------------------------------------------------------------
 
-def _sorted_pairs(layout: _Layout, fleet: Fleet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(symbols, positions, offsets): each machine's sorted pairs, stacked."""
+def _sorted_pairs(layout: _Layout, fleet: Fleet, last: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(symbols, positions, offsets): each machine's sorted pairs, stacked; with `last`, only
+    the last pair of each machine that has one (the rest are not decoded)."""
     keys, offsets = fleet.gather("mk", _EMPTY)
+    at = offsets[1:][offsets[1:] > offsets[:-1]] - 1 if last else slice(None)
+    keys = keys[at]
     if layout.composite is not None:
         low, n = layout.composite
         return keys // n + low, keys % n, offsets
     values, _ = fleet.gather("mv", _EMPTY)
-    return keys, values, offsets
+    return keys, values[at], offsets
 
 
 def _send_last_pairs(layout: _Layout, fleet: Fleet) -> None:
     """A sorted machine's last pair goes to the next sorted machine, as the 2-word row
     (symbol, position): the predecessor of that machine's first pair."""
-    symbols, places, offsets = _sorted_pairs(layout, fleet)
-    sends = (offsets[1:] > offsets[:-1]) & (fleet.ids + 1 < layout.sort_plan.machines)
+    symbols, places, offsets = _sorted_pairs(layout, fleet, last=True)
+    has = offsets[1:] > offsets[:-1]
+    sends = (fleet.ids + 1 < layout.sort_plan.machines)[has]  # of the machines that have pairs
     if not sends.any():
         return
-    last = offsets[1:][sends] - 1
-    rows = np.empty((last.size, 2), dtype=np.int64)
-    rows[:, 0], rows[:, 1] = symbols[last], places[last]
-    sources = fleet.ids[sends]
+    rows = np.empty((int(sends.sum()), 2), dtype=np.int64)
+    rows[:, 0], rows[:, 1] = symbols[sends], places[sends]
+    sources = fleet.ids[has][sends]
     fleet.send_many(sources, sources + 1, rows)
 
 
