@@ -126,19 +126,19 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
         memory.pop("r", None)
     if symbols.size == 0:
         return
-    prev_symbol = np.empty_like(symbols)
-    prev_place = np.empty_like(places)
-    prev_symbol[1:], prev_place[1:] = symbols[:-1], places[:-1]
-    has_prev = np.ones(symbols.size, dtype=bool)
-    has_prev[offsets[:-1][counts > 0]] = False  # a machine's first pair: from its inbox
+    same = np.empty(symbols.size, dtype=bool)  # the predecessor has the same symbol
+    np.equal(symbols[1:], symbols[:-1], out=same[1:])
+    f = np.empty_like(places)  # the predecessor's position + 1, where it has the same symbol
+    np.add(places[:-1], 1, out=f[1:])
+    same[offsets[:-1][counts > 0]] = False  # a machine's first pair: from its inbox
     got = fleet.inbox
     if len(got):
         at = positions(fleet, got.dests)
         told = counts[at] > 0
         first = offsets[at][told]
         rows = got.values.reshape(-1, 2)[told]
-        prev_symbol[first], prev_place[first], has_prev[first] = rows[:, 0], rows[:, 1], True
-    f = np.where(has_prev & (prev_symbol == symbols), prev_place + 1, -1)
+        same[first], f[first] = rows[:, 0] == symbols[first], rows[:, 1] + 1
+    np.putmask(f, ~same, -1)
     rows = np.empty((symbols.size, 3), dtype=np.int64)  # by machine, owner, sorted order
     order = np.empty(symbols.size, dtype=np.int64)
     heads = []
