@@ -24,8 +24,8 @@ Stages:
    in the next (the constant: 2 rounds per step). The first set bit of k just copies P into R.
    Steps: ceil(log2 k) for k >= 1 (k > N acts as the power of two >= N: f^k is fixed from
    k = N on, since f(p) < p except at fixed points). Last, one request and reply fetch X at
-   R(p). An asker remembers nothing of what it asked: its inbox lists the replies by owner,
-   then in the order asked, and it recomputes that order from P and R, unchanged since.
+   R(p). An asker keeps the order it asked in (memory["ask"], <= 2c words): its inbox lists
+   the replies by owner, then in the order asked, so each lands without another sort.
 Requests never pile up: f is injective on the positions it does not send to none (if
 f(p) = f(p') = t with p < p', then p is an occurrence of X_p' between t - 1 and p'), so P and R
 are too, and each position is asked at most once per kind and step.
