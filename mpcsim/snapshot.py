@@ -40,7 +40,7 @@ FORMAT = 1  # bumped whenever the snapshot's fields change
 ACCOUNTING = ("held", "sent_total", "received_total", "peak_memory", "rounds_active",
               "memory_held", "output_held", "touched_round")
 
-_ARRAY, _TUPLE, _SET, _FROZENSET, _SCALAR, _BIGINT = range(1, 7)
+_ARRAY, _TUPLE, _SET, _FROZENSET, _SCALAR, _BIGINT = range(1, 7)  # _ARRAY: wire.array_ext's
 _NUMERIC_KINDS = frozenset("biufc")
 
 
@@ -61,12 +61,10 @@ def encode_exact(value: Any) -> wire.Frame:
     def default(obj: Any) -> Any:
         t = type(obj)
         if t is np.ndarray:
-            if obj.dtype.kind not in _NUMERIC_KINDS:
-                raise _Unencodable(f"numpy array of dtype {obj.dtype}")
-            arr = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
-            buffers.append(arr.reshape(-1).view(np.uint8))
-            meta = msgpack.packb([obj.dtype.str, list(obj.shape), len(buffers) - 1])
-            return msgpack.ExtType(_ARRAY, meta)
+            try:
+                return wire.array_ext(obj, buffers)
+            except TypeError:
+                raise _Unencodable(f"numpy array of dtype {obj.dtype}") from None
         if t is tuple:
             return msgpack.ExtType(_TUPLE, pack(list(obj)))
         if t is set or t is frozenset:
@@ -90,11 +88,7 @@ def decode_exact(frame: wire.Frame) -> Any:
 
     def ext_hook(code: int, data: bytes) -> Any:
         if code == _ARRAY:
-            dtype_str, shape, index = msgpack.unpackb(data)
-            dtype = np.dtype(dtype_str)
-            if dtype.kind not in _NUMERIC_KINDS:
-                raise ValueError(f"refusing non-numeric dtype {dtype_str!r} in a snapshot")
-            return buffers[index].view(dtype).reshape(shape).copy()
+            return wire.array_of(data, buffers, "snapshot").copy()
         if code == _TUPLE:
             return tuple(unpack(data))
         if code == _SET:

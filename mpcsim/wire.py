@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-__all__ = ["Frame", "Unencodable", "encode", "decode", "find_unencodable", "plain_numbers"]
+__all__ = ["Frame", "Unencodable", "encode", "decode", "array_ext", "array_of", "find_unencodable",
+           "plain_numbers"]
 
 _EXT_ARRAY = 1
 _EXT_SET = 2
@@ -46,18 +47,35 @@ class Frame(NamedTuple):
         return Frame(self.header, tuple(b.copy() for b in self.buffers))
 
 
+def array_ext(arr: np.ndarray, buffers: list[np.ndarray]) -> msgpack.ExtType:
+    """The ext type 1 that carries `arr` out of band: its bytes are appended to `buffers` (a
+    view, not a copy) and the ext holds [dtype, shape, buffer index]. TypeError for a
+    non-numeric dtype."""
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"numpy array of dtype {arr.dtype}")
+    flat = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    buffers.append(flat.reshape(-1).view(np.uint8))
+    return msgpack.ExtType(_EXT_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape),
+                                                     len(buffers) - 1]))
+
+
+def array_of(data: bytes, buffers: tuple[np.ndarray, ...], where: str) -> np.ndarray:
+    """The array an ext type 1 (array_ext) refers to: a view of its buffer. ValueError for a
+    non-numeric dtype (`where`: "frame", "snapshot", for the message)."""
+    dtype_str, shape, index = msgpack.unpackb(data)
+    dtype = np.dtype(dtype_str)
+    if dtype.kind not in _NUMERIC_KINDS:
+        raise ValueError(f"refusing non-numeric dtype {dtype_str!r} in an mpcsim {where}")
+    return buffers[index].view(dtype).reshape(shape)
+
+
 def encode(value: Any) -> Frame:
     """Encode `value`; arrays are referenced, not copied (copy happens in transport)."""
     buffers: list[np.ndarray] = []
 
     def default(obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
-            if obj.dtype.kind not in _NUMERIC_KINDS:
-                raise TypeError(f"numpy array of dtype {obj.dtype}")
-            arr = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
-            buffers.append(arr.reshape(-1).view(np.uint8))
-            meta = msgpack.packb([obj.dtype.str, list(obj.shape), len(buffers) - 1])
-            return msgpack.ExtType(_EXT_ARRAY, meta)
+            return array_ext(obj, buffers)
         if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
             return obj.item()
         if isinstance(obj, (set, frozenset)):
@@ -82,11 +100,7 @@ def decode(frame: Frame, writable: bool = False) -> Any:
             return kind(_as_tuple(k) if type(k) is list else k for k in items)
         if code != _EXT_ARRAY:
             raise ValueError(f"unknown msgpack ext type {code} in an mpcsim frame")
-        dtype_str, shape, index = msgpack.unpackb(data)
-        dtype = np.dtype(dtype_str)
-        if dtype.kind not in _NUMERIC_KINDS:
-            raise ValueError(f"refusing non-numeric dtype {dtype_str!r} in an mpcsim frame")
-        arr = buffers[index].view(dtype).reshape(shape)
+        arr = array_of(data, buffers, "frame")
         if writable:
             return arr.copy()
         if arr.flags.writeable:

@@ -127,20 +127,22 @@ class HopK(Program):
                 machine.output = machine.memory.pop("x", None)
             fleet.halt()
             return
-        tau = _lock_step_round(layout, fleet)
+        # the barrier's machines (the others halt in round 0); a network sort has no barrier
+        job = fleet if layout.barrier is None else fleet.select(fleet.ids < layout.machines)
+        tau = _lock_step_round(layout, fleet, job)
         if tau is not None:
             hopk_doubling.step(layout, fleet, tau)
         else:
-            _sort_round(layout, fleet)
+            _sort_round(layout, fleet, job)
 
     def __repr__(self) -> str:
         kind = "" if self.sort_kind is None else f", sort_kind={self.sort_kind!r}"
         return f"HopK(k={self.k}, seed={self.seed}{kind})"
 
 
-def _sort_round(layout: _Layout, fleet: Fleet) -> None:
+def _sort_round(layout: _Layout, fleet: Fleet, job: Fleet) -> None:
     """A round before the lock-step: the sort on its machines, and after a sample sort the
-    barrier on all of the job's machines (ready: done sorting, or not in the sort)."""
+    barrier on all of the job's machines (`job`; ready: done sorting, or not in the sort)."""
     ids = fleet.ids
     fleet.halt(where=ids >= layout.machines)  # more machines than the job needs
     sorting = ids < layout.sort_plan.machines
@@ -151,20 +153,19 @@ def _sort_round(layout: _Layout, fleet: Fleet) -> None:
     if layout.barrier is None:  # a network sort ends in the same round on every machine
         fleet.halt(where=~sorting)  # woken by the finds they own (lock-step round 2)
         return
-    job = fleet.select(ids < layout.machines)
     _, asleep = layout.barrier.step_many(job, done[ids < layout.machines])
     job.halt(where=asleep)  # reported: sleep until GO arrives
 
 
-def _lock_step_round(layout: _Layout, fleet: Fleet) -> int | None:
-    """tau = rounds since the lock-step started, if this fleet is in it, else None. After a
-    network sort it starts in the sort's known last round + 1; after the barrier, in the
-    round each machine was told (the same on all, and told to all of them by then)."""
+def _lock_step_round(layout: _Layout, fleet: Fleet, job: Fleet) -> int | None:
+    """tau = rounds since the lock-step started, if this fleet (its job machines: `job`) is
+    in it, else None. After a network sort it starts in the sort's known last round + 1;
+    after the barrier, in the round each machine was told (the same on all, and told to all
+    of them by then)."""
     now = fleet.round_idx
     if layout.barrier is None:
         start = layout.sort_plan.round_bound()
         return now - start if now >= start else None
-    job = fleet.select(fleet.ids < layout.machines)
     if now == 0 or not len(job):
         return None
     starts = layout.barrier.starts(job)
