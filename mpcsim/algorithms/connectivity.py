@@ -163,6 +163,7 @@ from ..program import Partition, Program
 from . import graphs
 from .connectivity_plan import BAR_WORDS, Plan, least_memory_words, plan_for
 from .label_exchange import CONTROL, NO_VALUE, Batch, split
+from .segments import offsets_of
 from .spec import AlgorithmSpec, InputFile, Option, double_until_accepted
 
 __all__ = ["Connectivity", "Components", "connected_components", "reference", "verify",
@@ -306,7 +307,7 @@ def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: 
     if final:
         _output(fleet, plan, p, p_off, bar, ask_counts)
     p[at] = -p[at] - 1
-    fleet.scatter("e", _interleave(a, b), 2 * _offsets(edge_counts))
+    fleet.scatter("e", _interleave(a, b), 2 * offsets_of(edge_counts))
     fleet.scatter("v", _interleave(p, f), 2 * p_off)
     bar[:, EDGES] = edge_counts
     bar[:, BUSY] = ask_counts
@@ -396,7 +397,7 @@ def _output(fleet: Fleet, plan: Plan, p: np.ndarray, p_off: np.ndarray, bar: np.
     cut[1:] = (who[1:] != who[:-1]) | (dest[1:] != dest[:-1])
     heads = np.flatnonzero(cut)
     sizes = 2 * np.diff(np.append(heads, who.size)) + 1
-    offsets = _offsets(sizes)
+    offsets = offsets_of(sizes)
     payload = np.empty(offsets[-1], dtype=np.int64)
     tags = np.zeros(payload.size, dtype=bool)
     tags[offsets[:-1]] = True
@@ -444,7 +445,7 @@ def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray, final_round: np.ndarray
         return
     senders = np.repeat(ids, kids)
     first = np.repeat(ids * plan.barrier_fan + 1, kids)
-    rank = np.arange(senders.size) - np.repeat(_offsets(kids)[:-1], kids)
+    rank = np.arange(senders.size) - np.repeat(offsets_of(kids)[:-1], kids)
     payload = np.empty((senders.size, 2), dtype=np.int64)
     payload[:, 0] = STOP
     payload[:, 1] = np.repeat(final_round, kids)
@@ -503,12 +504,6 @@ def _pack(bar: np.ndarray) -> np.ndarray:
     for column, bit in ((SENT, 32), (OUTPUT_SENT, 33), (EDGES, 34), (BUSY, 35)):
         words[:, 1] |= (bar[:, column] > 0).astype(np.int64) << bit
     return words.reshape(-1)
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets
 
 
 def _oriented(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

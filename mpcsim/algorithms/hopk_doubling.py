@@ -39,6 +39,7 @@ import numpy as np
 
 from ..fleet import Fleet
 from .fleet_order import bits, ids_at, positions, sorted_keys
+from .segments import offsets_of
 
 if TYPE_CHECKING:
     from .hopk import _Layout
@@ -153,7 +154,7 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
         rows[lo:hi, 2] = symbols[lo:hi][at]
         heads.append((machine + a, owners, lengths))
     machine, owners, lengths = (np.concatenate(part) for part in zip(*heads))
-    fleet.send_many(ids_at(fleet, machine), owners, rows.reshape(-1), 3 * _offsets(lengths))
+    fleet.send_many(ids_at(fleet, machine), owners, rows.reshape(-1), 3 * offsets_of(lengths))
 
 
 def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -164,7 +165,7 @@ def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[dict[int, np.ndarray]
     at = positions(fleet, got.dests)  # each message's owner, ascending
     lengths = (got.offsets[1:] - got.offsets[:-1]) // 3
     counts = np.bincount(at, weights=lengths, minlength=len(fleet)).astype(np.int64)
-    starts = _offsets(counts)
+    starts = offsets_of(counts)
     columns = {j: np.empty(int(starts[-1]), dtype=np.int64) for j in (X, P, R)}
     rows = got.values.reshape(-1, 3)
     for a, b in _chunks(starts):
@@ -245,9 +246,9 @@ def _ask(layout: _Layout, fleet: Fleet, columns: dict[int, np.ndarray], starts: 
     owners = np.concatenate([o for _, o in heads]) if heads else _EMPTY
     lengths = np.concatenate(lengths) if heads else _EMPTY
     per_machine = np.bincount(machine, weights=lengths, minlength=k).astype(np.int64)
-    fleet.scatter("ask", codes, _offsets(per_machine))
+    fleet.scatter("ask", codes, offsets_of(per_machine))
     if wanted.size:
-        fleet.send_many(ids_at(fleet, machine), owners, wanted, _offsets(lengths))
+        fleet.send_many(ids_at(fleet, machine), owners, wanted, offsets_of(lengths))
 
 
 def _chunks(starts: np.ndarray) -> list[tuple[int, int]]:
@@ -303,12 +304,6 @@ def _by_owner(owners: np.ndarray, machine: np.ndarray | None, code: np.ndarray, 
     lengths = np.diff(first, append=n)
     heads = major[first].astype(np.int64)
     return heads >> qb, heads & ((1 << qb) - 1), lengths
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets
 
 
 def _answer(layout: _Layout, fleet: Fleet, i: int) -> None:

@@ -48,6 +48,7 @@ import numpy as np
 
 from ..fleet import Fleet
 from .combining import NO_VALUE, mix
+from .segments import offsets_of
 
 __all__ = ["LabelExchange", "Batch", "split", "NO_VALUE", "CONTROL", "mix", "next_prime"]
 
@@ -214,7 +215,7 @@ class LabelExchange:
         answer = decide(unique // self.slots, unique % self.slots, least)
         inverse = np.empty(key.size, dtype=np.int64)
         inverse[order] = np.cumsum(first) - 1
-        fleet.send_many(batch.dests, batch.sources, answer[inverse], _offsets(count))
+        fleet.send_many(batch.dests, batch.sources, answer[inverse], offsets_of(count))
 
     def host_down(self, fleet: Fleet, batch: Batch, level: int) -> None:
         """tau = 2D + 2 - level: answers from above go to the children that asked, in their
@@ -304,16 +305,10 @@ def _decode(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return message, x, offers, count
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets
-
-
 def _store(fleet: Fleet, key: str, values: np.ndarray, at: np.ndarray) -> None:
     """memory[key] of fleet machine i = the values whose `at` is i (at ascending)."""
     counts = np.bincount(at, minlength=len(fleet)) if at.size else np.zeros(len(fleet), np.int64)
-    fleet.scatter(key, values, _offsets(counts))
+    fleet.scatter(key, values, offsets_of(counts))
 
 
 def _clear(fleet: Fleet, key: str) -> None:
