@@ -288,7 +288,7 @@ class Fleet:
                 run.touched.append(m)
             memory[key] = view
         host = run.host()
-        if host is not None:  # keep the host's memory words current (Host._account_fleet)
+        if host is not None and host.counts_touches:  # keep Host._account_fleet's words current
             width = int(np.prod(values.shape[1:], dtype=np.int64))
             was = np.maximum(np.array(before, dtype=np.int64), 0)
             host.memory_held[self.ids - host.lo] += np.diff(offsets) * width - was

@@ -42,15 +42,12 @@ class Settings:
 
 class _SoloHost:
     """What a machine's run state asks of its host: the machines (from id lo) to flush whole
-    fleet batches into, and the accounting arrays fleet.scatter keeps current (unused)."""
+    fleet batches into; it counts no words (the caller does), so fleet rounds keep none."""
 
     counts_touches = False
 
     def __init__(self, m: Machine) -> None:
         self.lo, self.machines = m.id, [m]
-        self.memory_held = np.zeros(1, dtype=np.int64)
-        self.output_held = np.zeros(1, dtype=np.int64)
-        self.touched_round = np.full(1, -1, dtype=np.int64)
 
 
 def machine(settings: Settings, machine_id: int, round_idx: int,
