@@ -12,6 +12,9 @@ the first round after the sort, or after the barrier that follows a sample sort)
     tau 3, 5, ...  owners answer each 1-word request with one word (P, or X in the fetch)
     tau 4, 6, ...  askers apply the replies; then the next requests, or the output
 
+After a find by scan (mpcsim.algorithms.hopk_scan) every machine already holds f for its own
+positions, and `start` runs tau 2 on those columns directly.
+
 A request is one word: the offset, at the owner of t, of a pointer t = P(p) (double) or R(p)
 (compose, fetch); an asker's requests to one owner travel as one message (as
 fleet_order.send_grouped would send them: the same words, one message where there were
@@ -44,7 +47,7 @@ from .segments import offsets_of
 if TYPE_CHECKING:
     from .hopk import _Layout
 
-__all__ = ["schedule", "step", "NONE"]
+__all__ = ["schedule", "step", "start", "NONE"]
 
 NONE = np.iinfo(np.int64).min  # hop_k's 'none' in outputs
 X, P, R = 0, 1, 2  # columns of memory["xpr"]: the symbol, f^(2^j), f^(bits of k below j)
@@ -188,12 +191,22 @@ _KEYS = {X: "x", P: "p", R: "r"}  # memory keys of the columns, c words each
 _CHUNK_ROWS = 1 << 14  # an asker's requests are ordered a few machines at a time (cache-sized)
 
 
-def _request_round(layout: _Layout, fleet: Fleet, i: int) -> None:
+def start(layout: _Layout, fleet: Fleet, found: dict[str, np.ndarray], starts: np.ndarray
+          ) -> None:
+    """The first request round (lock-step round 2) on machines that found f for their own
+    positions (mpcsim.algorithms.hopk_scan): `found` holds the columns "x", "p" (f) and "r"
+    (the positions), machine i's at starts[i]:starts[i + 1]."""
+    _request_round(layout, fleet, 0, ({j: found[key] for j, key in _KEYS.items()}, starts))
+
+
+def _request_round(layout: _Layout, fleet: Fleet, i: int,
+                   found: tuple[dict[int, np.ndarray], np.ndarray] | None = None) -> None:
     """Request round i of the schedule: apply round i - 1's replies (or, for i = 0, store the
-    finds), then send round i's requests. Only the columns that change are stored anew."""
+    finds: `found`, or those arriving), then send round i's requests. Only the columns that
+    change are stored anew."""
     plan = schedule(layout.k)
     if i == 0:
-        columns, starts = _receive_finds(layout, fleet)
+        columns, starts = found if found is not None else _receive_finds(layout, fleet)
         changed = {X, P, R}
     else:
         columns = {}

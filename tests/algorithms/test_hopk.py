@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mpcsim
 from mpcsim.algorithms import ALGORITHMS, HopK, hopk, hopk_doubling
@@ -16,10 +18,10 @@ PAPER = np.array([ord(c) for c in "baebcabebdea"])
 
 
 def run(x: np.ndarray, k: int, s: int = 600, sort_kind: str | None = None,
-        **kwargs: object) -> tuple[mpcsim.Result, HopK]:
+        find: str | None = None, **kwargs: object) -> tuple[mpcsim.Result, HopK]:
     spec = ALGORITHMS["hop-k"]
     q, _ = spec.sizing(max(x.size, 1), None, s)
-    program = HopK(k, seed=2, sort_kind=sort_kind)
+    program = HopK(k, seed=2, sort_kind=sort_kind, find=find)
     return mpcsim.run(program, x, num_machines=q, memory_words=s, **kwargs), program
 
 
@@ -45,14 +47,18 @@ SEQUENCES = {
 }
 
 
-@pytest.mark.parametrize("k, sort_kind", [(0, None), (1, None), (3, "levels"), (8, None),
-                                           (64, "levels"), (2000, None)])
+@pytest.mark.parametrize("k, sort_kind, find", [(0, None, None), (1, None, "sort"),
+                                                 (3, "levels", None), (8, None, "sort"),
+                                                 (64, "levels", None), (2000, None, "sort"),
+                                                 (1, None, None), (8, None, None),
+                                                 (2000, None, None)])
 @pytest.mark.parametrize("name", list(SEQUENCES))
-def test_equals_the_definition_within_the_bound(name: str, k: int,
-                                                sort_kind: str | None) -> None:
-    # None: the network sort at s = 600 (no barrier); "levels": the sample sort and barrier
+def test_equals_the_definition_within_the_bound(name: str, k: int, sort_kind: str | None,
+                                                find: str | None) -> None:
+    # find="sort" at s = 600: the network sort (no barrier); "levels": the sample sort and
+    # barrier; None: the fewer rounds, a scan where the symbols span few values
     x = SEQUENCES[name]
-    result, program = run(x, k, sort_kind=sort_kind, seed=k)
+    result, program = run(x, k, sort_kind=sort_kind, find=find, seed=k)
     assert hopk.verify(result.output, x, k)
     got = np.concatenate([o for o in result.output if o is not None])
     np.testing.assert_array_equal(got, hopk.definition(x, k))
@@ -105,11 +111,12 @@ def test_doubling_takes_ceil_log2_k_steps_of_two_rounds() -> None:
     assert hopk.doubling_steps(64) == 6 and hopk.doubling_steps(65) == 7
 
 
-@pytest.mark.parametrize("sort_kind", ["levels", "network"])
-def test_runs_the_same_on_every_backend(backend: str, sort_kind: str) -> None:
+@pytest.mark.parametrize("sort_kind, find", [("levels", None), ("network", None), (None, "scan")])
+def test_runs_the_same_on_every_backend(backend: str, sort_kind: str | None,
+                                        find: str | None) -> None:
     x = hopk.make_input(1200, np.random.default_rng(3))
-    result, _ = run(x, 5, sort_kind=sort_kind, backend=backend, num_workers=2)
-    local, _ = run(x, 5, sort_kind=sort_kind)
+    result, _ = run(x, 5, sort_kind=sort_kind, find=find, backend=backend, num_workers=2)
+    local, _ = run(x, 5, sort_kind=sort_kind, find=find)
     assert hopk.verify(result.output, x, 5)
     assert result.rounds == local.rounds
 
@@ -123,6 +130,12 @@ def test_bad_inputs_are_rejected() -> None:
         HopK(-1)
     with pytest.raises(mpcsim.ConfigError, match="sort_kind"):
         HopK(1, sort_kind="bubble")
+    with pytest.raises(mpcsim.ConfigError, match="find"):
+        HopK(1, find="guess")
+    with pytest.raises(mpcsim.ConfigError, match="sort_kind"):
+        HopK(1, find="scan", sort_kind="levels")
+    with pytest.raises(mpcsim.ConfigError, match="span 1500"):  # no table of 1500 fits
+        run(np.arange(1500), 1, find="scan")
 
 
 def test_the_cli_takes_k_and_reports_it(capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,15 +151,17 @@ def test_the_cli_takes_k_and_reports_it(capsys: pytest.CaptureFixture[str]) -> N
     assert "--k=3: is not an option of sort" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("sort_kind", ["network", "levels"])
-def test_the_lock_step_fleet_round_keeps_machines_apart(sort_kind: str) -> None:
+@pytest.mark.parametrize("sort_kind, find, s", [("network", None, 600), ("levels", None, 600),
+                                                (None, "scan", 40), (None, "scan", 600)])
+def test_the_fleet_rounds_keep_machines_apart(sort_kind: str | None, find: str | None,
+                                              s: int) -> None:
     """Fleets of one machine (vectorize=False) and fleets split over 3 hosts give the same
     output, rounds and per-round words as one host: no machine's result depends on another's
-    data."""
+    data (the scan at s = 40: a tree of depth 5)."""
     x = hopk.make_input(1500, np.random.default_rng(4))
-    one, _ = run(x, 7, sort_kind=sort_kind)
-    apart, _ = run(x, 7, sort_kind=sort_kind, vectorize=False)
-    hosts, _ = run(x, 7, sort_kind=sort_kind, num_workers=3)
+    one, _ = run(x, 7, s=s, sort_kind=sort_kind, find=find)
+    apart, _ = run(x, 7, s=s, sort_kind=sort_kind, find=find, vectorize=False)
+    hosts, _ = run(x, 7, s=s, sort_kind=sort_kind, find=find, num_workers=3)
     for result in (apart, hosts):
         assert hopk.verify(result.output, x, 7)
         assert result.rounds == one.rounds
@@ -191,9 +206,33 @@ def test_caps_hold_at_s_n_to_the_half_with_one_word_requests(name: str) -> None:
     np.testing.assert_array_equal(np.concatenate([o for o in result.output if o is not None]),
                                   hopk.reference(x, 64))
     assert result.plan is not None and result.rounds == result.plan.rounds()
-    start = result.plan.sort_plan.round_bound()
-    doubling = result.trace.rounds[start + 2:]
+    layout = result.plan
+    if layout.scan is not None:  # few symbols: found by scan, the doubling from round 2D
+        start = layout.scan.rounds()
+    else:
+        start = layout.sort_plan.round_bound() + 2
+    assert (layout.scan is not None) == (name != "all distinct (all none)")
+    doubling = result.trace.rounds[start:]
     requests, replies = doubling[0:-1:2], doubling[1::2]
     assert len(requests) == len(replies) == len(hopk_doubling.schedule(64))
     assert [r.words for r in replies] == [r.words for r in requests]
     assert all(r.messages <= r.words for r in requests)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 400), span=st.integers(1, 12), low=st.integers(-10**12, 10**12),
+       k=st.integers(0, 70), s=st.integers(24, 90), seed=st.integers(0, 2**31))
+def test_a_find_by_scan_equals_the_definition_in_exactly_its_rounds(
+        n: int, span: int, low: int, k: int, s: int, seed: int) -> None:
+    """Any symbols spanning few values, any s at which a table tree fits (depth 0 to ~8):
+    the scan's output is the definition's, every cap holds (enforced by the run), and it
+    takes exactly 2D + the doubling's rounds."""
+    x = low + np.random.default_rng(seed).integers(0, span, n)
+    try:
+        result, _ = run(x, k, s=s, find="scan")
+    except mpcsim.ConfigError as exc:  # only when no table of `span` words fits
+        assert "span" in str(exc) and span > min(2 * ((s - 4) // 10), (s - (s - 4) // 10 - 4) // 4)
+        return
+    np.testing.assert_array_equal(np.concatenate([o for o in result.output if o is not None]),
+                                  hopk.definition(x, k))
+    assert result.plan.scan is not None and result.rounds == result.plan.rounds()
