@@ -6,8 +6,8 @@ predecessor (checked up front). Output: rank[i] = links from i to the end of its
 a last node), or -1 for a node on a cycle (following succ never ends).
 
 Layout: node i lives on machine i // c (c = chunk_words nodes per machine), at offset
-i - (i // c) * c, as the pair (S(i), D(i)) in memory["nodes"] (int64, the pairs back to back):
-its successor S and the links S jumps over, D. The run's plan (mpcsim.Partition) is (c, n,
+i - (i // c) * c, as the pair (S(i), D(i)) in memory["nodes"] (int32, int64 for n >= 2^31;
+the pairs back to back): its successor S and the links S jumps over, D. The run's plan (mpcsim.Partition) is (c, n,
 J): the same numbers on every machine, computed from n and s, so it is not memory.
 Step t, in rounds 2t and 2t+1: each live node i (S(i) != -1) of machine m sends one 1-word
 request, the offset of S(i), to the owner of S(i); the owner replies to each request with the
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 _WORDS_PER_NODE = 4  # S, D, and 2 words of replies (or output and 1 of requests)
-_NOTHING = np.zeros(0, dtype=np.int64)
+_NOTHING = np.zeros(0, dtype=np.int32)  # joins int32 or int64 nodes without changing them
 
 
 class _Plan(NamedTuple):
@@ -70,6 +70,12 @@ class _Plan(NamedTuple):
     chunk_words: int  # c: nodes per machine
     n: int  # nodes in the input
     steps: int  # J = ceil(log2 n): the jumping steps
+
+
+def _id_dtype(n: int) -> type:
+    """int32 when node ids and distances (< n) fit it, else int64: a word is a word whatever
+    its dtype (mpcsim.wordcount), and half the bytes halve what each numpy pass moves."""
+    return np.int32 if n < 1 << 31 else np.int64
 
 
 def chunk_for(memory_words: int) -> int:
@@ -114,7 +120,7 @@ class ListRanking(Program):
                              f">= {need} or lower chunk_words"))
         if problems:
             raise ConfigError(problems=problems)
-        pairs = np.empty((n, 2), dtype=np.int64)
+        pairs = np.empty((n, 2), dtype=_id_dtype(n))
         pairs[:, 0] = succ
         pairs[:, 1] = succ != -1
         flat = pairs.reshape(-1)
@@ -132,7 +138,7 @@ class ListRanking(Program):
             return
         c, steps = fleet.plan.chunk_words, fleet.plan.steps
         if t > 0 and len(fleet.inbox):
-            flat = _apply(fleet, flat.copy(), layout)
+            flat = _apply(fleet, flat, layout, fleet.plan.n)
             fleet.scatter("nodes", flat, offsets)
         succ = flat[0::2]
         asks = _ask(fleet, succ, layout, c) if t < steps else None
@@ -172,6 +178,10 @@ class _Layout:
             self._at = np.repeat(np.arange(self.counts.size), self.counts)
         return self._at[nodes]
 
+    def first_of(self, machines: np.ndarray) -> np.ndarray:
+        """The first node of each of `machines` (fleet indexes)."""
+        return machines * self.width if self.even else self.starts.take(machines)
+
     def padded(self, values: np.ndarray, fill: Any) -> np.ndarray:
         """values (one per node) as a (machines, width) array, row i = machine i's nodes in
         order, then `fill`."""
@@ -190,12 +200,12 @@ def _ask(fleet: Fleet, succ: np.ndarray, layout: _Layout, c: int) -> np.ndarray:
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
     asker, node) order: the order the core delivers in. Returns which machines asked."""
     succ = np.ascontiguousarray(succ)  # a strided division costs ~3x a copy and one
-    order, owners = stable_order_present(succ // c, fleet.num_machines)  # ended: -1, dropped
+    owner = succ // c  # ended: -1
+    offset = succ - owner * c
+    order, owners = stable_order_present(owner, fleet.num_machines)  # ended: dropped
     if order.size == 0:
         return np.zeros(len(fleet), dtype=bool)
-    machine = layout.machine_of(order)
-    fleet.send_many(ids_at(fleet, machine), owners,
-                    succ.take(order) - owners * c)
+    fleet.send_many(ids_at(fleet, layout.machine_of(order)), owners, offset.take(order))
     return layout.padded(succ != -1, False).any(axis=1)
 
 
@@ -205,35 +215,53 @@ def _answer(fleet: Fleet, flat: np.ndarray, layout: _Layout) -> None:
     got = fleet.inbox  # by owner (dests), then asker, then order asked
     if len(got) == 0:
         return
-    asked = layout.starts.take(positions(fleet, got.dests)) + got.values
+    asked = layout.first_of(positions(fleet, got.dests)) + got.values
     keys = sorted_keys(got.sources, fleet.num_machines, asked, layout.starts[-1])
     b = bits(layout.starts[-1])
     asked = keys & keys.dtype.type((1 << b) - 1)
     keys >>= keys.dtype.type(b)
-    fleet.send_many(ids_at(fleet, layout.machine_of(asked)), keys,
-                    flat.reshape(-1, 2).take(asked, axis=0))
+    fleet.send_many(ids_at(fleet, layout.machine_of(asked)), keys, _take_pairs(flat, asked))
 
 
-def _apply(fleet: Fleet, flat: np.ndarray, layout: _Layout) -> np.ndarray:
+def _apply(fleet: Fleet, flat: np.ndarray, layout: _Layout, n: int) -> np.ndarray:
     """The replies, by asker, then owner, then offset asked about, land on the nodes that
-    asked: each machine's live nodes sorted by S (owner * c + offset)."""
-    succ, dist = flat[0::2], flat[1::2]
-    pending = _rows_sorted(layout, succ)
-    replies = fleet.inbox.values
+    asked: each machine's live nodes sorted by S (owner * c + offset). Returns the new pairs
+    (flat is the read-only gathered array)."""
+    pending = _rows_sorted(layout, flat[0::2], n)
+    replies = fleet.inbox.values  # (S(S(i)), D(S(i))) per reply
     if replies.size != 2 * pending.size:
         raise AssertionError(f"list ranking: {replies.size // 2} replies for {pending.size} "
                              "live nodes")
-    dist[pending] += replies[1::2]
-    succ[pending] = replies[0::2]
-    return flat
+    rows = np.empty((pending.size, 2), dtype=flat.dtype)
+    rows[:, 0] = replies[0::2]
+    np.add(replies[1::2], flat[1::2].take(pending), out=rows[:, 1])
+    out = flat.copy()
+    _put_pairs(out, pending, rows)
+    return out
 
 
-def _rows_sorted(layout: _Layout, values: np.ndarray) -> np.ndarray:
-    """The nodes whose value is >= 0, machine by machine, each machine's sorted by (value,
-    node): one sort of each machine's row of packed words (value << b) | offset, in which a
-    value of -1 becomes all ones and sorts last."""
+def _take_pairs(flat: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """The pairs (S, D) of `nodes` as (len(nodes), 2) rows: for int32 pairs, one gather of
+    int64 words (a 2-D fancy index costs ~10x a 1-D take)."""
+    if flat.dtype == np.int32:
+        return flat.view(np.int64).take(nodes).view(np.int32).reshape(-1, 2)
+    return flat.reshape(-1, 2).take(nodes, axis=0)
+
+
+def _put_pairs(flat: np.ndarray, nodes: np.ndarray, rows: np.ndarray) -> None:
+    """flat's pairs of `nodes` = rows (C-contiguous, flat's dtype); the reverse of
+    _take_pairs."""
+    if flat.dtype == np.int32:
+        flat.view(np.int64)[nodes] = rows.view(np.int64).reshape(-1)
+    else:
+        flat.reshape(-1, 2)[nodes] = rows
+
+
+def _rows_sorted(layout: _Layout, values: np.ndarray, bound: int) -> np.ndarray:
+    """The nodes whose value (in [0, bound) or -1) is >= 0, machine by machine, each
+    machine's sorted by (value, node): one sort of each machine's row of packed words
+    (value << b) | offset, in which a value of -1 becomes all ones and sorts last."""
     b = bits(layout.width)
-    bound = int(values.max(initial=0)) + 1
     kind = word_for((bound + 1) << b)
     keys = values.astype(kind)  # -1 -> all ones: after << b still above every live key
     keys <<= kind(b)
