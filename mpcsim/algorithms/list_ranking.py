@@ -6,12 +6,16 @@ predecessor (checked up front). Output: rank[i] = links from i to the end of its
 a last node), or -1 for a node on a cycle (following succ never ends).
 
 Layout: node i lives on machine i // c (c = chunk_words nodes per machine), at offset
-i - (i // c) * c, as the pair (S(i), D(i)) in memory["nodes"] (int32, int64 for n >= 2^31;
-the pairs back to back): its successor S and the links S jumps over, D. The run's plan (mpcsim.Partition) is (c, n,
-J): the same numbers on every machine, computed from n and s, so it is not memory.
-Step t, in rounds 2t and 2t+1: each live node i (S(i) != -1) of machine m sends one 1-word
-request, the offset of S(i), to the owner of S(i); the owner replies to each request with the
-2-word row (S(S(i)), D(S(i))); in round 2t+2 the asker sets D(i) += D(S(i)), S(i) = S(S(i)).
+i - (i // c) * c, as one word V(i) in memory["nodes"] (int32, int64 for n >= 2^31): while i
+is live, V(i) = S(i) >= 0, the node 2^t links ahead of i after t steps; once the end is
+within reach, V(i) = -1 - rank(i). One word suffices because a live node's distance to S(i)
+is always 2^t (the jump lengths double in lock step until a jump reaches the end), so it
+need not be stored. Initially V = succ (-1 = rank 0). The run's plan (mpcsim.Partition) is
+(c, n, J): the same numbers on every machine, computed from n and s, so it is not memory.
+Step t, in rounds 2t and 2t+1: each live node i of machine m sends one 1-word request, the
+offset of S(i), to the owner of S(i); the owner replies to each request with the 1-word
+V(S(i)); in round 2t+2 the asker sets V(i) = V(S(i)) if that is a node (i now jumps
+2^(t+1) links), else V(i) = V(S(i)) - 2^t (rank(i) = 2^t + rank(S(i))).
 An asker matches the replies without remembering anything: its inbox lists them by owner, and
 an owner answers an asker's requests in the order of the offsets asked about; so replies come
 in the order of S, and reply j belongs to the asker's live node with the j-th smallest S,
@@ -29,16 +33,16 @@ vectorize=False).
 
 Round bound: 2*ceil(log2 n) + 1 (n >= 2; 1 for n <= 1). Derivation: step t sends requests in
 round 2t and replies in round 2t+1; round 2t+2 applies them; round 2J (J = ceil(log2 n)) is
-the last, in which every node's S is -1 unless it is on a cycle. A machine whose nodes have
-all reached their list end outputs and halts early (it still answers requests), so short
-lists finish sooner.
+the last, in which every node has its rank unless it is on a cycle. A machine whose nodes
+have all reached their list end outputs and halts early (it still answers requests), so
+short lists finish sooner.
 
-Memory, per machine and round (c nodes): the pairs (2c words). An asking machine has no
-output yet and receives at most 2c words of replies: 4c after delivery. A finished machine
-holds its output (c words) and receives at most c request words: again 4c. Requests never pile up: S^(2^t) is injective on the nodes it does not send to -1
-(succ is, and compositions of injective maps are), so each node is asked at most once per
-step. Sent: at most c request words or 2c reply words. So c = s // 4 and
-q = ceil(n / c) machines: q = 4n/s, i.e. q*s = O(n).
+Memory, per machine and round (c nodes): the words V (c). An asking machine has no output
+yet and receives at most c words of replies: 2c after delivery. A finished machine holds its
+output (c words) and receives at most c request words: 3c. Requests never pile up: S^(2^t)
+is injective on the nodes it does not send past the end (succ is, and compositions of
+injective maps are), so each node is asked at most once per step. Sent: at most c request or
+c reply words. So c = s // 3 and q = ceil(n / c) machines: q = 3n/s, i.e. q*s = O(n).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ __all__ = [
     "SPEC",
 ]
 
-_WORDS_PER_NODE = 4  # S, D, and 2 words of replies (or output and 1 of requests)
+_WORDS_PER_NODE = 3  # V, and a word of reply (or of output and of requests)
 _NOTHING = np.zeros(0, dtype=np.int32)  # joins int32 or int64 nodes without changing them
 
 
@@ -79,7 +83,7 @@ def _id_dtype(n: int) -> type:
 
 
 def chunk_for(memory_words: int) -> int:
-    """Nodes per machine c = s // 4 (at least 1); see the module docstring."""
+    """Nodes per machine c = s // 3 (at least 1); see the module docstring."""
     return max(1, memory_words // _WORDS_PER_NODE)
 
 
@@ -120,33 +124,28 @@ class ListRanking(Program):
                              f">= {need} or lower chunk_words"))
         if problems:
             raise ConfigError(problems=problems)
-        pairs = np.empty((n, 2), dtype=_id_dtype(n))
-        pairs[:, 0] = succ
-        pairs[:, 1] = succ != -1
-        flat = pairs.reshape(-1)
-        memory = {i: {"nodes": flat[2 * i * c:2 * (i + 1) * c].copy()} for i in range(m)}
+        values = succ.astype(_id_dtype(n))
+        memory = {i: {"nodes": values[i * c:(i + 1) * c].copy()} for i in range(m)}
         return Partition(memory, _Plan(c, n, steps_for(n)))
 
     def round_many(self, fleet: Fleet) -> None:
         t, phase = divmod(fleet.round_idx, 2)
-        flat, offsets = fleet.gather("nodes", _NOTHING)  # machines past the input hold none
-        starts = offsets >> 1  # machine i's nodes: pairs starts[i] .. starts[i + 1] - 1
-        layout = _Layout(starts)
+        values, starts = fleet.gather("nodes", _NOTHING)  # machines past the input hold none
+        layout = _Layout(starts)  # machine i's nodes: starts[i] .. starts[i + 1] - 1
         if phase == 1:
-            _answer(fleet, flat, layout)
+            _answer(fleet, values, layout)
             fleet.halt()  # asleep until asked again, or until its replies arrive
             return
-        c, steps = fleet.plan.chunk_words, fleet.plan.steps
+        c, n, steps = fleet.plan
         if t > 0 and len(fleet.inbox):
-            flat = _apply(fleet, flat, layout, fleet.plan.n)
-            fleet.scatter("nodes", flat, offsets)
-        succ = flat[0::2]
-        asks = _ask(fleet, succ, layout, c) if t < steps else None
+            values = _apply(fleet, values, layout, n, t - 1)
+            fleet.scatter("nodes", values, starts)
+        asks = _ask(fleet, values, layout, c) if t < steps else None
         # a machine none of whose nodes asks is done: it outputs its ranks and sleeps
         done = np.ones(len(fleet), dtype=bool) if asks is None else ~asks
         finished = np.flatnonzero(done & (layout.counts > 0)).tolist()
         if finished:
-            ranks = np.where(succ == -1, flat[1::2], -1)
+            ranks = np.where(values < 0, -1 - values, -1)  # still a node: on a cycle
             bounds = starts.tolist()
             for i in finished:
                 fleet.machines[i].output = ranks[bounds[i]:bounds[i + 1]]
@@ -196,22 +195,22 @@ class _Layout:
         return out.reshape(k, w)
 
 
-def _ask(fleet: Fleet, succ: np.ndarray, layout: _Layout, c: int) -> np.ndarray:
+def _ask(fleet: Fleet, values: np.ndarray, layout: _Layout, c: int) -> np.ndarray:
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
     asker, node) order: the order the core delivers in. Returns which machines asked."""
-    succ = np.ascontiguousarray(succ)  # a strided division costs ~3x a copy and one
-    owner = succ // c  # ended: -1
-    offset = succ - owner * c
-    order, owners = stable_order_present(owner, fleet.num_machines)  # ended: dropped
+    owner = values // c
+    np.maximum(owner, -1, out=owner)  # ended (V < 0): -1, dropped by the sort
+    offset = values - owner * c
+    order, owners = stable_order_present(owner, fleet.num_machines)
     if order.size == 0:
         return np.zeros(len(fleet), dtype=bool)
     fleet.send_many(ids_at(fleet, layout.machine_of(order)), owners, offset.take(order))
-    return layout.padded(succ != -1, False).any(axis=1)
+    return layout.padded(values >= 0, False).any(axis=1)
 
 
-def _answer(fleet: Fleet, flat: np.ndarray, layout: _Layout) -> None:
-    """Reply to each request with the pair (S, D) of the node asked about, sent by asker,
-    then by node asked about (which is by owner, then offset)."""
+def _answer(fleet: Fleet, values: np.ndarray, layout: _Layout) -> None:
+    """Reply to each request with V of the node asked about, sent by asker, then by node
+    asked about (which is by owner, then offset)."""
     got = fleet.inbox  # by owner (dests), then asker, then order asked
     if len(got) == 0:
         return
@@ -220,50 +219,33 @@ def _answer(fleet: Fleet, flat: np.ndarray, layout: _Layout) -> None:
     b = bits(layout.starts[-1])
     asked = keys & keys.dtype.type((1 << b) - 1)
     keys >>= keys.dtype.type(b)
-    fleet.send_many(ids_at(fleet, layout.machine_of(asked)), keys, _take_pairs(flat, asked))
+    fleet.send_many(ids_at(fleet, layout.machine_of(asked)), keys, values.take(asked))
 
 
-def _apply(fleet: Fleet, flat: np.ndarray, layout: _Layout, n: int) -> np.ndarray:
-    """The replies, by asker, then owner, then offset asked about, land on the nodes that
-    asked: each machine's live nodes sorted by S (owner * c + offset). Returns the new pairs
-    (flat is the read-only gathered array)."""
-    pending = _rows_sorted(layout, flat[0::2], n)
-    replies = fleet.inbox.values  # (S(S(i)), D(S(i))) per reply
-    if replies.size != 2 * pending.size:
-        raise AssertionError(f"list ranking: {replies.size // 2} replies for {pending.size} "
+def _apply(fleet: Fleet, values: np.ndarray, layout: _Layout, n: int, t: int) -> np.ndarray:
+    """Step t's replies, by asker, then owner, then offset asked about, land on the nodes
+    that asked: each machine's live nodes sorted by S (owner * c + offset). Returns the new
+    words (values is the read-only gathered array)."""
+    pending = _rows_sorted(layout, values, n)
+    replies = fleet.inbox.values  # V(S(i)) per asking node i
+    if replies.size != pending.size:
+        raise AssertionError(f"list ranking: {replies.size} replies for {pending.size} "
                              "live nodes")
-    rows = np.empty((pending.size, 2), dtype=flat.dtype)
-    rows[:, 0] = replies[0::2]
-    np.add(replies[1::2], flat[1::2].take(pending), out=rows[:, 1])
-    out = flat.copy()
-    _put_pairs(out, pending, rows)
+    # V(S(i)) a node: i jumps there; a rank, -1 - r: rank(i) = 2^t + r, i.e. -1 - r - 2^t
+    jumped = np.where(replies < 0, replies - (1 << t), replies).astype(values.dtype, copy=False)
+    out = values.copy()
+    out[pending] = jumped
     return out
 
 
-def _take_pairs(flat: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """The pairs (S, D) of `nodes` as (len(nodes), 2) rows: for int32 pairs, one gather of
-    int64 words (a 2-D fancy index costs ~10x a 1-D take)."""
-    if flat.dtype == np.int32:
-        return flat.view(np.int64).take(nodes).view(np.int32).reshape(-1, 2)
-    return flat.reshape(-1, 2).take(nodes, axis=0)
-
-
-def _put_pairs(flat: np.ndarray, nodes: np.ndarray, rows: np.ndarray) -> None:
-    """flat's pairs of `nodes` = rows (C-contiguous, flat's dtype); the reverse of
-    _take_pairs."""
-    if flat.dtype == np.int32:
-        flat.view(np.int64)[nodes] = rows.view(np.int64).reshape(-1)
-    else:
-        flat.reshape(-1, 2)[nodes] = rows
-
-
 def _rows_sorted(layout: _Layout, values: np.ndarray, bound: int) -> np.ndarray:
-    """The nodes whose value (in [0, bound) or -1) is >= 0, machine by machine, each
+    """The nodes whose value (in [-1 - bound, bound)) is >= 0, machine by machine, each
     machine's sorted by (value, node): one sort of each machine's row of packed words
-    (value << b) | offset, in which a value of -1 becomes all ones and sorts last."""
+    (value << b) | offset, in which a value v < 0 becomes 2^w - |v| (w bits) and sorts
+    last, above every live key (that is what the word's 2 * bound + 2 leaves room for)."""
     b = bits(layout.width)
-    kind = word_for((bound + 1) << b)
-    keys = values.astype(kind)  # -1 -> all ones: after << b still above every live key
+    kind = word_for((2 * bound + 2) << b)
+    keys = values.astype(kind)
     keys <<= kind(b)
     rows = layout.padded(keys, np.iinfo(kind).max)
     rows |= np.arange(layout.width, dtype=kind)
