@@ -34,15 +34,16 @@ vectorize=False).
 Round bound: 2*ceil(log2 n) + 1 (n >= 2; 1 for n <= 1). Derivation: step t sends requests in
 round 2t and replies in round 2t+1; round 2t+2 applies them; round 2J (J = ceil(log2 n)) is
 the last, in which every node has its rank unless it is on a cycle. A machine whose nodes
-have all reached their list end outputs and halts early (it still answers requests), so
-short lists finish sooner.
+have all reached their list end outputs and halts early, so short lists finish sooner; it
+then holds its output instead of its words V and answers requests from it (V = -1 - rank).
 
-Memory, per machine and round (c nodes): the words V (c). An asking machine has no output
-yet and receives at most c words of replies: 2c after delivery. A finished machine holds its
-output (c words) and receives at most c request words: 3c. Requests never pile up: S^(2^t)
-is injective on the nodes it does not send past the end (succ is, and compositions of
+Memory, per machine and round (c nodes): c words, V or the output, never both. An asking
+machine receives at most c words of replies (one per live node); any machine receives at
+most c words of requests, and never replies and requests in one round (requests arrive in
+odd rounds, replies in even ones): 2c after delivery. Requests never pile up: S^(2^t) is
+injective on the nodes it does not send past the end (succ is, and compositions of
 injective maps are), so each node is asked at most once per step. Sent: at most c request or
-c reply words. So c = s // 3 and q = ceil(n / c) machines: q = 3n/s, i.e. q*s = O(n).
+c reply words. So c = s // 2 and q = ceil(n / c) machines: q = 2n/s, i.e. q*s = O(n).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from ..fleet import Fleet
 from ..program import Partition, Program
 from .fleet_order import (bits, ids_at, positions, sorted_keys, stable_order_present,
                           word_for)
+from .segments import offsets_of
 from .spec import AlgorithmSpec
 
 __all__ = [
@@ -64,7 +66,7 @@ __all__ = [
     "SPEC",
 ]
 
-_WORDS_PER_NODE = 3  # V, and a word of reply (or of output and of requests)
+_WORDS_PER_NODE = 2  # V and a word of reply, or of requests (finished: output, requests)
 _NOTHING = np.zeros(0, dtype=np.int32)  # joins int32 or int64 nodes without changing them
 
 
@@ -83,7 +85,7 @@ def _id_dtype(n: int) -> type:
 
 
 def chunk_for(memory_words: int) -> int:
-    """Nodes per machine c = s // 3 (at least 1); see the module docstring."""
+    """Nodes per machine c = s // 2 (at least 1); see the module docstring."""
     return max(1, memory_words // _WORDS_PER_NODE)
 
 
@@ -131,25 +133,28 @@ class ListRanking(Program):
     def round_many(self, fleet: Fleet) -> None:
         t, phase = divmod(fleet.round_idx, 2)
         values, starts = fleet.gather("nodes", _NOTHING)  # machines past the input hold none
-        layout = _Layout(starts)  # machine i's nodes: starts[i] .. starts[i + 1] - 1
         if phase == 1:
-            _answer(fleet, values, layout)
+            values, starts = _with_outputs(fleet, values, starts)
+            _answer(fleet, values, _Layout(starts))
             fleet.halt()  # asleep until asked again, or until its replies arrive
             return
+        layout = _Layout(starts)  # machine i's nodes: starts[i] .. starts[i + 1] - 1
         c, n, steps = fleet.plan
-        if t > 0 and len(fleet.inbox):
+        changed = t > 0 and len(fleet.inbox) > 0
+        if changed:
             values = _apply(fleet, values, layout, n, t - 1)
+        asks = (layout.padded(values >= 0, False).any(axis=1) if t < steps
+                else np.zeros(len(fleet), dtype=bool))
+        # a machine none of whose nodes asks is done: it outputs its ranks, keeps only them
+        # (it answers from its output), and sleeps
+        done = ~asks & (layout.counts > 0)
+        if done.any():
+            _finish(fleet, values, layout, done)
+        elif changed:
             fleet.scatter("nodes", values, starts)
-        asks = _ask(fleet, values, layout, c) if t < steps else None
-        # a machine none of whose nodes asks is done: it outputs its ranks and sleeps
-        done = np.ones(len(fleet), dtype=bool) if asks is None else ~asks
-        finished = np.flatnonzero(done & (layout.counts > 0)).tolist()
-        if finished:
-            ranks = np.where(values < 0, -1 - values, -1)  # still a node: on a cycle
-            bounds = starts.tolist()
-            for i in finished:
-                fleet.machines[i].output = ranks[bounds[i]:bounds[i + 1]]
-        fleet.halt(where=done)
+        if asks.any():
+            _ask(fleet, values, layout, c)
+        fleet.halt(where=~asks)
 
     def __repr__(self) -> str:
         return f"ListRanking(chunk_words={self.chunk_words})"
@@ -195,17 +200,46 @@ class _Layout:
         return out.reshape(k, w)
 
 
-def _ask(fleet: Fleet, values: np.ndarray, layout: _Layout, c: int) -> np.ndarray:
+def _ask(fleet: Fleet, values: np.ndarray, layout: _Layout, c: int) -> None:
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
-    asker, node) order: the order the core delivers in. Returns which machines asked."""
+    asker, node) order: the order the core delivers in."""
     owner = values // c
     np.maximum(owner, -1, out=owner)  # ended (V < 0): -1, dropped by the sort
     offset = values - owner * c
     order, owners = stable_order_present(owner, fleet.num_machines)
-    if order.size == 0:
-        return np.zeros(len(fleet), dtype=bool)
     fleet.send_many(ids_at(fleet, layout.machine_of(order)), owners, offset.take(order))
-    return layout.padded(values >= 0, False).any(axis=1)
+
+
+def _finish(fleet: Fleet, values: np.ndarray, layout: _Layout, done: np.ndarray) -> None:
+    """The machines where `done` output their ranks (-1: on a cycle) and drop their nodes;
+    the others keep theirs."""
+    ranks = np.where(values < 0, -1 - values, -1)
+    bounds = layout.starts.tolist()
+    machines = fleet.machines
+    for i in np.flatnonzero(done).tolist():
+        machines[i].output = ranks[bounds[i]:bounds[i + 1]]
+    kept = np.where(done, 0, layout.counts)
+    fleet.scatter("nodes", values[np.repeat(~done, layout.counts)], offsets_of(kept))
+
+
+def _with_outputs(fleet: Fleet, values: np.ndarray, starts: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(values, starts) with each finished machine's nodes back, as V = -1 - rank from its
+    output: what it answers requests from."""
+    empty = np.flatnonzero(starts[1:] == starts[:-1]).tolist()
+    machines = fleet.machines
+    outputs = [(i, machines[i].output) for i in empty if machines[i].output is not None]
+    if not outputs:
+        return values, starts
+    bounds = starts.tolist()
+    pieces, lengths, last = [], np.diff(starts), 0
+    for i, ranks in outputs:
+        pieces.append(values[bounds[last]:bounds[i]])
+        pieces.append((-1 - ranks).astype(values.dtype, copy=False))
+        lengths[i] = ranks.size
+        last = i + 1
+    pieces.append(values[bounds[last]:])
+    return np.concatenate(pieces), offsets_of(lengths)
 
 
 def _answer(fleet: Fleet, values: np.ndarray, layout: _Layout) -> None:

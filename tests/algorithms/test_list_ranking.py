@@ -77,6 +77,15 @@ def test_runs_the_same_on_every_backend(backend: str) -> None:
     assert result.rounds == 2 * 9 + 1 < list_ranking.round_bound(801, 25, 200)
 
 
+def test_a_finished_machine_answers_from_its_output() -> None:
+    """Machine 0's two nodes end their list at once; machine 1's list runs through them at
+    its end, so machine 0 is asked after it finished (and holds only its output)."""
+    succ = np.array([-1, 0, 3, 4, 5, 6, 7, 1], dtype=np.int64)  # 2->3->...->7->1->0
+    result = mpcsim.run(ListRanking(chunk_words=2), succ, num_machines=4, memory_words=4)
+    assert list_ranking.verify(result.output, succ)
+    assert result.trace.max_memory_words <= 4
+
+
 def test_a_node_with_two_predecessors_is_rejected() -> None:
     with pytest.raises(mpcsim.ConfigError, match="at most one node"):
         mpcsim.run(ListRanking(), np.array([2, 2, -1]), num_machines=1, memory_words=64)
@@ -157,15 +166,15 @@ def test_spare_machines_several_hosts_and_fleets_of_one_change_nothing() -> None
             [(r.messages, r.words) for r in one.trace.rounds]
 
 
-def test_a_machine_peaks_at_3c_words_its_nodes_output_and_requests() -> None:
+def test_a_machine_peaks_at_2c_words_its_nodes_and_their_replies() -> None:
     """The plan (c, n, J) is the run's, not memory: a machine of c nodes holds one word per
-    node and, after a reply round, c words of replies (2c); a finished machine also holds
-    its output (c) and may be asked about every node (c): s = 3c is enough."""
+    node (V, or its output once finished, never both) and, after a delivery, at most c words
+    of replies or of requests: s = 2c is enough."""
     succ = CASES["one random list"]
     c = 30
     q = -(-succ.size // c)
-    result = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=3 * c)
-    assert list_ranking.chunk_for(3 * c) == c
+    result = mpcsim.run(ListRanking(), succ, num_machines=q, memory_words=2 * c)
+    assert list_ranking.chunk_for(2 * c) == c
     assert list_ranking.verify(result.output, succ)
-    assert 2 * c <= result.trace.max_memory_words <= 3 * c
+    assert result.trace.max_memory_words == 2 * c
     assert result.plan == (c, succ.size, list_ranking.steps_for(succ.size))
