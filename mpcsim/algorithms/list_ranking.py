@@ -186,11 +186,11 @@ class _Layout:
         """The first node of each of `machines` (fleet indexes)."""
         return machines * self.width if self.even else self.starts.take(machines)
 
-    def padded(self, values: np.ndarray, fill: Any) -> np.ndarray:
-        """values (one per node) as a (machines, width) array, row i = machine i's nodes in
-        order, then `fill`."""
+    def padded(self, values: np.ndarray, fill: Any, dtype: Any = None) -> np.ndarray:
+        """values (one per node) as a (machines, width) array of `dtype` (values' if None),
+        row i = machine i's nodes in order, then `fill`."""
         k, w = self.counts.size, self.width
-        out = np.full(k * w, fill, dtype=values.dtype)
+        out = np.full(k * w, fill, dtype=values.dtype if dtype is None else dtype)
         if self.even:
             out[:values.size] = values
         else:
@@ -279,14 +279,14 @@ def _rows_sorted(layout: _Layout, values: np.ndarray, bound: int) -> np.ndarray:
     last, above every live key (that is what the word's 2 * bound + 2 leaves room for)."""
     b = bits(layout.width)
     kind = word_for((2 * bound + 2) << b)
-    keys = values.astype(kind)
-    keys <<= kind(b)
-    rows = layout.padded(keys, np.iinfo(kind).max)
+    rows = layout.padded(values, np.iinfo(kind).max, kind)  # cast as unsigned: v < 0 wraps
+    rows <<= kind(b)
     rows |= np.arange(layout.width, dtype=kind)
     rows.sort(axis=1)
     live = rows < kind(bound << b)
     rows &= kind((1 << b) - 1)
-    return (rows + layout.starts[:-1, None])[live]
+    rows += layout.starts[:-1, None].astype(kind)
+    return rows[live]
 
 
 def _as_successors(inputs: Any) -> np.ndarray:
