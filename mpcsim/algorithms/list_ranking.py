@@ -266,7 +266,9 @@ def _apply(fleet: Fleet, values: np.ndarray, layout: _Layout, n: int, t: int) ->
         raise AssertionError(f"list ranking: {replies.size} replies for {pending.size} "
                              "live nodes")
     # V(S(i)) a node: i jumps there; a rank, -1 - r: rank(i) = 2^t + r, i.e. -1 - r - 2^t
-    jumped = np.where(replies < 0, replies - (1 << t), replies).astype(values.dtype, copy=False)
+    sign = replies >> (8 * replies.dtype.itemsize - 1)  # -1 where a rank, else 0
+    sign &= 1 << t
+    jumped = replies - sign
     out = values.copy()
     out[pending] = jumped
     return out
