@@ -38,9 +38,10 @@ class Backend(Protocol):
     def available_workers(self) -> int: ...
 
     def start(self, program: Program, config: RunConfig, layout: Layout,
-              initial: list[wire.Frame], plan: Any = None) -> None:
-        """Create one Host per layout host; initial[h] encodes {machine id: memory dict};
-        `plan` (Partition.plan) goes to every host with the program."""
+              initial: list[wire.Frame | wire.InProcess], plan: Any = None) -> None:
+        """Create one Host per layout host; initial[h] holds {machine id: memory dict}: a
+        Frame, or, for a backend whose hosts share this process (`in_process = True`), a
+        wire.InProcess copy; `plan` (Partition.plan) goes to every host with the program."""
 
     def step(self, round_idx: int, inbound: list[list[Any]], compute: bool = True,
              checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
@@ -79,8 +80,9 @@ def execute(program: Program, inputs: Any, config: RunConfig, backend: Backend,
     for machine, memory in initial.items():
         per_host[layout.host_of(machine)][machine] = memory
     _check_faults(config, layout)
-    backend.start(program, config, layout, [_encode_initial(memories) for memories in per_host],
-                  plan)
+    in_process = getattr(backend, "in_process", False)
+    backend.start(program, config, layout,
+                  [_encode_initial(memories, in_process) for memories in per_host], plan)
     recovery = Recovery(config, layout)
     try:
         if saved is not None:  # every host restored from the checkpoint's snapshots
@@ -160,9 +162,12 @@ def _partition(program: Program, inputs: Any, config: RunConfig
     return initial, plan
 
 
-def _encode_initial(memories: dict[int, dict[str, Any]]) -> wire.Frame:
+def _encode_initial(memories: dict[int, dict[str, Any]], in_process: bool = False
+                    ) -> wire.Frame | wire.InProcess:
+    """The hosts' initial memories as a Frame, or an in-process copy (the same values, not
+    the caller's arrays): UnsupportedValue naming the machine and the part that fails."""
     try:
-        return wire.encode(memories)
+        return wire.InProcess(wire.copied(memories)) if in_process else wire.encode(memories)
     except (TypeError, ValueError, OverflowError):
         for machine, memory in sorted(memories.items()):
             found = wire.find_unencodable(memory, "initial memory")

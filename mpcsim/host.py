@@ -886,7 +886,7 @@ class Host:
 
     def summary(self, in_process: bool = False) -> HostSummary:
         """Per-machine totals and outputs. The outputs are encoded (a Frame), except for an
-        `in_process` caller when they are plain numbers (wire.plain_numbers): then the list.
+        `in_process` caller: then the list (plain numbers as they are, else wire.copied).
         Raises ProgramStateError if the rounds changed the program in place."""
         changed = self._program_mutated()
         if changed is not None:
@@ -895,7 +895,7 @@ class Host:
         if in_process and wire.plain_numbers(outputs):
             return self._summary(outputs)
         try:
-            encoded = wire.encode(outputs)
+            encoded = wire.copied(outputs) if in_process else wire.encode(outputs)
         except (TypeError, ValueError, OverflowError):
             for m in self.machines:
                 found = wire.find_unencodable(m.output, "machine.output")

@@ -14,6 +14,11 @@ bool/int/float) and arrays of dtype kinds b, i, u, f, c (decoded read-only unles
 type only where a list cannot stand: as a dict key or a set element). Anything else raises
 TypeError or OverflowError from `encode`; callers turn it into mpcsim.UnsupportedValue with a
 path to the offending part and the reason (see `find_unencodable`).
+
+In one process a round trip can be skipped: `copied(value)` builds what
+decode(encode(value), writable=True) gives by copying, for values made of dicts, lists,
+tuples, numeric arrays and plain scalars (the local backend's initial memories and outputs),
+and `InProcess` carries such a copy where a Frame would go.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-__all__ = ["Frame", "Unencodable", "encode", "decode", "array_ext", "array_of", "find_unencodable",
-           "plain_numbers"]
+__all__ = ["Frame", "InProcess", "Unencodable", "encode", "decode", "copied", "opened",
+           "array_ext", "array_of", "find_unencodable", "plain_numbers"]
 
 _EXT_ARRAY = 1
 _EXT_SET = 2
@@ -189,3 +194,60 @@ def plain_numbers(values: list[Any]) -> bool:
         return True
     ints = values if len(types) == 1 else [v for v in values if type(v) is int]
     return -(2**63) <= min(ints) and max(ints) < 2**64
+
+
+class InProcess(NamedTuple):
+    """A value handed over in one process in place of its Frame: `copied`'s private copy."""
+
+    value: Any
+
+
+class _NotPlain(Exception):
+    """A part `copied` leaves to the round trip."""
+
+
+def copied(value: Any) -> Any:
+    """decode(encode(value), writable=True), built by copying when `value` holds only dicts
+    (with str, int, float, bool or None keys), lists, tuples (as lists), numeric arrays (as
+    writable contiguous copies), numpy bool/int/uint/float scalars (as Python numbers) and
+    None, bool, int (64-bit), float, str, bytes; anything else takes the round trip, and
+    raises exactly as `encode` does."""
+    try:
+        return _copy(value)
+    except _NotPlain:
+        return decode(encode(value), writable=True)
+
+
+def opened(packed: Frame | InProcess) -> Any:
+    """A fresh writable copy of what `packed` holds (decoded, or copied again)."""
+    return copied(packed.value) if type(packed) is InProcess else decode(packed, writable=True)
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is np.ndarray:
+        if value.dtype.kind not in _NUMERIC_KINDS:
+            raise _NotPlain
+        return value.copy()
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) not in _KEYS or (type(key) is int and not -(2**63) <= key < 2**64):
+                raise _NotPlain
+            out[key] = _copy(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_copy(item) for item in value]
+    if kind is int:
+        if not -(2**63) <= value < 2**64:
+            raise _NotPlain
+        return value
+    if kind in _ATOMS:
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise _NotPlain
+
+
+_KEYS = frozenset((str, int, float, bool, type(None)))
+_ATOMS = frozenset((float, bool, str, bytes, type(None)))

@@ -14,6 +14,7 @@ import pytest
 
 from cases import CASES, SEED, Case
 from mpcsim import FunctionProgram, Machine, Program, RunConfig, UnsupportedValue
+from mpcsim import wire
 from mpcsim.host import Host, Layout, StepReport
 from mpcsim.snapshot import ACCOUNTING, decode_exact, encode_exact
 
@@ -64,6 +65,13 @@ def counters(report: StepReport) -> tuple[Any, ...]:
             report.max_memory, report.max_received, report.max_held, report.violations)
 
 
+def outputs_of(summary: Any) -> tuple[bytes, list[bytes]]:
+    """A summary's outputs (in process: a list, arrays and all) as comparable bytes."""
+    outputs = summary.outputs
+    frame = wire.encode(outputs if isinstance(outputs, list) else wire.decode(outputs))
+    return frame.header, [bytes(b) for b in frame.buffers]
+
+
 def run_hosts(hosts: list[Host], restore_after: int | None = None, max_rounds: int = 50
               ) -> list[Any]:
     """Step `hosts` to the end; after step `restore_after`, swap every host for a fresh one
@@ -83,8 +91,7 @@ def run_hosts(hosts: list[Host], restore_after: int | None = None, max_rounds: i
         if sum(r.active for r in reports) == 0 and not any(r.outbound for r in reports):
             break
     summaries = [h.summary(in_process=True) for h in hosts]
-    transcript.append([(s.outputs if isinstance(s.outputs, list) else s.outputs.header,
-                        s.sent_words.tolist(), s.received_words.tolist(),
+    transcript.append([(outputs_of(s), s.sent_words.tolist(), s.received_words.tolist(),
                         s.peak_memory_words.tolist(), s.rounds_active.tolist())
                        for s in summaries])
     return transcript

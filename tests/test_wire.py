@@ -173,3 +173,38 @@ encodable = st.recursive(leaves, lambda inner: st.one_of(
 @given(encodable)
 def test_decode_inverts_encode(value: Any) -> None:
     assert_same(wire.decode(wire.encode(value).detached()), as_received(value))
+
+
+unusual = st.one_of(st.integers(2**64, 2**70), st.frozensets(st.integers(0, 9), max_size=3),
+                    st.just(np.float32(1.5)), st.just(np.int8(-3)), st.just(np.array(["a"])),
+                    st.just(object()), st.just(np.arange(6).reshape(2, 3)[:, ::2]))
+maybe_encodable = st.recursive(leaves | unusual, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.tuples(inner, inner),
+    st.dictionaries(st.integers(-5, 5) | st.text(max_size=4) | st.tuples(st.integers(0, 3)),
+                    inner, max_size=3)), max_leaves=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(maybe_encodable)
+def test_an_in_process_copy_is_what_a_round_trip_gives(value: Any) -> None:
+    """wire.copied (the local backend's initial memories and outputs) gives what a writable
+    decode of the frame gives, or raises what encode raises; its arrays are the receiver's
+    own writable copies."""
+    try:
+        want = wire.decode(wire.encode(value), writable=True)
+    except Exception as exc:  # noqa: BLE001 - the same error, whatever it is
+        with pytest.raises(type(exc)):
+            wire.copied(value)
+        return
+    got = wire.copied(value)
+    assert_same(got, want)
+    assert_same(wire.opened(wire.InProcess(got)), want)
+    stack = [got]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, np.ndarray):
+            assert part.flags.writeable and part.flags.c_contiguous
+        elif isinstance(part, dict):
+            stack.extend(part.values())
+        elif isinstance(part, list):
+            stack.extend(part)

@@ -194,8 +194,9 @@ _CHUNK_ROWS = 1 << 14  # an asker's requests are ordered a few machines at a tim
 def start(layout: _Layout, fleet: Fleet, found: dict[str, np.ndarray], starts: np.ndarray
           ) -> None:
     """The first request round (lock-step round 2) on machines that found f for their own
-    positions (mpcsim.algorithms.hopk_scan): `found` holds the columns "x", "p" (f) and "r"
-    (the positions), machine i's at starts[i]:starts[i + 1]."""
+    positions (mpcsim.algorithms.hopk_scan): `found` holds the columns "x" (as memory["x"]
+    holds them already), "p" (f) and "r" (the positions), machine i's at
+    starts[i]:starts[i + 1]."""
     _request_round(layout, fleet, 0, ({j: found[key] for j, key in _KEYS.items()}, starts))
 
 
@@ -207,7 +208,7 @@ def _request_round(layout: _Layout, fleet: Fleet, i: int,
     plan = schedule(layout.k)
     if i == 0:
         columns, starts = found if found is not None else _receive_finds(layout, fleet)
-        changed = {X, P, R}
+        changed = {X, P, R} if found is None else {P, R}  # a finder keeps X where it was
     else:
         columns = {}
         for j in (P, R):

@@ -119,6 +119,7 @@ def step(find: ScanFind, fleet: Fleet) -> tuple[dict[str, np.ndarray], np.ndarra
     else:
         held, offsets = fleet.gather("tab", _EMPTY)
         has = np.diff(offsets) == width
+        held_before = has.copy()
         tables = np.full((k, width), -1, dtype=np.int64)
         tables[has] = held.reshape(-1, width)
         got = fleet.inbox
@@ -137,8 +138,9 @@ def step(find: ScanFind, fleet: Fleet) -> tuple[dict[str, np.ndarray], np.ndarra
         fleet.scatter("tab", tables[has].reshape(-1), np.concatenate(
             [np.zeros(1, dtype=np.int64), np.cumsum(has * width)]))
         return None
-    for m in fleet.machines:
-        m.memory.pop("tab", None)
+    machines = fleet.machines
+    for i in np.flatnonzero(held_before).tolist() if r else ():
+        machines[i].memory.pop("tab")
     tables[ids == 0] = -1
     return _finds(find, fleet, tables)
 
@@ -247,4 +249,4 @@ def _finds(find: ScanFind, fleet: Fleet, carries: np.ndarray
     head = order[first]
     carried = carries.reshape(-1)[group[first]]
     f[head] = np.where(carried >= 0, carried + 1, -1)
-    return {"x": np.array(x, dtype=np.int64), "p": f, "r": place}, offsets
+    return {"x": x, "p": f, "r": place}, offsets

@@ -31,18 +31,20 @@ __all__ = ["LocalBackend"]
 
 class LocalBackend:
     name = "local"
+    in_process = True  # initial memories come as wire.InProcess copies, outputs as values
 
     def __init__(self) -> None:
         self.hosts: list[Host | None] = []
         self._blas_limits: threadpool_limits | None = None
         self._faults: set[tuple[int, int]] = set()  # (host, round) still to fire
-        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame], Any] | None = None
+        self._start: tuple[Program, RunConfig, Layout, list[wire.Frame | wire.InProcess],
+                           Any] | None = None
 
     def available_workers(self) -> int:
         return 1
 
     def start(self, program: Program, config: RunConfig, layout: Layout,
-              initial: list[wire.Frame], plan: Any = None) -> None:
+              initial: list[wire.Frame | wire.InProcess], plan: Any = None) -> None:
         self._blas_limits = threadpool_limits(limits=1, user_api="blas")
         self._start = (program, config, layout, initial, plan)
         self._faults = {(f.host, f.round_idx) for f in config.faults}
@@ -53,7 +55,7 @@ class LocalBackend:
         program, config, layout, initial, plan = self._start
         if layout.num_hosts > 1:  # each host its own copies, as each Ray actor unpickles them
             program, plan = copy.deepcopy((program, plan))
-        return Host(program, config, layout, h, wire.decode(initial[h], writable=True), plan)
+        return Host(program, config, layout, h, wire.opened(initial[h]), plan)
 
     def step(self, round_idx: int, inbound: list[list[wire.Frame]], compute: bool = True,
              checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
