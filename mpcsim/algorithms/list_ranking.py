@@ -56,8 +56,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..fleet import Fleet
 from ..program import Partition, Program
-from .fleet_order import (bits, ids_at, positions, sorted_keys, stable_order_present,
-                          word_for)
+from .fleet_order import bits, ids_at, positions, word_for
 from .segments import offsets_of
 from .spec import AlgorithmSpec
 
@@ -202,12 +201,37 @@ class _Layout:
 
 def _ask(fleet: Fleet, values: np.ndarray, layout: _Layout, c: int) -> None:
     """One 1-word request per live node, the offset of S(i) at its owner, sent in (owner,
-    asker, node) order: the order the core delivers in."""
+    asker, node) order: the order the core delivers in. One sort of the words
+    (owner << b) | node, an ended node's owner -1 (all ones) sorting last."""
+    q, b = fleet.num_machines, bits(values.size)
+    kind = word_for((q + 2) << b)  # -1 << b, as unsigned, is above every (owner + 1) << b
     owner = values // c
-    np.maximum(owner, -1, out=owner)  # ended (V < 0): -1, dropped by the sort
-    offset = values - owner * c
-    order, owners = stable_order_present(owner, fleet.num_machines)
-    fleet.send_many(ids_at(fleet, layout.machine_of(order)), owners, offset.take(order))
+    np.maximum(owner, -1, out=owner)  # ended (V < 0): -1
+    keys = owner.astype(kind)
+    keys <<= kind(b)
+    keys |= np.arange(values.size, dtype=kind)
+    keys.sort()
+    keys = keys[:np.searchsorted(keys, kind(q << b))]  # the live nodes'
+    order = keys & kind((1 << b) - 1)  # the asking nodes
+    keys >>= kind(b)  # their owners
+    owner *= c
+    offset = np.subtract(values, owner, out=owner)
+    payload = offset.take(order)
+    fleet.send_many(_machine_ids(fleet, layout, order), keys, payload)
+
+
+def _machine_ids(fleet: Fleet, layout: _Layout, nodes: np.ndarray) -> np.ndarray:
+    """The machine id holding each of `nodes` (unsigned fleet node indexes, overwritten)."""
+    if not (layout.even and _consecutive(fleet)):
+        return ids_at(fleet, layout.machine_of(nodes))
+    nodes //= nodes.dtype.type(layout.width)
+    nodes += nodes.dtype.type(fleet.ids[0])  # ids < q fit nodes' dtype: q <= nodes
+    return nodes
+
+
+def _consecutive(fleet: Fleet) -> bool:
+    ids = fleet.ids
+    return ids.size > 0 and int(ids[-1]) - int(ids[0]) + 1 == ids.size
 
 
 def _finish(fleet: Fleet, values: np.ndarray, layout: _Layout, done: np.ndarray) -> None:
@@ -244,16 +268,29 @@ def _with_outputs(fleet: Fleet, values: np.ndarray, starts: np.ndarray
 
 def _answer(fleet: Fleet, values: np.ndarray, layout: _Layout) -> None:
     """Reply to each request with V of the node asked about, sent by asker, then by node
-    asked about (which is by owner, then offset)."""
+    asked about (which is by owner, then offset): one sort of the words (asker << b) | node
+    asked."""
     got = fleet.inbox  # by owner (dests), then asker, then order asked
     if len(got) == 0:
         return
-    asked = layout.first_of(positions(fleet, got.dests)) + got.values
-    keys = sorted_keys(got.sources, fleet.num_machines, asked, layout.starts[-1])
-    b = bits(layout.starts[-1])
-    asked = keys & keys.dtype.type((1 << b) - 1)
-    keys >>= keys.dtype.type(b)
-    fleet.send_many(ids_at(fleet, layout.machine_of(asked)), keys, values.take(asked))
+    nodes = int(layout.starts[-1])
+    b = bits(nodes)
+    kind = word_for(fleet.num_machines << b)
+    if layout.even and _consecutive(fleet):  # node = (dest - first id) * width + offset
+        asked = got.dests.astype(kind)
+        asked -= kind(fleet.ids[0])
+        asked *= kind(layout.width)
+        np.add(asked, got.values, out=asked, casting="unsafe")
+    else:
+        asked = (layout.first_of(positions(fleet, got.dests)) + got.values).astype(kind)
+    keys = got.sources.astype(kind)
+    keys <<= kind(b)
+    keys |= asked
+    keys.sort()
+    np.bitwise_and(keys, kind((1 << b) - 1), out=asked)
+    keys >>= kind(b)  # the askers
+    payload = values.take(asked)
+    fleet.send_many(_machine_ids(fleet, layout, asked), keys, payload)
 
 
 def _apply(fleet: Fleet, values: np.ndarray, layout: _Layout, n: int, t: int) -> np.ndarray:
@@ -266,9 +303,9 @@ def _apply(fleet: Fleet, values: np.ndarray, layout: _Layout, n: int, t: int) ->
         raise AssertionError(f"list ranking: {replies.size} replies for {pending.size} "
                              "live nodes")
     # V(S(i)) a node: i jumps there; a rank, -1 - r: rank(i) = 2^t + r, i.e. -1 - r - 2^t
-    sign = replies >> (8 * replies.dtype.itemsize - 1)  # -1 where a rank, else 0
-    sign &= 1 << t
-    jumped = replies - sign
+    jumped = replies >> (8 * replies.dtype.itemsize - 1)  # -1 where a rank, else 0
+    jumped &= 1 << t
+    np.subtract(replies, jumped, out=jumped)
     out = values.copy()
     out[pending] = jumped
     return out
@@ -288,7 +325,7 @@ def _rows_sorted(layout: _Layout, values: np.ndarray, bound: int) -> np.ndarray:
     live = rows < kind(bound << b)
     rows &= kind((1 << b) - 1)
     rows += layout.starts[:-1, None].astype(kind)
-    return rows[live]
+    return rows[live].astype(np.intp)  # numpy indexes ~2x faster by intp than by uint32
 
 
 def _as_successors(inputs: Any) -> np.ndarray:
