@@ -16,58 +16,71 @@ parent p(x) <= x, held by x's owner (label_exchange's table); roots (p(x) = x) a
 current super-vertices. Every live edge holds two labels (a, b), a < b, at first its
 endpoints. One exchange (2D + 2 rounds, `label_exchange`):
   - requests: each machine asks, once per distinct label, for p(a) and p(b) of its edges,
-    offering a to b (the larger endpoint); and each vertex that may not point at a root yet
-    (it hooked or jumped last time) asks for p(p(x)), passing up any offer it holds;
+    offering a to b (the larger endpoint); and every vertex that is not a root asks for
+    p(p(x)) (full shortcutting: a root may hook at any exchange, so a child cannot know its
+    parent stays a root until no edge is live);
   - owners: a root x offered m < x hooks, p(x) = m (min-label hooking; any m will do: every
     parent is smaller than its child, so the parents form a forest whose roots are its
-    minima); a non-root x offered m < p(x) keeps m to pass to p(x) next time (its own link
-    cannot change: the edge that made it may be gone); the answer is p(x) after hooking;
-  - answers: edges take the labels (p(a), p(b)), drop loops and repeats on the machine
-    (alter, contraction); asking vertices take p(p(x)) (shortcut, pointer doubling), and stop
-    asking once the answer is their parent (it was a root).
+    minima); the answer is p(x) after hooking. An offer to a non-root is dropped: the edge
+    that made it is relabelled and offers again;
+  - answers: asking vertices take p(p(x)) (shortcut, pointer doubling) and note whether it
+    equalled p(x) (then p(x) was a root: the vertex is ROOTED); edges take the labels
+    (p(a), p(b)) (alter), and an edge whose b now points at a is dropped (the link b -> a
+    joins them); then each machine replaces its edges by spanning stars of their local
+    components (every label x with local least label m != x becomes the edge (m, x): loops
+    and repeats go, and each label is offered the least one its machine's edges reach).
 Invariant: forest links plus live edges connect exactly the original components (relabelling
 an edge replaces a-b by a-p(a), p(a)-p(b), p(b)-b; a dropped loop's endpoints share a
-parent; a link only ever moves to an ancestor). So once no edge is live, every tree is a
+parent, a dropped linked edge's endpoints a link; a star spans what the machine's edges
+spanned; a link only ever moves to an ancestor). So once no edge is live, every tree is a
 component and its root is its least vertex: the exact output, whatever the seed.
-Termination without waiting for the worst case: "no live edge" only becomes true, so each
-machine tells its parent in a heap tree of fan-in F = s/8 once it has no edges and its
-children have all told it; the root then fixes the final round R (an exchange start at least
-H rounds away, H = the tree's height) and sends STOP down, so every machine knows R by R.
-Final stage: from R, every non-root vertex doubles p <- p(p) until its parent is a root
-(an owner whose vertex already points at a root says so, -(p + 1), which saves the asker one
-exchange); then owners send (v, label) to v's output machine, and everyone halts.
+Termination without waiting for the worst case: once no edge is live nothing hooks again
+(only edges offer labels; a vertex asking for its parent's parent offers nothing). Each
+machine tells its parent in a heap tree of fan-in F (the least with the height that
+min(s/4, q) gives) once it has no edges and its children have all told it; the root then
+knows no edge is live and sends STOP down, so every machine knows within 2H rounds of the
+last edge dropping (H = the tree's height). A machine that knows STOP stops asking for its
+ROOTED vertices (their flags come from answers read after the last hook: STOP reaches a
+machine after the exchange that read the last edges' answers) and keeps doubling the
+others; an owner that knows STOP answers -(p + 1) for a ROOTED vertex (the asker learns its
+new parent is a root without another exchange). As soon as all of a machine's vertices are
+roots or ROOTED and it knows STOP, it sends (v, label) to v's output machine, in any round.
 
 Rounds: L = 2D + 2 per exchange (D = 0..3 host levels, chosen by the plan), K exchanges while
-edges live, the barrier's <= 2H + L, F final exchanges, 2 output rounds. Everything is
-deterministic given the input and seed; the seed only places the table and the hashes
-(memory), never what hooks, so there is no "expected" round count apart from the input's.
-Measured K (a sequential replay of the same exchanges, and the runs): karate club 3, les
-miserables 4, florentine 4, davis 2, powerlaw_cluster_graph(5000, 1, 0.1) 6, 60 x 60 grid 8,
-random graph of 10^5 words 7, one or two cycles of 2^19 vertices 19, the path 0-1-..-5000
-(every vertex's least neighbour is its predecessor) 14; over random, BFS-ordered, reversed
-and zig-zag labellings of paths, trees, caterpillars, grids and lollipops, and labellings of
-256-vertex paths, trees and cycles searched for the worst case, K <= ceil(log2 V) + 3; F <= 4.
-Liu and Tarjan prove Theta(log n) steps for their algorithm RA (root-connect, shortcut,
-alter, in sequence, each step a constant number of exchanges), not for this concurrent
-variant, for which no O(log n) proof is known to us: the bound this module states and tests
-check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 (twice the worst seen) and
+edges live, then at most F final doubling exchanges (they overlap the barrier's 2H rounds),
+2 output rounds. Everything is deterministic given the input and seed; the seed only places
+the table and the hashes (memory), never what hooks, so there is no "expected" round count
+apart from the input's. Measured K (runs at s = max(64, the least that fits), seed 0):
+karate club 2, les miserables 4, florentine 3, davis 3, powerlaw_cluster_graph(5000, 1, 0.1)
+1 and the path 0-1-..-5000 1 (their edges come in an order whose machine-local stars span
+long stretches; the forest they leave is deep, and doubling takes the time), 60 x 60 grid 8,
+random graph of 10^5 words 7; over random, given, reversed, BFS-ordered and zig-zag
+labellings of a 3000-vertex path, random tree, caterpillar and 50 x 60 grid, a 2040-vertex
+lollipop, a 4000-vertex cycle and a 4095-vertex binary tree, K <= ceil(log2 V) + 1 (the
+cycle, randomly labelled). Liu and Tarjan prove Theta(log n) steps for their algorithm RA
+(root-connect, shortcut, alter, in sequence, each step a constant number of exchanges), not
+for this concurrent variant, for which no O(log n) proof is known to us: the bound this
+module states and tests check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 and
 F <= ceil(log2 V) + 1 (every pointer is an ancestor, and doubling halves the distance), so
-rounds <= L (K + F + 1) + 2H + 2 (Plan.rounds). Measured rounds: karate club 22 (s = 64),
-powerlaw 5000 44 (s = 100), random 10^5 words 62 (s = 317), one or two cycles at n = 2^20
-words 98-102 (s = 2^10, D = 1) and 50-52 (s = n^(2/3), D = 0): ~5 log2 n at s = n^(1/2) and
-~2.6 log2 n at n^(2/3); at n = 2^10..2^12 and s = n^(1/2) the plan needs D = 3 (8 rounds per
-exchange) and takes 98-122 rounds, over 8 log2 n: see "The 2^10 and 2^12 cycles" below for
-why, and what forcing D = 1 measures. benchmarks/connectivity.py prints the table and plots
-it; `mpcsim bench` records the same rows and draws connectivity_cycles.png.
+rounds <= L (K + F) + 2H + 2 (Plan.rounds). Measured rounds: karate club 18 (s = 64),
+powerlaw 5000 32 (s = 100), random 10^5 words 50 (s = 317); one and two cycles of n words,
+seed 0: at s = n^(1/2) 74 and 74 (n = 2^10, s = 44, D = 3), 90 and 90 (2^12, D = 3), 74 and
+68 (2^14, D = 2), 74 and 74 (2^16), 62 and 50 (2^18, D = 1), 58 and 58 (2^20, D = 1): within
+8 log2 n at every n, ~2.9-7.5 log2 n; at s = n^(2/3) 20-38 rounds (~1.1-3.4 log2 n).
+benchmarks/connectivity.py prints the table and plots it; `mpcsim bench` records the same
+rows and draws connectivity_cycles.png. Where the rounds went at n = 2^10 and 2^12 before
+full shortcutting, stars and the overlapped end: see "The 2^10 and 2^12 cycles" below.
 
 Communication: an exchange moves ~6 words per live edge (two requests of 1-2 words up and an
-answer down, per hop) plus ~3 per asking vertex; edges shrink as trees merge (loops and
-repeats are dropped every exchange), so traffic follows the live edges: 11-64 words per input
-edge in all (karate club 11, powerlaw 5000 40, the random graph of 10^5 words 55, cycles 17
-at D = 0 to 64 at D = 3).
+answer down, per hop) plus ~2 per non-root vertex (one word up and one down, per hop); edges
+shrink as trees merge (loops, linked edges and repeats are dropped every exchange), so
+traffic follows the live edges and the vertices still chasing a root: 7-67 words per input
+edge in all (karate club 10, powerlaw 5000 27, the random graph of 10^5 words 47, cycles 7
+at D = 0 to 67 at D = 3).
 
 Skew: a popular label (a hub, or the root of a large tree: it is every edge's label in the
-end) is asked for by every machine holding one of its edges. Requests are merged per machine
+end) is asked for by every machine holding one of its edges or, as every non-root asks for
+its parent's parent, one of its children. Requests are merged per machine
 (each distinct label once), then by the combining hosts (label_exchange: a host sees a label
 at most once per child, an owner at most once per top block), so a popular label costs its
 host g words and its owner max(g, q / g^D), not one word per edge: D is chosen so that fits.
@@ -75,10 +88,14 @@ host g words and its owner max(g, q / g^D), not one word per edge: D is chosen s
 Memory, derived (per machine, words; c_e = ceil(E / q) edges and c_v = ceil(P / q) slots per
 machine, P >= V prime; g the fan-in, B = q / g^D the top blocks; Plan and peak_words in
 connectivity_plan). The core caps memory + inbox, sent and received words per round.
-  Deterministic terms. State: 2 c_e (an edge's two labels; edges are only ever dropped) +
-  2 c_v (a slot's parent and pending offer) + 2 (bar). A requester sends at tau 0 at most
-  3 c_e + 2 c_v words (per edge 1 word for a, 2 for b with its offer; per asking slot 2) and
-  receives at tau 2D + 2 one word per distinct id it asked, <= 2 c_e + c_v. An owner holds
+  Deterministic terms. State: 2 c_e (an edge's two labels; a machine's edges only shrink in
+  number: the stars of k connected labels are k - 1 edges, and the edges joining them were at
+  least as many) + 2 c_v (a slot's parent and its ROOTED flag) + 2 (bar). A requester sends
+  at tau 0 at most 3 c_e + c_v words (per edge 1 word for a, 2 for b with its offer; per
+  asking slot 1) and receives at tau 2D + 2 one word per distinct id it asked,
+  <= 2 c_e + c_v. The barrier: a machine receives at most F <= s/4 DONE words (one per child,
+  once in the run) and sends F STOP words once; they are not in the estimate below (the
+  measured peaks include them). An owner holds
   exactly c_v slots (pi is a bijection), and at D >= 1 an id reaches its owner from at most B
   level-D hosts (their D low digits are hash(x)'s), so its inbox is <= 2 c_v B words; at D = 0
   from at most q machines. Output stage: 2 words per vertex sent and received plus 1 per
@@ -98,55 +115,62 @@ connectivity_plan). The core caps memory + inbox, sent and received words per ro
   6 c_v + 2 in the output stage. It is the mean, not the with-high-probability bound: at
   delta = 1e-9 (lambda ~ 21 + ln(q D (K + F))) the tail term is several times r (g = 10,
   r = 50: r + 187 + 233 words), which would raise the least s several-fold. Measured
-  instead: peaks (memory, sent and received) over 124 runs of 31 graphs (networkx's real
-  graphs, grids, trees, cliques, powerlaw cluster and Barabasi-Albert graphs, and the
-  registry's generators at 2000 and 20000 edges) at s = max(ceil((2E)^(1/2)), the least
-  that fits), twice that and (2E)^(2/3), two seeds each: 0.42-0.90 of s, median 0.65. Caps
+  instead: peaks (memory, sent and received) over 130 runs of 23 graphs (networkx's four
+  real graphs, a powerlaw cluster graph, a grid, a random tree, disjoint cliques, a
+  Barabasi-Albert graph, K_30 and a 300-leaf star, and the registry's six generators at 2000
+  and 20000 edges) at s = max(ceil((2E)^(1/2)), the least that fits), twice that and
+  (2E)^(2/3), seeds 0 and 1: 0.42-0.91 of s, median 0.62 (before full shortcutting and the
+  fan-in s/4 barrier, 124 such runs: 0.42-0.90, median 0.65). Caps
   are enforced, so a load past the estimate raises MemoryLimitExceeded (machine, round,
   words), never a wrong label; another seed re-draws the hashes.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
 (2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
 
-The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds).
-Measured 2026-12-04, one and two cycles, seeds 0-3, caps off to measure. D = 1 (4 rounds an
-exchange) takes 50-70 rounds there, but the estimate admits D = 1 only from s = 74 (2^10)
-and 112 (2^12), D = 2 from 48 and 68, D = 3 from 44 and 54: at s = 44 (2^10: the bench runs
-at the least s that fits, as 32 fits nothing) and 64 (2^12) it plans D = 3. Its popular term
-is not slack there. A cycle has no hub, but pointer doubling makes one: vertices that jump
-to a root ask for it once more, and in the final stage every vertex of the one or two trees
-chases its root, so once about q vertices ask for one id, each block's host keeps g book
-words for it and its owner receives B words; the two coexist at tau D + 1, and an owner of
-c_v ids can be asked for all of them. Forced D = 1 plans, peak words (memory + inbox, sent,
-received) over 8 runs each: at s = 44, c_e = c_v = 1, 2, 3 (g = 23, 16, 14): 27-38, 27-40,
-32-40 (up to 0.86-0.91 of s); at s = 64, c = 2 (g = 32, B = 33): 41-65, over s on seed 1
-(a final-stage owner round: 30 words of state and book, 35 received from 33 hosts); c = 4
-(g = 23): 42-48; c = 5 (g = 21): 48-50 (0.66-0.78 of s); c = 8: 66-73. So D = 1 fits 2^12 at
-s = 64 with c = 4 or 5 in practice, but for c = 4 the estimate puts the popular copies (g
-book words, 2 max(g, B) inbox words: 69) on top of means that already fill 43 of the 64
-words, and even one word a copy at host and owner (g + B = 46) is over. An estimate that drops the
-coexistence (a popular id counted once, max(g, B) words, one word a copy) admits these
-plans, but also s = 18, 21, 23 and 23 on florentine, karate, davis and les miserables,
-where the plans it picks peak at 15-18, 20-24, 24-27 and 28-38 words (seeds 0-2): over s in
-8 of 12 runs, so it is not adopted. At 2^10 a sharper estimate would not help the bench row
-anyway: the row runs at the least s that fits, which for these cycles is the deepest plan's
-(the popular term grows with g, and g shrinks with D). Meeting 2^10 needs a cheaper exchange at
-the floor; meeting 2^12 needs a bound on the popular copies that also holds on hubs (live
-edges per label bound the edges' requests, not the vertices that jumped to a root).
+The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds). The bench
+runs 2^10 at s = 44 (the least s any plan fits: 32 fits nothing) and 2^12 at 64; both plan
+D = 3 (8 rounds an exchange), as at the least s the deepest plan fits best (its popular term grows
+with g, and g shrinks with D). Before this pipeline (commit 7cb2c95) they took 98-106 and
+114-122 rounds. Where the rounds went (one cycle, seed 0, 2^10): 9 exchanges carried edges
+(512, 253, 131, 69, 39, 22, 11, 7, 3 live edges: contraction about halved them), the barrier
+and the exchange-aligned final round R took one more, and 3 final exchanges (every vertex
+chased its root anew, as a vertex had stopped asking once its parent was a root, and roots
+hooked later) and 2 output rounds the rest: 13 x 8 + 2 = 106. A sequential replay showed what
+the edges lost: relabelled with the root after hooking, 6 exchanges would do; with the parent,
+9; most of the last edges were already inside one tree (dead) while relabelling caught up.
+Three changes took it to 74 (2^10) and 90 (2^12): (1) full shortcutting with the ROOTED flag:
+every non-root asks each exchange, so when STOP arrives the flags are already known and no
+final stage starts over; (2) the output is sent in the round a machine knows both STOP and its
+roots (no R rounded to an exchange start), and the barrier's fan-in is the least with the
+height min(s/4, q) gives (H = 3, not 4, at q = 625 and 1080); (3) dropping linked edges and
+replacing each machine's edges by local stars (512 -> 168 live edges after the first exchange
+at 2^10, 2048 -> 560 at 2^12): K = 8 and 10. The ends are exchange-bound: the last hook's
+children learn that their new parent is a root from the exchange after it, so the output
+follows the last edge exchange by 2 L rounds: (K + 1) 8 + 2 rounds here. The bench's draw
+(graphs.cycles with rng(1) and rng(2)) is a good one: over the draws rng(1..12), one and two
+cycles, seeds as the draws, 2^10 took 74 rounds (K = 8) in 7 of 24 runs, 82 in 12 and 90 in 5
+(K = 10: a tail of one or two edges whose labels climb to a root before it can hook), and 2^12
+took 82 in 5, 90 in 15 and 98 in 4: 8 log2 n holds for every draw at 2^14 and up (68-74 rounds
+at 2^14), not at 2^10 and 2^12, where it needs K <= 8 and 10 at D = 3. The plan's estimate is
+unchanged; forcing D = 1 (4 rounds an exchange) measured, with the previous pipeline, peaks
+over s at 2^12 (s = 64, c = 2: 65 words on seed 1, a final-stage owner round with 35 words
+received from 33 hosts), and an estimate that counts a popular id once went over s in 8 of 12
+tiny-graph runs, so neither is adopted.
 
 Why not s = ceil((2E)^(1/2)) on tiny graphs. The least s any plan fits (`least_memory_words`,
 what plan_for's ConfigError names) is, per tests/algorithms/test_connectivity.py: florentine
-families 28 (E = 20, ceil((2E)^(1/2)) = 7), karate club 36 (13), davis southern women 42
-(14), les miserables 44 (23); cycles of 2^9 edges 44 (32), of 2^11 54 (64: fits). The floor
-is the design's, not the model's: a machine holds an edge, a slot and the bar (6 words) and
-receives its edge's 2 answers and its slot's 1 at tau 0 (9 words > 7 for florentine
-whatever the hashes), and the exchange adds, at c_e = c_v = 1, a host's books and inbox and
-an owner's popular copies: 10 + D (3 + g) + 2 max(g, B) words by the estimate, g^D B >= q,
-which grows with log q while (2E)^(1/2) grows with E^(1/2) (they cross near E = 1,200 on
-sparse graphs). Forcing every plan (D = 0..3, c_e and c_v = 1..6, 3 seeds; caps off to
-measure) the least peak seen is 15 words on florentine, 20 on karate, 22 on davis and 24 on
-les miserables, so no plan of this design meets ceil((2E)^(1/2)) on the first three, with any
-sizing. A sorting-network exchange (sort_exchange: 3 words an item, deterministic memory)
-could go lower at ~T = L(L + 1)/2 rounds per exchange; it is not wired in.
+families 28 (E = 20, ceil((2E)^(1/2)) = 7), karate club 36 (13), davis southern women 42 (14),
+les miserables 44 (23); cycles of 2^9 edges 44 (32), of 2^11 54 (64: fits). The floor is the
+design's, not the model's: a machine holds an edge, a slot and the bar (6 words) and receives
+its edge's 2 answers and its slot's 1 at tau 0 (9 words > 7 for florentine whatever the
+hashes), and the exchange adds, at c_e = c_v = 1, a host's books and inbox and an owner's
+popular copies: 10 + D (3 + g) + 2 max(g, B) words by the estimate, g^D B >= q, which grows
+with log q while (2E)^(1/2) grows with E^(1/2) (they cross near E = 1,200 on sparse graphs).
+Forcing every plan (D = 0..3, c_e and c_v = 1..6, 3 seeds; caps off to measure; with the
+pipeline before full shortcutting, commit 7cb2c95) the least peak seen is 15 words on
+florentine, 20 on karate, 22 on davis and 24 on les miserables, so no plan of this design meets
+ceil((2E)^(1/2)) on the first three, with any sizing. A sorting-network exchange
+(sort_exchange: 3 words an item, deterministic memory) could go lower at ~T = L(L + 1)/2 rounds
+per exchange; it is not wired in.
 """
 
 from __future__ import annotations
@@ -170,17 +194,16 @@ __all__ = ["Connectivity", "Components", "connected_components", "reference", "v
            "round_bound", "round_bound_for", "make_input", "sizing", "sizing_for",
            "machines_needed", "count_components", "SPEC"]
 
-DONE, STOP, OUT = CONTROL - 1, CONTROL - 2, CONTROL - 3  # [DONE], [STOP, R], [OUT, v, label..]
-NEED = NO_VALUE - 1  # a pending "ask once more, offering nothing" (never wins a min)
-# bar, per machine, unpacked: children that reported DONE, DONE sent, the final round R (-1:
-# unknown), output sent, live edges, busy (slots asking or with an offer to pass on); held as
-# BAR_WORDS = 2 words: [R, kids + (sent << 32) + (output sent << 33) + (edges > 0) << 34 +
-# (busy > 0) << 35]
+DONE, STOP, OUT = CONTROL - 1, CONTROL - 2, CONTROL - 3  # [DONE], [STOP], [OUT, v, label..]
+# bar, per machine, unpacked: children that reported DONE, DONE sent, the round STOP reached
+# it (-1: not yet), output sent, live edges, busy (slots asking, or just hooked); held as
+# BAR_WORDS = 2 words: [STOP round, kids + (sent << 32) + (output sent << 33) + (edges > 0) << 34
+# + (busy > 0) << 35]
 KIDS, SENT, STOP_AT, OUTPUT_SENT, EDGES, BUSY = range(6)
 _EMPTY = np.zeros(0, dtype=np.int64)
 # the bar of a machine beyond the plan's (num_machines > needed): reported, output, idle
 _IDLE = np.array([-1, (1 << 32) + (1 << 33)], dtype=np.int64)
-FINAL_DONE = -1  # in the final stage, f of a vertex whose parent is its root
+ROOTED = -1  # f of a vertex whose last answer showed its parent a root (else NO_VALUE)
 
 if TYPE_CHECKING:
     from ..driver import Result
@@ -220,10 +243,13 @@ class Connectivity(Program):
                     else graphs.num_vertices(edges))
         plan = plan_for(len(edges), vertices, memory_words, num_machines, self.seed,
                         *self.overrides)
-        ex, ce = plan.exchange, plan.edge_words
+        ex = plan.exchange
+        who, lo, hi = _relabel(np.arange(len(edges)) // plan.edge_words, edges[:, 0],
+                               edges[:, 1])  # c_e rows a machine, as its stars
+        cut = offsets_of(np.bincount(who, minlength=plan.machines))
         out: dict[int, dict[str, Any]] = {}
         for j in range(plan.machines):
-            a, b = _oriented(edges[j * ce:(j + 1) * ce])
+            a, b = lo[cut[j]:cut[j + 1]], hi[cut[j]:cut[j + 1]]
             slots = ex.slot_ids(j) if j < ex.owners else _EMPTY
             out[j] = {"e": _interleave(a, b),
                       "v": _interleave(slots, np.full(slots.size, NO_VALUE)),
@@ -237,20 +263,22 @@ class Connectivity(Program):
         tau = t % ex.rounds
         requests, control = split(fleet)
         bar = _unpack(fleet.gather("bar", _IDLE)[0])
-        _control(fleet, plan, control, bar)
-        final = bool(np.any((bar[:, STOP_AT] >= 0) & (t >= bar[:, STOP_AT])))
+        told = _control(fleet, plan, control, bar, t)
+        final = bar[:, STOP_AT] >= 0  # per machine: it knows no edge is live anywhere
         if tau == 0:
-            _requesters(fleet, plan, requests, bar, final, t)
+            _requesters(fleet, plan, requests, bar, final)
         elif tau <= ex.depth:
             ex.host_up(fleet, requests, tau)
         elif tau == ex.depth + 1:
             _owners(fleet, plan, requests, bar, final)
         else:
             ex.host_down(fleet, requests, ex.rounds - tau)
-        _barrier(fleet, plan, bar, t)
+        told |= _barrier(fleet, plan, bar, t)
+        check = (bar[:, STOP_AT] >= 0) & (bar[:, OUTPUT_SENT] == 0) & (told | (tau == 0))
+        if check.any():
+            _output(fleet, plan, bar, check)
         fleet.scatter("bar", _pack(bar), BAR_WORDS * np.arange(len(fleet) + 1))
-        waiting = (bar[:, STOP_AT] >= 0) & (t < bar[:, STOP_AT])
-        fleet.halt(where=(bar[:, EDGES] == 0) & (bar[:, BUSY] == 0) & ~waiting)
+        fleet.halt(where=(bar[:, EDGES] == 0) & (bar[:, BUSY] == 0))
 
     def __repr__(self) -> str:
         return f"Connectivity(seed={self.seed}, num_vertices={self.num_vertices})"
@@ -258,11 +286,12 @@ class Connectivity(Program):
 
 # -- the kernels --------------------------------------------------------------------------------
 
-def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: bool,
-                t: int) -> None:
+def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray,
+                final: np.ndarray) -> None:
     """tau 0: read the last exchange's answers (edges take their endpoints' new labels, asking
-    vertices jump), then ask again: every edge endpoint (the larger offered the smaller), and
-    every vertex whose parent may not be a root or that has an offer to pass on.
+    vertices jump and note whether their parent was a root), then ask again: every edge
+    endpoint (the larger offered the smaller), and every vertex that is not a root, except,
+    on a machine that knows STOP, those whose parent is known to be a root.
 
     A vertex that asked is marked in its parent word: p = -(parent + 1) until the answer."""
     ex = plan.exchange
@@ -279,33 +308,18 @@ def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: 
         answer = ex.answers(batch, fleet, np.concatenate([who_e, who_e, who_v]),
                             np.concatenate([a, b, p[at]]))
         jumped = answer[2 * e:]
-        rooted = jumped < 0  # final stage: the parent's parent is known to be a root
+        rooted = jumped < 0  # the owner knows the parent's parent is a root (final stage)
         jumped = np.where(rooted, -jumped - 1, jumped)
-        moved = ~rooted & (jumped != p[at])
+        f[at] = np.where(rooted | (jumped == p[at]), ROOTED, NO_VALUE)
         p[at] = jumped
-        if final:
-            f[at[~moved]] = FINAL_DONE
-        who_e, a, b = _relabel(who_e, answer[:e], answer[e:2 * e])
-        who_v, at = who_v[moved], at[moved]
-    offers = np.full(at.size, NO_VALUE)
-    if not final:  # vertices just hooked, or with an offer to pass up, ask too
-        pending = np.flatnonzero(f != NO_VALUE)
-        who_v, at, offers = _merge(np.concatenate([who_v, who_all[pending]]),
-                                   np.concatenate([at, pending]),
-                                   np.concatenate([offers, np.where(f[pending] < NEED,
-                                                                    f[pending], NO_VALUE)]))
-        f[pending] = NO_VALUE
-    elif t == bar[0, STOP_AT]:  # the final stage starts: every non-root finds its root
-        ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
-        at = np.flatnonzero((p != ids) & (ids < plan.vertices))
-        who_v, offers = who_all[at], np.full(at.size, NO_VALUE)
-        f[:] = NO_VALUE  # offers left over are moot: every edge is inside a tree
+        who_e, a, b = _relabel(who_e, answer[:e], answer[e:2 * e], answer[e:2 * e] == a)
+    ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
+    at = np.flatnonzero((p != ids) & (ids < plan.vertices) & ~(final[who_all] & (f == ROOTED)))
+    who_v = who_all[at]
     edge_counts = np.bincount(who_e, minlength=k)
     ask_counts = np.bincount(who_v, minlength=k)
     ex.request(fleet, np.concatenate([who_e, who_e, who_v]), np.concatenate([a, b, p[at]]),
-               np.concatenate([np.full(a.size, NO_VALUE), a, offers]))
-    if final:
-        _output(fleet, plan, p, p_off, bar, ask_counts)
+               np.concatenate([np.full(a.size, NO_VALUE), a, np.full(at.size, NO_VALUE)]))
     p[at] = -p[at] - 1
     fleet.scatter("e", _interleave(a, b), 2 * offsets_of(edge_counts))
     fleet.scatter("v", _interleave(p, f), 2 * p_off)
@@ -313,86 +327,84 @@ def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: 
     bar[:, BUSY] = ask_counts
 
 
-def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray, final: bool) -> None:
+def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray,
+            final: np.ndarray) -> None:
     """tau D + 1: each asked entry x answers its parent after hooking: a root x offered a
-    smaller label m hooks to it (parent(x) = m, and x asks for m's parent next); a non-root
-    offered a label below its parent keeps the offer to pass up to its parent. In the final
-    stage nothing hooks, and a parent known to be a root is answered as -(parent + 1)."""
+    smaller label m hooks to it (p(x) = m, and x asks for m's parent next). An owner that
+    knows STOP answers -(p + 1) for an x whose parent it knows to be a root."""
     ex = plan.exchange
     p, f, p_off = _pairs(fleet, "v")
+    hooked = np.zeros(0, dtype=np.int64)
 
     def decide(at: np.ndarray, slot: np.ndarray, least: np.ndarray) -> np.ndarray:
+        nonlocal hooked
         g = p_off[at] + slot
         current = p[g]
-        asked = current < 0  # the vertex itself asked this exchange: a non-root
-        current = np.where(asked, -current - 1, current)
-        if not final:
-            x = ex.ids_at(fleet.ids[at], slot)
-            root = current == x
-            hook = root & (least < x)
-            up = ~root & (least < current)
-            newly = (hook | up) & (f[g] == NO_VALUE)
-            p[g[hook]] = least[hook]
-            current[hook] = least[hook]
-            f[g[hook]] = NEED
-            f[g[up]] = np.minimum(f[g[up]], least[up])
-            bar[:, BUSY] += np.bincount(at[newly], minlength=len(fleet))
-        else:  # the asker may stop: x's parent is a root
-            current = np.where(f[g] == FINAL_DONE, -current - 1, current)
-        return current
+        current = np.where(current < 0, -current - 1, current)  # x asked: a non-root
+        hook = (current == ex.ids_at(fleet.ids[at], slot)) & (least < current)
+        hooked = g[hook]
+        p[hooked] = least[hook]
+        current[hook] = least[hook]
+        bar[:, BUSY] += np.bincount(at[hook], minlength=len(fleet))
+        return np.where(final[at] & (f[g] == ROOTED), -current - 1, current)
 
     ex.own(fleet, batch, decide)
-    if not final:
+    if hooked.size:
         fleet.scatter("v", _interleave(p, f), 2 * p_off)
 
 
-def _relabel(who: np.ndarray, a: np.ndarray, b: np.ndarray
+def _relabel(who: np.ndarray, a: np.ndarray, b: np.ndarray, linked: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges (who, a, b) as (who, min, max), loops dropped, repeats on a machine merged."""
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keep = lo != hi
-    who, lo, hi = who[keep], lo[keep], hi[keep]
-    order = np.lexsort((hi, lo, who))
-    who, lo, hi = who[order], lo[order], hi[order]
-    first = np.ones(who.size, dtype=bool)
-    first[1:] = (who[1:] != who[:-1]) | (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    return who[first], lo[first], hi[first]
+    """Edges (who, a, b), minus the `linked` ones, as each machine's spanning stars: every
+    label x in a machine's local component with least label m != x gives the edge (m, x), in
+    (who, m, x) order. This drops loops and repeats, and offers each label the least one its
+    machine's edges reach (the stars connect what the edges did: only local links are
+    replaced)."""
+    keep = a != b
+    if linked is not None:
+        keep &= ~linked
+    who, a, b = who[keep], a[keep], b[keep]
+    if who.size == 0:
+        return who, a, b
+    span = int(max(a.max(), b.max())) + 1
+    keys, inverse = np.unique(np.concatenate([who * span + a, who * span + b]),
+                              return_inverse=True)
+    u, v = inverse[:who.size], inverse[who.size:]
+    comp = np.arange(keys.size)  # same machine: a smaller index is a smaller label
+    while True:  # min-label propagation with pointer jumping: the least index of each part
+        least = np.minimum(comp[u], comp[v])
+        new = comp.copy()
+        np.minimum.at(new, u, least)
+        np.minimum.at(new, v, least)
+        new = new[new]
+        if np.array_equal(new, comp):
+            break
+        comp = new
+    hang = np.flatnonzero(comp != np.arange(keys.size))
+    return keys[hang] // span, keys[comp[hang]] % span, keys[hang] % span
 
 
-def _merge(who: np.ndarray, at: np.ndarray, offers: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Asking slots (global positions `at`, ascending by machine) merged, least offer kept."""
-    if at.size == 0:
-        return who, at, offers
-    order = np.lexsort((at, who))
-    who, at, offers = who[order], at[order], offers[order]
-    first = np.ones(at.size, dtype=bool)
-    first[1:] = at[1:] != at[:-1]
-    runs = np.flatnonzero(first)
-    return who[runs], at[runs], np.minimum.reduceat(offers, runs)
-
-
-def _output(fleet: Fleet, plan: Plan, p: np.ndarray, p_off: np.ndarray, bar: np.ndarray,
-            asking: np.ndarray) -> None:
-    """Machines whose vertices all know their roots send (vertex, label) pairs to the machines
-    that output them (vertex v on machine v // c_o)."""
-    ready = np.flatnonzero((asking == 0) & (bar[:, OUTPUT_SENT] == 0))
-    if ready.size == 0:
+def _output(fleet: Fleet, plan: Plan, bar: np.ndarray, check: np.ndarray) -> None:
+    """Machines in `check` (they know STOP) whose vertices all know their roots send
+    (vertex, label) pairs to the machines that output them (vertex v on machine v // c_o)."""
+    ex = plan.exchange
+    p, f, p_off = _pairs(fleet, "v")
+    p = np.where(p < 0, -p - 1, p)
+    who_all = np.repeat(np.arange(len(fleet)), p_off[1:] - p_off[:-1])
+    ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
+    real = ids < plan.vertices
+    waiting = real & (p != ids) & (f != ROOTED)
+    ready = check & (np.bincount(who_all[waiting], minlength=len(fleet)) == 0)
+    if not ready.any():
         return
     bar[ready, OUTPUT_SENT] = 1
-    ex = plan.exchange
-    counts = (p_off[1:] - p_off[:-1])[ready]
-    who = np.repeat(ready, counts)
-    at = np.concatenate([np.arange(p_off[i], p_off[i + 1]) for i in ready.tolist()]) \
-        if ready.size else _EMPTY
-    ids = ex.ids_at(fleet.ids[who], at - p_off[who])
-    real = ids < plan.vertices
-    who, ids, labels = who[real], ids[real], p[at[real]]
+    keep = real & ready[who_all]
+    who, ids, labels = who_all[keep], ids[keep], p[keep]
+    if who.size == 0:
+        return
     dest = ids // plan.output_words
     order = np.lexsort((ids, dest, who))
     who, dest, ids, labels = who[order], dest[order], ids[order], labels[order]
-    if who.size == 0:
-        return
     cut = np.ones(who.size, dtype=bool)
     cut[1:] = (who[1:] != who[:-1]) | (dest[1:] != dest[:-1])
     heads = np.flatnonzero(cut)
@@ -408,10 +420,12 @@ def _output(fleet: Fleet, plan: Plan, p: np.ndarray, p_off: np.ndarray, bar: np.
     fleet.send_many(fleet.ids[who[heads]], dest[heads], payload, offsets)
 
 
-def _control(fleet: Fleet, plan: Plan, control: Batch, bar: np.ndarray) -> None:
-    """DONE from a child, STOP from the parent (passed on to the children), OUT labels."""
+def _control(fleet: Fleet, plan: Plan, control: Batch, bar: np.ndarray, t: int) -> np.ndarray:
+    """DONE from a child, STOP from the parent (passed on to the children), OUT labels.
+    Returns which machines heard STOP now."""
+    told = np.zeros(len(fleet), dtype=bool)
     if control.dests.size == 0:
-        return
+        return told
     starts = control.starts
     tag = control.values[starts]
     at = fleet.index_of(control.dests)
@@ -420,8 +434,9 @@ def _control(fleet: Fleet, plan: Plan, control: Batch, bar: np.ndarray) -> None:
         bar[:, KIDS] += np.bincount(at[done], minlength=len(fleet))
     stop = tag == STOP
     if stop.any():
-        bar[at[stop], STOP_AT] = control.values[starts[stop] + 1]
-        _send_stop(fleet, plan, at[stop], control.values[starts[stop] + 1])
+        told[at[stop]] = True
+        bar[at[stop], STOP_AT] = t
+        _send_stop(fleet, plan, at[stop])
     out = np.flatnonzero(tag == OUT)
     if out.size:
         lens = control.lens[out] - 1
@@ -436,9 +451,10 @@ def _control(fleet: Fleet, plan: Plan, control: Batch, bar: np.ndarray) -> None:
                 size = min(plan.output_words, plan.vertices - first)
                 machine.output = np.full(size, -1, dtype=np.int64)
             machine.output[pairs[lo:hi, 0] - first] = pairs[lo:hi, 1]
+    return told
 
 
-def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray, final_round: np.ndarray) -> None:
+def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray) -> None:
     ids = fleet.ids[at]
     kids = plan.kids(ids)
     if kids.sum() == 0:
@@ -446,30 +462,28 @@ def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray, final_round: np.ndarray
     senders = np.repeat(ids, kids)
     first = np.repeat(ids * plan.barrier_fan + 1, kids)
     rank = np.arange(senders.size) - np.repeat(offsets_of(kids)[:-1], kids)
-    payload = np.empty((senders.size, 2), dtype=np.int64)
-    payload[:, 0] = STOP
-    payload[:, 1] = np.repeat(final_round, kids)
-    fleet.send_many(senders, first + rank, payload)
+    fleet.send_many(senders, first + rank, np.full(senders.size, STOP, dtype=np.int64))
 
 
-def _barrier(fleet: Fleet, plan: Plan, bar: np.ndarray, t: int) -> None:
+def _barrier(fleet: Fleet, plan: Plan, bar: np.ndarray, t: int) -> np.ndarray:
     """A machine without edges whose heap-tree children all reported tells its parent; when
-    the root can, every edge is gone: it fixes the final round R and sends STOP down."""
+    the root can, every edge is gone: it knows STOP and sends it down. Returns whether each
+    machine learnt STOP here (the root, when it decides)."""
     ids = fleet.ids
     ready = ((bar[:, SENT] == 0) & (bar[:, EDGES] == 0) & (bar[:, STOP_AT] < 0)
              & (bar[:, KIDS] == plan.kids(ids)))
-    if not ready.any():
-        return
-    bar[ready, SENT] = 1
     root = ready & (ids == 0)
+    if not ready.any():
+        return root
+    bar[ready, SENT] = 1
     if root.any():
-        final_round = plan.final_round(t)
-        bar[root, STOP_AT] = final_round
-        _send_stop(fleet, plan, np.flatnonzero(root), np.array([final_round]))
+        bar[root, STOP_AT] = t
+        _send_stop(fleet, plan, np.flatnonzero(root))
     leaf = ready & (ids != 0)
     if leaf.any():
         fleet.send_many(ids[leaf], (ids[leaf] - 1) // plan.barrier_fan,
                         np.full(int(leaf.sum()), DONE, dtype=np.int64))
+    return root
 
 
 def _pairs(fleet: Fleet, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -504,14 +518,6 @@ def _pack(bar: np.ndarray) -> np.ndarray:
     for column, bit in ((SENT, 32), (OUTPUT_SENT, 33), (EDGES, 34), (BUSY, 35)):
         words[:, 1] |= (bar[:, column] > 0).astype(np.int64) << bit
     return words.reshape(-1)
-
-
-def _oriented(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A machine's edges as (min, max) pairs, loops dropped, repeats merged."""
-    if chunk.size == 0:
-        return _EMPTY, _EMPTY
-    _, lo, hi = _relabel(np.zeros(len(chunk), dtype=np.int64), chunk[:, 0], chunk[:, 1])
-    return lo.copy(), hi.copy()
 
 
 # -- the registry's functions -------------------------------------------------------------------

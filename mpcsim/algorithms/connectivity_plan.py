@@ -17,7 +17,7 @@ from .tree import ceil_log
 from .tree import depth as heap_depth
 
 __all__ = ["Plan", "plan_for", "peak_words", "popular_ids", "least_memory_words",
-           "contraction_bound",
+           "contraction_bound", "barrier_fan",
            "BAR_WORDS", "MAX_DEPTH"]
 
 BAR_WORDS = 2  # a machine's bookkeeping words (connectivity's `bar`)
@@ -50,22 +50,16 @@ class Plan:
     def barrier_depth(self) -> int:
         return heap_depth(self.machines, self.barrier_fan)
 
-    def final_round(self, decided: int) -> int:
-        """R: the first exchange start by which the root's STOP, sent in round `decided`, has
-        reached every machine (depth H of the heap tree: round decided + H)."""
-        rounds = self.exchange.rounds
-        earliest = decided + max(1, self.barrier_depth)
-        return -(-earliest // rounds) * rounds
-
     def rounds(self) -> int:
-        """The round bound: K exchanges with edges (K <= contraction_bound(V)), the barrier's
-        latency (the root hears the last machine within H rounds of its last edge dropping and
-        fixes R within H + L rounds), F = ceil(log2 V) + 1 final exchanges (every vertex points
-        to an ancestor, and doubling halves the distance to the root until the answer is the
-        pointer itself) and 2 output rounds: L (K + F + 1) + 2H + 2, L = 2D + 2."""
+        """The round bound: K exchanges with edges (K <= contraction_bound(V); none hooks
+        after them), then F = ceil(log2 V) + 1 exchanges in which every vertex not yet known
+        to point at a root doubles (every pointer is an ancestor, and doubling halves the
+        distance to the root until the answer is the pointer itself), the barrier's latency
+        (every machine hears STOP within 2H rounds of the last edge dropping, at round KL) and
+        2 output rounds: L (K + F) + 2H + 2, L = 2D + 2."""
         per = self.exchange.rounds
         final = ceil_log(max(self.vertices, 1), 2) + 1
-        return (per * (contraction_bound(self.vertices) + final + 1)
+        return (per * (contraction_bound(self.vertices) + final)
                 + 2 * self.barrier_depth + 2)
 
     def kids(self, ids: np.ndarray) -> np.ndarray:
@@ -175,7 +169,19 @@ def plan_for(edges: int, vertices: int, memory_words: int, num_machines: int, se
                                      f"{least_memory_words(edges, vertices, depth)}")])
     fewest = min(o[1] for o in options)
     d, q, ce, ex = min(o for o in options if o[1] <= 2 * fewest)
-    return Plan(vertices, edges, ce, ex, max(2, min(s // 8, q)), ex.slots)
+    return Plan(vertices, edges, ce, ex, barrier_fan(q, s), ex.slots)
+
+
+def barrier_fan(machines: int, memory_words: int) -> int:
+    """F: the least fan-in whose heap tree on q machines is as shallow as fan-in
+    max(2, min(s / 4, q)) makes it. A machine receives at most F DONE words (one per child,
+    once in the run) and sends F STOP words (once)."""
+    widest = max(2, min(memory_words // 4, machines))
+    height = heap_depth(machines, widest)
+    fan = 2
+    while heap_depth(machines, fan) > height:
+        fan += 1
+    return fan
 
 
 def least_memory_words(edges: int, vertices: int, depth: int | None = None) -> int:
