@@ -25,11 +25,12 @@ step t, S jumps 2^(t+1) links, so J = ceil(log2 n) steps reach every list's end.
 The program is a fleet round (mpcsim.fleet): a host's machines do each round as one numpy
 pass over their stacked nodes, and the messages leave as one send_many, already in the
 (destination, source) order the core delivers in, so the core sorts nothing. Each of the
-three reorderings a step needs is one numpy sort of packed words (fleet_order): requests by
+three reorderings a step needs is one numpy sort of packed unsigned words: requests by
 (owner, asker node), replies by (asker, node asked), and, on each asker, its live nodes by S,
-a sort of each machine's row (c words) rather than of the whole fleet. What machine m keeps,
-sends and outputs depends only on its own nodes, plan and inbox (tested with
-vectorize=False).
+a sort of each machine's row (c words) rather than of the whole fleet. Words are int32 and
+large temporaries few (numpy's fresh allocations of ~10^5 words cost page faults, as much as
+the arithmetic). What machine m keeps, sends and outputs depends only on its own nodes (or
+output), plan and inbox (tested with vectorize=False).
 
 Round bound: 2*ceil(log2 n) + 1 (n >= 2; 1 for n <= 1). Derivation: step t sends requests in
 round 2t and replies in round 2t+1; round 2t+2 applies them; round 2J (J = ceil(log2 n)) is
