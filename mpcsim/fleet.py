@@ -275,24 +275,41 @@ class Fleet:
         self._check_segments("scatter", values, offsets)
         bounds = offsets.tolist()
         views = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        before = []  # words each machine's memory[key] held, -1 if not an array
         run = self._run
-        for m, view in zip(self.machines, views):
-            memory = m._memory
-            if memory is None:
-                memory = m._memory = {}
-            old = memory.get(key)
-            before.append(0 if old is None else old.size if type(old) is np.ndarray else -1)
-            if old is not None and type(old) is not np.ndarray and not m._touched:
-                m._touched = True  # replaced something else than an array: recount it
-                run.touched.append(m)
-            memory[key] = view
         host = run.host()
+        was = self._scattered_words(key)
+        if was is not None:  # every machine holds its view of the last scatter of key
+            for m, view in zip(self.machines, views):
+                m._memory[key] = view
+        else:
+            before = []  # words each machine's memory[key] held, -1 if not an array
+            for m, view in zip(self.machines, views):
+                memory = m._memory
+                if memory is None:
+                    memory = m._memory = {}
+                old = memory.get(key)
+                before.append(0 if old is None else old.size if type(old) is np.ndarray else -1)
+                if old is not None and type(old) is not np.ndarray and not m._touched:
+                    m._touched = True  # replaced something else than an array: recount it
+                    run.touched.append(m)
+                memory[key] = view
+            was = np.maximum(np.array(before, dtype=np.int64), 0)
         if host is not None and host.counts_touches:  # keep Host._account_fleet's words current
             width = int(np.prod(values.shape[1:], dtype=np.int64))
-            was = np.maximum(np.array(before, dtype=np.int64), 0)
             host.memory_held[self.ids - host.lo] += np.diff(offsets) * width - was
         self._gathered[key] = (self.ids, values, offsets, views, self.round_idx)
+
+    def _scattered_words(self, key: str) -> np.ndarray | None:
+        """The words each machine's memory[key] holds, from the last scatter of `key`, if
+        that went to exactly these machines and none was touched through Machine.memory
+        since (so each still holds its view); else None."""
+        cached = self._gathered.get(key)
+        if cached is None or not self.ids.size:
+            return None
+        ids, values, offsets = cached[0], cached[1], cached[2]
+        if not np.array_equal(ids, self.ids) or self._suspects(cached[4]) != []:
+            return None
+        return np.diff(offsets) * int(np.prod(values.shape[1:], dtype=np.int64))
 
     def set_outputs(self, values: np.ndarray, offsets: np.ndarray) -> None:
         """output of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
