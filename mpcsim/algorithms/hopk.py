@@ -66,6 +66,7 @@ at most F - 1 tables: c + (F + 1)A <= s - 4 (hopk_scan).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -259,10 +260,15 @@ class _Layout:
             # and holds them (1 or 2 words each) with 3 more words: s // 4 pairs fit
             sort_plan = sort.plan(n, q, max(1, s - fan - 4), words, seed=seed,
                                   max_held=max(1, s // 4), kind=sort_kind)
-        except ConfigError as exc:
-            raise ConfigError(problems=[(name, value if name != "memory_words" else s,
-                                         f"(the sort of the (symbol, position) pairs) {rule}")
-                                        for name, value, rule in exc.problems]) from None
+        except ConfigError as exc:  # the sort runs in s - fan - 4 of the s words
+            share = f"(the sort of the (symbol, position) pairs, in {max(1, s - fan - 4)} of the " \
+                    f"{s} words)"
+            raise ConfigError(problems=[
+                (name, value if name != "memory_words" else s, f"{share} {rule}" if
+                 name != "memory_words" else f"{share} " +
+                 re.sub(r"; raise memory_words to >= \d+", "", rule) +
+                 "; hop_k takes memory_words >= 14")
+                for name, value, rule in exc.problems]) from None
         machines = max(sort_plan.machines, -(-n // c))
         problems = []
         if machines > q:

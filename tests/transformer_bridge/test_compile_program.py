@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mpcsim
-from mpcsim.algorithms import ALGORITHMS, AllReduce, Broadcast, ListRanking, PrefixSum, SampleSort
+from mpcsim.algorithms import ALGORITHMS, AllReduce, Broadcast, HopK, PrefixSum, SampleSort
 from mpcsim.cli import main
 from transformer_bridge import (CompiledProgram, CompileError, NotRepresentable, compile_program,
                                 compile_transformer, forward)
@@ -418,10 +418,11 @@ def test_a_program_still_running_after_its_rounds_raises_max_rounds_exceeded() -
 
 
 def test_a_partition_that_computes_words_is_refused_naming_them() -> None:
-    with pytest.raises(CompileError, match=r"machine \d+: memory\[.*neither a constant nor a "
-                                           r"copy"):
-        compile_program(ListRanking(), n_in=8, num_machines=8, memory_words=8, rounds=7,
-                        probe=lambda n, rng: ALGORITHMS["list-ranking"].make_input(n, rng))
+    # hop-k's sort keys are (symbol - min) * N + position: computed, not copied
+    with pytest.raises(CompileError, match=r"machine \d+: memory\['k'\].*neither a constant "
+                                           r"nor a copy"):
+        compile_program(HopK(1, find="sort"), n_in=8, num_machines=8, memory_words=16,
+                        rounds=40, probe=lambda n, rng: ALGORITHMS["hop-k"].make_input(n, rng))
 
 
 # -- widths: the README's table -------------------------------------------------------------------
@@ -451,8 +452,8 @@ def test_cli_compiles_an_algorithm_and_checks_it(capsys: pytest.CaptureFixture[s
 
 
 def test_cli_explains_a_program_it_cannot_compile(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compile", "list-ranking", "--n", "8", "--memory-words", "8"]) == 2
-    assert "memory[" in capsys.readouterr().err
+    assert main(["compile", "hop-k", "--n", "8", "--memory-words", "16"]) == 2  # a sort's keys
+    assert "memory['k']" in capsys.readouterr().err
     assert main(["compile", "sort", "--n", "16", "--memory-words", "8"]) == 2
     assert "--integers" in capsys.readouterr().err
 
