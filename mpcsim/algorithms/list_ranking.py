@@ -126,8 +126,8 @@ class ListRanking(Program):
                              f">= {need} or lower chunk_words"))
         if problems:
             raise ConfigError(problems=problems)
-        values = succ.astype(_id_dtype(n))
-        memory = {i: {"nodes": values[i * c:(i + 1) * c].copy()} for i in range(m)}
+        values = succ.astype(_id_dtype(n))  # a private array: its slices need no copies
+        memory = {i: {"nodes": values[i * c:(i + 1) * c]} for i in range(m)}
         return Partition(memory, _Plan(c, n, steps_for(n)))
 
     def round_many(self, fleet: Fleet) -> None:
@@ -338,13 +338,13 @@ def _as_successors(inputs: Any) -> np.ndarray:
         problems.append(("inputs", f"array of shape {succ.shape}, dtype {succ.dtype}",
                          "list ranking needs a 1-D array of successor ids (ints, -1 = end)"))
     else:
-        succ = succ.astype(np.int64)
+        succ = succ.astype(np.int64, copy=False)
         n = succ.size
         if succ.min() < -1 or succ.max() >= n:
             problems.append(("inputs", f"ids in [{succ.min()}, {succ.max()}]",
                              f"successors must be -1 or node ids in [0, {n})"))
         else:
-            indegree = np.bincount(succ[succ >= 0], minlength=n)
+            indegree = np.bincount(succ + 1, minlength=n + 1)[1:]  # the ends (-1) left out
             if indegree.max(initial=0) > 1:
                 node = int(np.argmax(indegree))
                 problems.append(("inputs", f"node {node} has {indegree[node]} predecessors",
