@@ -149,12 +149,9 @@ def _tables(find: ScanFind, fleet: Fleet) -> np.ndarray:
     """Each machine's table: the last position of each symbol in its block, -1 if absent."""
     x, offsets = fleet.gather("x", _EMPTY)
     k, width = fleet.ids.size, find.width
-    counts = np.diff(offsets)
-    machine = np.repeat(np.arange(k), counts)
-    place = np.arange(x.size, dtype=np.int64) - offsets[machine] + fleet.ids[machine] * \
-        find.positions
+    machine = np.repeat(np.arange(k) * width, np.diff(offsets))
     tables = np.full(k * width, -1, dtype=np.int64)
-    np.maximum.at(tables, machine * width + (x - find.low), place)
+    np.maximum.at(tables, machine + (x - find.low), _places(find, fleet.ids, x, offsets))
     return tables.reshape(k, width)
 
 
@@ -232,21 +229,54 @@ def _finds(find: ScanFind, fleet: Fleet, carries: np.ndarray
            ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """f for every position of the fleet's machines: the last earlier occurrence in its block,
     else its carry's entry; + 1, or -1 for none."""
-    x, offsets = fleet.gather("x", _EMPTY)
-    ids, width, c = fleet.ids, find.width, find.positions
-    k, n = ids.size, x.size
-    counts = np.diff(offsets)
-    machine = np.repeat(np.arange(k), counts)
-    place = np.arange(n, dtype=np.int64) - offsets[machine] + ids[machine] * c
-    group = machine * width + (x - find.low)
-    keys = sorted_keys(group, k * width, np.arange(n), n)  # (machine, symbol, position)
-    order = (keys & ((1 << bits(n)) - 1)).astype(np.int64)
-    group = group[order]
-    f = np.empty(n, dtype=np.int64)
-    f[order[1:]] = place[order[:-1]] + 1
-    first = np.ones(n, dtype=bool)
-    first[1:] = group[1:] != group[:-1]
-    head = order[first]
-    carried = carries.reshape(-1)[group[first]]
-    f[head] = np.where(carried >= 0, carried + 1, -1)
+    order, symbols, place, (x, offsets) = _by_symbol(find, fleet)
+    p = place[order]
+    found = np.empty(order.size, dtype=np.int64)  # f, in (symbol, position) order
+    np.add(p[:-1], 1, out=found[1:])
+    head = np.ones(order.size, dtype=bool)  # no earlier occurrence in the block
+    np.logical_not(_same_block(symbols, p, find.positions), out=head[1:])
+    carried = carries[positions(fleet, p[head] // find.positions), symbols[head]]
+    found[head] = np.where(carried >= 0, carried + 1, -1)
+    f = np.empty_like(found)
+    f[order] = found
     return {"x": x, "p": f, "r": place}, offsets
+
+
+_FEW_SYMBOLS = 16  # up to this many values, occurrences are found symbol by symbol
+
+
+def _by_symbol(find: ScanFind, fleet: Fleet
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The fleet's symbols x (flat, machine after machine, positions ascending) grouped by
+    symbol: (order, symbol - low for each in that order, the position of every item of x,
+    (x, offsets)); within a symbol, positions ascend. Symbol by symbol (a pass each) for few
+    values, else one packed-key sort."""
+    x, offsets = fleet.gather("x", _EMPTY)
+    n, place = x.size, _places(find, fleet.ids, x, offsets)
+    if find.width <= _FEW_SYMBOLS:
+        parts = [np.flatnonzero(x == find.low + a) for a in range(find.width)]
+        order = np.concatenate(parts) if parts else _EMPTY
+        symbols = np.repeat(np.arange(find.width), [part.size for part in parts])
+    else:
+        keys = sorted_keys(x - find.low, find.width, np.arange(n), n)
+        b = bits(n)
+        order = (keys & ((1 << b) - 1)).astype(np.int64)
+        symbols = (keys >> keys.dtype.type(b)).astype(np.int64)
+    return order, symbols, place, (x, offsets)
+
+
+def _places(find: ScanFind, ids: np.ndarray, x: np.ndarray, offsets: np.ndarray
+            ) -> np.ndarray:
+    """The position of every item of the machines' stacked blocks x."""
+    c = find.positions
+    if ids.size and np.array_equal(offsets[:-1], (ids - ids[0]) * c):  # consecutive blocks
+        return np.arange(ids[0] * c, ids[0] * c + x.size, dtype=np.int64)
+    return np.arange(x.size, dtype=np.int64) + np.repeat(ids * c - offsets[:-1], np.diff(offsets))
+
+
+def _same_block(symbols: np.ndarray, p: np.ndarray, c: int) -> np.ndarray:
+    """For each consecutive pair in (symbol, position) order: the same symbol, in the same
+    block of c positions (the earlier one is the later one's previous occurrence there)."""
+    same = symbols[1:] == symbols[:-1]
+    same &= p[:-1] >= p[1:] - p[1:] % c
+    return same
