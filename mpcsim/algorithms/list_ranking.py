@@ -394,8 +394,8 @@ def make_input(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sizing(n: int, q: int | None = None, s: int | None = None) -> tuple[int, int]:
-    """Default (q, s): s = max(64, 4*ceil(n^(2/3))) (raised so ceil(n/q) nodes fit if q is
-    given); q = ceil(n / c) with c = chunk_for(s)."""
+    """Default (q, s): s = max(64, 2*ceil(n^(2/3))), i.e. n^(2/3) nodes per machine (raised so
+    ceil(n/q) nodes fit if q is given); q = ceil(n / c) with c = chunk_for(s)."""
     if s is None:
         s = max(64, _WORDS_PER_NODE * math.ceil(max(n, 1) ** (2 / 3)))
         if q is not None:
