@@ -313,6 +313,10 @@ class Host:
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
         self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
         self.counts_touches = self._fleet_fn is not None and config.vectorize
+        # an in-process transport (the local backend) sets this: column frames then carry
+        # arrays made for them (a sender's own array is copied in _split_columns), marked
+        # Frame.owned, so the transport need not copy them again
+        self.owned_frames = False
         if self._fleet_fn is not None and not config.vectorize:
             self._round_fn = self._fleet_of_one
         self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
@@ -815,6 +819,8 @@ class Host:
         if order is not None:
             values = take_segments(values, offsets_of(lens), order)
             dests, sources, lens = dests[order], sources[order], lens[order]
+        elif len(batches) == 1 and self.owned_frames:  # the sender's own array: copy it now
+            values = values.copy()
         hosts = self.layout.num_hosts
         if hosts == 1:
             return [(0, [_COLUMNS, dests, sources, lens, values])], source_positions, costs
@@ -832,7 +838,10 @@ class Host:
 
     def _encode(self, round_idx: int, chunks: list[list[Any]]) -> wire.Frame:
         try:
-            return wire.encode(chunks)
+            frame = wire.encode(chunks)
+            if self.owned_frames and all(chunk[0] == _COLUMNS for chunk in chunks):
+                frame = frame._replace(owned=True)  # its columns are the host's, made in _route
+            return frame
         except (TypeError, ValueError, OverflowError):
             for chunk in chunks:
                 if chunk[0] != _SINGLES:

@@ -42,14 +42,19 @@ class Frame(NamedTuple):
 
     header: bytes
     buffers: tuple[np.ndarray, ...]
+    owned: bool = False  # every buffer is the frame's alone (no sender holds it): no detach
+
 
     @property
     def nbytes(self) -> int:
         return len(self.header) + sum(b.nbytes for b in self.buffers)
 
     def detached(self) -> Frame:
-        """A copy that shares no memory with the sender's arrays (the local transport)."""
-        return Frame(self.header, tuple(b.copy() for b in self.buffers))
+        """A copy that shares no memory with the sender's arrays (the local transport); the
+        frame itself if it is `owned`."""
+        if self.owned:
+            return self
+        return Frame(self.header, tuple(b.copy() for b in self.buffers), True)
 
 
 def array_ext(arr: np.ndarray, buffers: list[np.ndarray]) -> msgpack.ExtType:

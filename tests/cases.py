@@ -363,6 +363,22 @@ class MutateAfterDelivery(Program):
         machine.halt()
 
 
+class MutateAfterDeliveryColumns(Program):
+    """MutateAfterDelivery with send_many: machine 0 sends its kept array as one row (a view
+    of it, as the core routes it unchanged) and changes it in the next round."""
+
+    def round(self, machine: Machine) -> None:
+        if machine.id == 0 and machine.round_idx == 0:
+            machine.memory["data"] = np.arange(4.0)
+            machine.send_many(np.array([1]), machine.memory["data"].reshape(1, 4))
+            return  # stay active to mutate in round 1
+        if machine.id == 0:
+            machine.memory["data"] += 100.0
+        elif len(machine.inbox_columns):
+            machine.output = machine.inbox_columns.rows()[0].tolist()
+        machine.halt()
+
+
 # -- columnar twins: the same programs written with send_many / inbox_columns ------------------
 
 class AllToAllColumns(Program):
@@ -568,6 +584,8 @@ CASES: list[Case] = [
          expected([None, "read-only"]), rounds=2),
     Case("sender_mutation_after_delivery_is_invisible", MutateAfterDelivery, no_inputs, 2, 8,
          expected([None, [0.0, 1.0, 2.0, 3.0]]), rounds=2),
+    Case("sender_mutation_after_send_many_is_invisible", MutateAfterDeliveryColumns, no_inputs,
+         2, 8, expected([None, [0.0, 1.0, 2.0, 3.0]]), rounds=2),
 ]
 
 

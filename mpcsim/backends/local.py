@@ -4,7 +4,9 @@ The reference executor. Machines run one after another, so each machine's numpy 
 one BLAS thread (as on Ray, whose workers run single-threaded BLAS): many small multithreaded
 BLAS calls are slower, and far slower when the cores are busy. Frames are detached (their
 array buffers copied) on the way to the receiver, exactly once, as the object store does for
-Ray, so a sender mutating an array after send never changes what the receiver sees. With
+Ray, so a sender mutating an array after send never changes what the receiver sees; a frame
+of columns the host made for it (Frame.owned: reordered or copied while routing) is that copy
+already. With
 several hosts each runs its own copy of the program, as each Ray actor does. One host by default; num_workers > 1 runs the same
 multi-host routing as Ray, in-process.
 
@@ -55,7 +57,9 @@ class LocalBackend:
         program, config, layout, initial, plan = self._start
         if layout.num_hosts > 1:  # each host its own copies, as each Ray actor unpickles them
             program, plan = copy.deepcopy((program, plan))
-        return Host(program, config, layout, h, wire.opened(initial[h]), plan)
+        host = Host(program, config, layout, h, wire.opened(initial[h]), plan)
+        host.owned_frames = True  # column frames come owned: detached without a copy
+        return host
 
     def step(self, round_idx: int, inbound: list[list[wire.Frame]], compute: bool = True,
              checkpoint: bool = False, hosts: list[int] | None = None) -> list[StepReport]:
