@@ -34,6 +34,7 @@ transcript both ways. The library's fleet programs are tested like that.
     fleet.send_many(sources, dests, payloads, offsets=None)
                                 rows from many machines: row i is one message from sources[i],
                                 shaped as in Machine.send_many
+    fleet.drop(*keys)           remove those keys from every machine's memory
     fleet.halt(where=None)      halt every machine, or those where the bool[k] `where` is set
     fleet.set_outputs(values, offsets)    output of machine i = that segment (a view)
 """
@@ -310,6 +311,33 @@ class Fleet:
         if not np.array_equal(ids, self.ids) or self._suspects(cached[4]) != []:
             return None
         return np.diff(offsets) * int(np.prod(values.shape[1:], dtype=np.int64))
+
+    def drop(self, *keys: str) -> None:
+        """Remove `keys` from every machine's memory (where held): what `del memory[key]`
+        does, without touching each machine through Machine.memory (the host's word counts
+        are kept current by the sizes of the arrays removed)."""
+        run = self._run
+        host = run.host()
+        counting = host is not None and host.counts_touches
+        freed = np.zeros(len(self.machines), dtype=np.int64) if counting else None
+        for i, m in enumerate(self.machines):
+            memory = m._memory
+            if not memory:
+                continue
+            for key in keys:
+                old = memory.pop(key, None)
+                if old is None:
+                    continue
+                if type(old) is np.ndarray:
+                    if freed is not None:
+                        freed[i] += old.size
+                elif not m._touched:  # a non-array: recount the machine
+                    m._touched = True
+                    run.touched.append(m)
+        if freed is not None:
+            host.memory_held[self.ids - host.lo] -= freed
+        for key in keys:
+            self._gathered.pop(key, None)
 
     def set_outputs(self, values: np.ndarray, offsets: np.ndarray) -> None:
         """output of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""

@@ -203,8 +203,8 @@ def test_a_selected_fleet_sees_only_its_machines_messages() -> None:
 
 class Mutator(mpcsim.Program):
     """Each round, by draws per (seed, round, machine): scatter arrays of random sizes (1-D
-    or rows), change some machines' memory through Machine.memory (pop, lists, scalars), set
-    outputs either way. Isolated, so vectorize=False must give the same transcript."""
+    or rows), change some machines' memory through Machine.memory (pop, lists, scalars), drop
+    keys with fleet.drop, set outputs either way. Isolated, so vectorize=False must give the same transcript."""
 
     def __init__(self, seed: int, rounds: int) -> None:
         self.seed, self.rounds = seed, rounds
@@ -230,6 +230,9 @@ class Mutator(mpcsim.Program):
                 fleet.machines[i].output = [1, 2]
             else:
                 fleet.machines[i].output.append(3)  # changed in place, not reassigned
+        if np.random.default_rng([self.seed, fleet.round_idx]).integers(0, 3) == 0:
+            fleet.drop("b", "c")  # arrays and (where set through memory) an int
+        fleet.select(draws[:, 4] % 2 == 0).drop("a")
         if fleet.round_idx % 2:
             sizes = draws[:, 5]
             fleet.set_outputs(np.zeros(int(sizes.sum())), np.concatenate([[0], np.cumsum(sizes)]))

@@ -123,11 +123,7 @@ def _route_finds(layout: _Layout, fleet: Fleet) -> None:
     occurrence: f(p) = p' + 1 (else -1). (p, f(p), X_p) goes to p's owner as one 3-word row."""
     symbols, places, offsets = _sorted_pairs(layout, fleet)
     counts = offsets[1:] - offsets[:-1]
-    for m in fleet.machines:  # the pairs are consumed (and the sort's empty "r" dropped)
-        memory = m.memory
-        memory.pop("mk", None)
-        memory.pop("mv", None)
-        memory.pop("r", None)
+    fleet.drop("mk", "mv", "r")  # the pairs are consumed (and the sort's empty "r" dropped)
     if symbols.size == 0:
         return
     same = np.empty(symbols.size, dtype=bool)  # the predecessor has the same symbol
@@ -371,8 +367,6 @@ def _apply(fleet: Fleet, starts: np.ndarray, asked: tuple[int, ...], none: int
 
 def _output(fleet: Fleet, fetched: np.ndarray, starts: np.ndarray) -> None:
     """After the fetch: hop_k at each position is X at R (fetched), or NONE where R is none."""
-    for m in fleet.machines:
-        for key in ("x", "p", "r", "ask"):
-            m.memory.pop(key, None)
+    fleet.drop("x", "p", "r", "ask")
     fleet.set_outputs(fetched, starts)
     fleet.halt()

@@ -119,7 +119,6 @@ def step(find: ScanFind, fleet: Fleet) -> tuple[dict[str, np.ndarray], np.ndarra
     else:
         held, offsets = fleet.gather("tab", _EMPTY)
         has = np.diff(offsets) == width
-        held_before = has.copy()
         tables = np.full((k, width), -1, dtype=np.int64)
         tables[has] = held.reshape(-1, width)
         got = fleet.inbox
@@ -138,9 +137,7 @@ def step(find: ScanFind, fleet: Fleet) -> tuple[dict[str, np.ndarray], np.ndarra
         fleet.scatter("tab", tables[has].reshape(-1), np.concatenate(
             [np.zeros(1, dtype=np.int64), np.cumsum(has * width)]))
         return None
-    machines = fleet.machines
-    for i in np.flatnonzero(held_before).tolist() if r else ():
-        machines[i].memory.pop("tab")
+    fleet.drop("tab")
     tables[ids == 0] = -1
     return _finds(find, fleet, tables)
 
