@@ -185,6 +185,7 @@ def _receive_finds(layout: _Layout, fleet: Fleet) -> tuple[dict[int, np.ndarray]
 
 _KEYS = {X: "x", P: "p", R: "r"}  # memory keys of the columns, c words each
 _CHUNK_ROWS = 1 << 14  # an asker's requests are ordered a few machines at a time (cache-sized)
+_FEW_OWNERS = 8  # a machine asking fewer owners than this groups its requests by masks, no sort
 
 
 def start(layout: _Layout, fleet: Fleet, found: dict[str, np.ndarray], starts: np.ndarray
@@ -300,9 +301,18 @@ def _requests(targets: np.ndarray, bounds: np.ndarray, q: int, c: int, codes: np
 def _by_owner(owners: np.ndarray, machine: np.ndarray | None, code: np.ndarray, width: int,
               nm: int, q: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Items of a run of nm machines (machine: each one's, None for one machine) for their
-    owners, codes distinct per machine in [0, width): the codes in (machine, owner, code)
-    order, written to the start of `codes` (one packed-key sort); returns (machine, owner,
-    items) per (machine, owner) run."""
+    owners, codes distinct per machine in [0, width), ascending within a machine: the codes
+    in (machine, owner, code) order, written to the start of `codes` (one packed-key sort;
+    for one machine asking fewer than _FEW_OWNERS owners, one mask per owner); returns
+    (machine, owner, items) per (machine, owner) run."""
+    if machine is None and owners.size:  # one machine: few owners are grouped mask by mask
+        low, high = int(owners.min()), int(owners.max())
+        if high - low < _FEW_OWNERS:
+            parts = [np.flatnonzero(owners == o) for o in range(low, high + 1)]
+            lengths = np.array([part.size for part in parts], dtype=np.int64)
+            np.take(code, np.concatenate(parts), out=codes[:owners.size])
+            kept = np.flatnonzero(lengths)
+            return np.zeros(kept.size, dtype=np.int64), kept + low, lengths[kept]
     qb = bits(q)
     major = owners if machine is None else (machine << qb) | owners
     keys = sorted_keys(major, nm << qb, code, width)

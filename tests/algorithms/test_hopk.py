@@ -169,13 +169,16 @@ def test_the_fleet_rounds_keep_machines_apart(sort_kind: str | None, find: str |
             [(r.messages, r.words) for r in one.trace.rounds]
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 150])
+@pytest.mark.parametrize("chunk_rows, few_owners", [(1, 8), (150, 8), (1, 0), (10**6, 10**6)])
 def test_ordering_requests_a_few_machines_at_a_time_changes_nothing(
-        chunk_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        chunk_rows: int, few_owners: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Askers order their requests over runs of machines of about _CHUNK_ROWS positions: one
-    machine at a time or a few give the output and per-round trace of one run over all."""
+    machine at a time or a few give the output and per-round trace of one run over all; and
+    a machine alone groups them by owner with masks (fewer than _FEW_OWNERS owners) or a sort,
+    alike."""
     x = hopk.make_input(3000, np.random.default_rng(5))
     whole, _ = run(x, 13)
+    monkeypatch.setattr(hopk_doubling, "_FEW_OWNERS", few_owners)
     monkeypatch.setattr(hopk_doubling, "_CHUNK_ROWS", chunk_rows)
     runs, _ = run(x, 13)
     assert hopk.verify(runs.output, x, 13)
