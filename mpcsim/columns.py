@@ -119,8 +119,9 @@ def costs_of(lens: np.ndarray) -> np.ndarray:
 
 
 def value_counts(lens: np.ndarray) -> np.ndarray:
-    """Values each message occupies in `values`: a scalar message holds one."""
-    return np.where(lens == SCALAR, 1, lens)
+    """Values each message occupies in `values`: a scalar message (SCALAR = -1) holds one,
+    a row its length (>= 0): |lens|."""
+    return np.abs(lens)
 
 
 def offsets_of(lens: np.ndarray) -> np.ndarray:

@@ -373,9 +373,8 @@ class Fleet:
             raise ValueError(f"fleet.send_many: sources must be {batch.dests.size} machine ids "
                              f"(ints, one per message), got {src.dtype} of shape {src.shape}")
         src = src.astype(np.int64)  # a private copy, as for dests
-        position = self.index_of(src)
-        if position.size and position.min() < 0:
-            bad = int(src[np.flatnonzero(position < 0)[0]])
+        if src.size and not self._all_own(src):
+            bad = int(src[np.flatnonzero(self.index_of(src) < 0)[0]])
             raise ValueError(f"fleet.send_many: machine {bad} is not in this fleet (its "
                              f"machines are {self.ids.size} ids from {who}); a machine sends "
                              "only in its own round")
@@ -389,6 +388,17 @@ class Fleet:
         host = run.host()
         for position, part in split_by_source(src, batch, host.lo):
             host.machines[position]._append(part)
+
+    def _all_own(self, ids: np.ndarray) -> bool:
+        """Whether every one of the (non-empty) ids is a machine of this fleet: a range check
+        when the fleet's ids are consecutive, else a lookup."""
+        own = self.ids
+        if not own.size:
+            return False
+        lo, hi = int(own[0]), int(own[-1])
+        if hi - lo + 1 == own.size:
+            return lo <= int(ids.min()) and int(ids.max()) <= hi
+        return bool(self.index_of(ids).min() >= 0)
 
     def _check_segments(self, what: str, values: np.ndarray, offsets: np.ndarray) -> None:
         k = len(self.machines)
