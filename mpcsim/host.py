@@ -386,7 +386,11 @@ class Host:
             ends = np.append(starts, dests.size).tolist()
             starts = np.insert(starts, 0, 0)
             positions = dests[starts] - lo
-            got[positions] += np.add.reduceat(costs_of(lens), starts)
+            low, high = (int(lens.min()), int(lens.max())) if lens.size else (0, 0)
+            if low == high:  # every message costs the same: messages per receiver
+                got[positions] += np.diff(np.append(starts, dests.size)) * max(1, low)
+            else:
+                got[positions] += np.add.reduceat(costs_of(lens), starts)
             if lazy:
                 for j in positions.tolist():
                     machines[j]._in = shared
@@ -716,14 +720,13 @@ class Host:
                 pieces = self._split_singles(run)
             else:
                 try:
-                    pieces, source_positions, costs = self._split_columns(run)
+                    pieces, words_out, count = self._split_columns(run)
                 except UnknownDestination as exc:
                     if unknown is None or exc.machine < unknown.machine:
                         unknown = exc
                     continue
-                sent += np.bincount(source_positions, weights=costs, minlength=n
-                                    ).astype(np.int64)
-                report.messages += costs.size
+                sent += words_out
+                report.messages += count
             for h, piece in pieces:
                 frames.setdefault(h, []).append(piece)
         if unknown is not None:  # the frames still go to _encode: a lower source may fail there
@@ -781,11 +784,11 @@ class Host:
         return list(pieces.items())
 
     def _split_columns(self, run: list[Any]
-                       ) -> tuple[list[tuple[int, list[Any]]], np.ndarray, np.ndarray]:
+                       ) -> tuple[list[tuple[int, list[Any]]], np.ndarray, int]:
         """A column run sorted stably by destination (then source, for whole fleet batches)
-        and cut by destination host; also the senders' positions and each message's cost, for
-        the sent caps. `ids` is the source of each batch, or None when the run holds whole
-        fleet batches as (sources, batch) pairs."""
+        and cut by destination host; also the words each of this host's machines sent in it
+        (for the sent caps) and its message count. `ids` is the source of each batch, or None
+        when the run holds whole fleet batches as (sources, batch) pairs."""
         _, _, ids, batches = run
         fleet = ids is None
         if fleet:
@@ -807,15 +810,22 @@ class Host:
             first = int(np.flatnonzero((dests < 0) | (dests >= q))[0])  # lowest source's first
             raise UnknownDestination(machine=int(sources[first]), round_idx=self._run.round_idx,
                                      dest=int(dests[first]), num_machines=q)
-        costs = costs_of(lens)
-        source_positions = sources - self.lo
+        n = len(self.machines)
+        low, high = (int(lens.min()), int(lens.max())) if lens.size else (0, 0)
+        if low == high:  # every message costs the same: count messages per sender
+            words_out = np.bincount(sources - self.lo, minlength=n) * max(1, low)
+        else:
+            words_out = np.bincount(sources - self.lo, weights=costs_of(lens),
+                                    minlength=n).astype(np.int64)
         order = None
         if dests.size > 1:
-            step = dests[1:] - dests[:-1]
-            if fleet and np.any((step < 0) | ((step == 0) & (sources[1:] < sources[:-1]))):
-                order = stable_order_by(dests, sources, q)  # by source, then call order
-            elif not fleet and np.any(step < 0):
-                order = stable_order(dests, q)
+            rises = dests[1:] >= dests[:-1]
+            if not rises.all():
+                order = stable_order_by(dests, sources, q) if fleet else stable_order(dests, q)
+            elif fleet:  # by destination already; within one, by source?
+                ties = np.flatnonzero(dests[1:] == dests[:-1])
+                if ties.size and (sources[ties + 1] < sources[ties]).any():
+                    order = stable_order_by(dests, sources, q)  # by source, then call order
         if order is not None:
             values = take_segments(values, offsets_of(lens), order)
             dests, sources, lens = dests[order], sources[order], lens[order]
@@ -823,7 +833,7 @@ class Host:
             values = values.copy()
         hosts = self.layout.num_hosts
         if hosts == 1:
-            return [(0, [_COLUMNS, dests, sources, lens, values])], source_positions, costs
+            return [(0, [_COLUMNS, dests, sources, lens, values])], words_out, dests.size
         cuts = np.searchsorted(dests, [self.layout.bounds(h)[0] for h in range(hosts + 1)])
         cuts[-1] = dests.size
         offsets = offsets_of(lens)
@@ -834,7 +844,7 @@ class Host:
                 va, vb = int(offsets[a]), int(offsets[b])
                 pieces.append((h, [_COLUMNS, dests[a:b], sources[a:b], lens[a:b],
                                    values[va:vb]]))
-        return pieces, source_positions, costs
+        return pieces, words_out, dests.size
 
     def _encode(self, round_idx: int, chunks: list[list[Any]]) -> wire.Frame:
         try:
