@@ -60,7 +60,8 @@ of requests or replies: <= 7c + 3 words (sent: <= 2c). c = (s - 4) // 10, so tha
 sort's plans stay as they were when the lock-step kept its requests per kind (9c + 4 words).
 q = max(sort machines, ceil(N / c)): q*s ~ 10N (<= 17N for s >= 24). Any s >= 14 words has a
 plan (c = 1, a network sort). The scan holds c symbols and one table of A words and receives
-at most F - 1 tables: c + (F + 1)A <= s - 4 (hopk_scan).
+at most F - 1 tables: c + F*A words, F the largest with c + (F + 2)A + 4 <= s
+(hopk_scan).
 """
 
 from __future__ import annotations
