@@ -21,6 +21,7 @@ import gc
 import time
 import traceback
 import weakref
+from sys import getrefcount
 import hashlib
 import io
 import pickle
@@ -264,6 +265,15 @@ def _round_error(exc: Exception, m: Machine, round_idx: int) -> MPCError:
                         traceback="".join(traceback.format_exception(exc, chain=False)))
 
 
+class _Failed(Exception):
+    """A lazy round's failure (Host._run_lazy): `machine` raised `error`."""
+
+    def __init__(self, machine: Machine, error: Exception) -> None:
+        super().__init__(machine.id)
+        self.machine = machine
+        self.error = error
+
+
 def _lowest(a: MPCError | None, b: MPCError | None) -> MPCError | None:
     """Of two errors of one round, the one of the lower machine (the first on a tie)."""
     if a is None or b is None:
@@ -284,10 +294,24 @@ class Host:
         q, s, seed = config.num_machines, config.memory_words, config.seed
         self._run = RunState(q, s, seed)  # shared by this host's machines
         self._run.plan = plan
-        with gc_paused():
-            self.machines = Machine.fleet(self._run, self.lo, self.hi, initial)
         self._run.host = weakref.ref(self)
-        n = len(self.machines)
+        n = self.hi - self.lo
+        self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
+        # A host of a per-machine program whose machines start empty builds no Machine objects
+        # until something needs them (self.machines): its rounds run the program on one
+        # reusable machine (_run_lazy) and keep each machine's output and halt vote in these
+        # two columns, as long as no machine does more than set its output and halt.
+        self._machines: list[Machine] | None = None
+        self._lazy_out: list[Any] | None = None  # outputs, by position, while lazy
+        self._lazy_halted: bytearray | None = None  # halt votes of the last round run
+        self._lazy_ran = False  # whether a round ran while lazy (the votes are meaningful)
+        if self._fleet_fn is None and not any(self.lo <= i < self.hi and memory is not None
+                                              for i, memory in initial.items()):
+            self._lazy_out = [None] * n
+            self._lazy_halted = bytearray(n)
+        else:
+            with gc_paused():
+                self._machines = Machine.fleet(self._run, self.lo, self.hi, initial)
         # per-machine accounting, by position j = id - lo
         self.held = np.zeros(n, dtype=np.int64)  # memory + output words after the last compute
         for i, memory in initial.items():
@@ -311,7 +335,6 @@ class Host:
         self._program_fingerprints = {name: _fingerprint(value)
                                       for name, value in self._program_attrs.items()}
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
-        self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
         self.counts_touches = self._fleet_fn is not None and config.vectorize
         if self._fleet_fn is not None and not config.vectorize:
             self._round_fn = self._fleet_of_one
@@ -321,6 +344,30 @@ class Host:
         self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._active = n  # machines that did not halt in the last round
         self._receivers: list[int] = []  # positions whose inbox the last delivery filled
+
+    @property
+    def machines(self) -> list[Machine]:
+        """Machines lo..hi-1, by position (id - lo); built now if the host was lazy."""
+        machines = self._machines
+        if machines is None:
+            machines = self._materialize({})
+        return machines
+
+    def _materialize(self, kept: dict[int, Machine]) -> list[Machine]:
+        """End a lazy host: build its Machine objects from the output and halt columns, the
+        machines in `kept` (by position) being the objects a lazy round had to keep."""
+        assert self._lazy_out is not None and self._lazy_halted is not None
+        with gc_paused():
+            machines = Machine.fleet(self._run, self.lo, self.hi, {})
+            if self._lazy_ran:
+                for m, out, halted in zip(machines, self._lazy_out, self._lazy_halted):
+                    m.output = out
+                    m._halted = halted != 0
+            for j, m in kept.items():
+                machines[j] = m
+        self._machines = machines
+        self._lazy_out = self._lazy_halted = None
+        return machines
 
     # -- the round ----------------------------------------------------------------------------
 
@@ -424,12 +471,17 @@ class Host:
         on arrays. Returns the machines that sent, in id order (so frames list messages by
         source id).
         """
-        machines = self.machines
+        machines = self._machines  # None while the host is lazy
         run_state = self._run
         run_state.round_idx = round_idx
-        if self._active == len(machines) and not self._receivers:
+        n = self.hi - self.lo
+        if self._active == n and not self._receivers:
             runnable = None  # all of them
-            count = len(machines)
+            count = n
+        elif machines is None:  # lazy: no machine has an inbox
+            runnable = np.flatnonzero(np.frombuffer(self._lazy_halted, dtype=np.uint8) == 0
+                                      ).tolist()
+            count = len(runnable)
         else:
             runnable = [j for j, m in enumerate(machines) if not m._halted or m._in is not None]
             count = len(runnable)
@@ -439,9 +491,13 @@ class Host:
         active = 0
         m = None
         vectorized = self._fleet_fn is not None and self.config.vectorize
-        blocks = self._fleet_order(runnable) if vectorized else self._order(count, runnable)
+        blocks = (self._fleet_order(runnable) if vectorized else
+                  self._order(count, runnable, machines))
         try:
-            if vectorized:
+            if machines is None:
+                active = self._run_lazy(blocks, helds)
+                run_state.touched = []  # the machines that were kept are counted
+            elif vectorized:
                 fleet = blocks[0][1]
                 for m in fleet:
                     m._halted = False
@@ -471,10 +527,13 @@ class Host:
                             active += 1
                 run_state.touched = []  # recounted above; their flags stay set (no appends)
         except Exception as exc:  # noqa: BLE001 (user code: re-raised by the driver)
+            if type(exc) is _Failed:  # a lazy round's: the machine, and what it raised
+                m, exc = exc.machine, exc.error
             m = getattr(exc, "_blame", m)  # a fleet round's uncountable value: whose it is
             assert m is not None
             rest = [] if vectorized else _run_positions(blocks)[len(helds) + 1:].tolist()
             report.error = self._lowest_failure(_round_error(exc, m, round_idx), rest)
+        machines = self._machines
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
             machines[j]._in = None
         self._receivers = []
@@ -497,6 +556,7 @@ class Host:
         report.active = active
         report.max_memory = int(self.held.max()) if self.held.size else 0
         if report.max_memory > cap:  # rare: find who, among the machines that ran
+            machines = self.machines
             for j in np.sort(ran[held > cap]).tolist():
                 report.violations.append(
                     Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap,
@@ -634,9 +694,10 @@ class Host:
         assert self._fleet_fn is not None
         self._fleet_fn(Fleet([machine], np.array([machine.id]), self._run))
 
-    def _order(self, count: int, runnable: list[int] | None
-               ) -> list[tuple[Sequence[int], list[Machine]]]:
-        """A seeded shuffled order of the runnable machines, as blocks of (positions, machines).
+    def _order(self, count: int, runnable: list[int] | None, machines: list[Machine] | None
+               ) -> list[tuple[Sequence[int], Sequence[Any]]]:
+        """A seeded shuffled order of the runnable machines, as blocks of (positions, machines),
+        or of (positions, positions as ints) when `machines` is None (a lazy host).
 
         Up to FULL_SHUFFLE_MAX runnable machines: one uniformly random permutation. Beyond
         that, blocks of SHUFFLE_BLOCK consecutive machines run in a uniformly random order,
@@ -644,24 +705,86 @@ class Host:
         costs ~3x the round in cache misses, and the order stays seeded and far from id order,
         which is what surfaces order-dependence bugs.
         """
-        rng, machines = self._order_rng, self.machines
+        rng = self._order_rng
         if count <= FULL_SHUFFLE_MAX:
             order = rng.permutation(count)
             positions = order if runnable is None else np.asarray(runnable)[order]
-            return [(positions, [machines[j] for j in positions.tolist()])]
+            at = positions.tolist()
+            return [(positions, at if machines is None else [machines[j] for j in at])]
         blocks = -(-count // SHUFFLE_BLOCK)
         flips = (rng.random(blocks) < 0.5).tolist()
-        chunks = []
+        chunks: list[tuple[Sequence[int], Sequence[Any]]] = []
         for b, flip in zip(rng.permutation(blocks).tolist(), flips):
             lo, hi = b * SHUFFLE_BLOCK, min((b + 1) * SHUFFLE_BLOCK, count)
+            block: Sequence[Any]
             if runnable is None:
                 positions: Any = np.arange(lo, hi)
-                block = machines[lo:hi]
+                block = range(lo, hi) if machines is None else machines[lo:hi]
             else:
                 positions = np.asarray(runnable[lo:hi])
-                block = [machines[j] for j in runnable[lo:hi]]
+                block = (runnable[lo:hi] if machines is None else
+                         [machines[j] for j in runnable[lo:hi]])
             chunks.append((positions[::-1], block[::-1]) if flip else (positions, block))
         return chunks
+
+    def _run_lazy(self, blocks: list[tuple[Sequence[int], Sequence[Any]]],
+                  helds: list[int]) -> int:
+        """A lazy host's round: run the program on one reusable Machine per position (in
+        `blocks`, from _order), appending each machine's held words (its output's: it has no
+        memory) to `helds`; return how many did not halt.
+
+        The machine's output and halt vote go back to the columns. A machine that did anything
+        else (read or set memory, sent, used its rng or inbox, or was kept by the program: all
+        of these add a reference to it) keeps its Machine object, and the host builds the
+        rest when the round ends, so the next rounds run as usual. A failing round raises
+        _Failed with the machine, the host built."""
+        run = self._round_fn
+        outputs, votes = self._lazy_out, self._lazy_halted
+        assert outputs is not None and votes is not None
+        lo, new_machine = self.lo, self._lazy_machine
+        kept: dict[int, Machine] = {}
+        m = new_machine()
+        refs = getrefcount(m)  # a program that kept or changed more than the columns adds one
+        active = 0
+        append = helds.append
+        j = 0
+        try:
+            for _, block in blocks:
+                for j in block:
+                    m.id = lo + j
+                    m.output = outputs[j]
+                    m._halted = False
+                    run(m)
+                    out = m.output
+                    if getrefcount(m) != refs:
+                        kept[j] = m
+                        memory = m._memory
+                        held = memory_words(memory) if memory else 0
+                        append(held + (0 if out is None else words(out)))
+                        if not m._halted:
+                            active += 1
+                        m = new_machine()
+                        continue
+                    outputs[j] = out
+                    votes[j] = halted = m._halted
+                    if not halted:
+                        active += 1
+                    append(0 if out is None else 1 if type(out) is int or type(out) is float
+                           else words(out))
+        except Exception as exc:  # noqa: BLE001 (user code)
+            kept[j] = m
+            self._lazy_ran = True
+            self._materialize(kept)
+            raise _Failed(m, exc) from None
+        self._lazy_ran = True
+        if kept:
+            self._materialize(kept)
+        return active
+
+    def _lazy_machine(self) -> Machine:
+        """A Machine for _run_lazy to run machines on (it sets id, output and _halted)."""
+        (m,) = Machine.fleet(self._run, self.lo, self.lo + 1, {})
+        return m
 
     def _route(self, senders: list[Machine], report: StepReport,
                errors: list[MPCError]) -> dict[int, list[list[Any]]]:
@@ -703,7 +826,7 @@ class Host:
             if singles:
                 self._add_singles(runs, m, singles, single_sent, report)
         self._run.batched = set()
-        lo, n = self.lo, len(self.machines)
+        lo, n = self.lo, self.hi - self.lo
         sent = np.zeros(n, dtype=np.int64)
         frames: dict[int, list[list[Any]]] = {}
         unknown: UnknownDestination | None = None  # the lowest machine's, over every run
@@ -891,7 +1014,8 @@ class Host:
         changed = self._program_mutated()
         if changed is not None:
             raise changed
-        outputs = [m.output for m in self.machines]
+        outputs = (list(self._lazy_out) if self._machines is None else
+                   [m.output for m in self._machines])
         if in_process and wire.plain_numbers(outputs):
             return self._summary(outputs)
         try:
