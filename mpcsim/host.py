@@ -26,7 +26,7 @@ import hashlib
 import io
 import pickle
 from contextlib import contextmanager
-from itertools import compress
+from itertools import compress, repeat
 from operator import is_not
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -266,12 +266,23 @@ def _round_error(exc: Exception, m: Machine, round_idx: int) -> MPCError:
 
 
 class _Failed(Exception):
-    """A lazy round's failure (Host._run_lazy): `machine` raised `error`."""
+    """A lazy round's failure (Host._run_lazy): `machine` raised `error`, after `done`
+    machines of the round ran (-1: all of them)."""
 
-    def __init__(self, machine: Machine, error: Exception) -> None:
+    def __init__(self, machine: Machine, error: Exception, done: int) -> None:
         super().__init__(machine.id)
         self.machine = machine
         self.error = error
+        self.done = done
+
+
+_PLAIN_TYPES = frozenset((int, float, type(None)))
+
+
+def _held_words(m: Machine) -> int:
+    """Machine m's memory + output words, as the memory cap counts them."""
+    memory = m._memory
+    return (memory_words(memory) if memory else 0) + _output_words(m)
 
 
 def _lowest(a: MPCError | None, b: MPCError | None) -> MPCError | None:
@@ -488,6 +499,7 @@ class Host:
         run = self._round_fn
         cap = self.config.memory_words
         helds: list[int] = []  # in run order
+        lazy_held: np.ndarray | None = None  # ... or by position, for a lazy round
         active = 0
         m = None
         vectorized = self._fleet_fn is not None and self.config.vectorize
@@ -495,7 +507,7 @@ class Host:
                   self._order(count, runnable, machines))
         try:
             if machines is None:
-                active = self._run_lazy(blocks, helds)
+                active, lazy_held = self._run_lazy(blocks, runnable)
                 run_state.touched = []  # the machines that were kept are counted
             elif vectorized:
                 fleet = blocks[0][1]
@@ -527,11 +539,13 @@ class Host:
                             active += 1
                 run_state.touched = []  # recounted above; their flags stay set (no appends)
         except Exception as exc:  # noqa: BLE001 (user code: re-raised by the driver)
+            done = len(helds)
             if type(exc) is _Failed:  # a lazy round's: the machine, and what it raised
-                m, exc = exc.machine, exc.error
+                m, done, exc = exc.machine, exc.done, exc.error
             m = getattr(exc, "_blame", m)  # a fleet round's uncountable value: whose it is
             assert m is not None
-            rest = [] if vectorized else _run_positions(blocks)[len(helds) + 1:].tolist()
+            rest = ([] if vectorized or done < 0 else
+                    _run_positions(blocks)[done + 1:].tolist())
             report.error = self._lowest_failure(_round_error(exc, m, round_idx), rest)
         machines = self._machines
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
@@ -541,12 +555,18 @@ class Host:
         self._singles = []
         senders = run_state.senders
         run_state.senders = []
-        ran = _run_positions(blocks)
-        if len(helds) < len(ran):  # the round failed part-way
-            ran = ran[:len(helds)]
-        held = np.array(helds, dtype=np.int64)
-        self.held[ran] = held
-        self.peak_memory[ran] = np.maximum(self.peak_memory[ran], held)
+        if lazy_held is not None:  # by position: no run order to undo
+            ran = np.arange(n) if runnable is None else np.asarray(runnable, dtype=np.int64)
+            held = lazy_held
+            at: Any = slice(None) if runnable is None else ran
+        else:
+            ran = _run_positions(blocks)
+            if len(helds) < len(ran):  # the round failed part-way
+                ran = ran[:len(helds)]
+            held = np.array(helds, dtype=np.int64)
+            at = ran
+        self.held[at] = held
+        self.peak_memory[at] = np.maximum(self.peak_memory[at], held)
         if runnable is None:
             self.rounds_active += 1
         else:
@@ -728,16 +748,16 @@ class Host:
         return chunks
 
     def _run_lazy(self, blocks: list[tuple[Sequence[int], Sequence[Any]]],
-                  helds: list[int]) -> int:
+                  runnable: list[int] | None) -> tuple[int, np.ndarray]:
         """A lazy host's round: run the program on one reusable Machine per position (in
-        `blocks`, from _order), appending each machine's held words (its output's: it has no
-        memory) to `helds`; return how many did not halt.
+        `blocks`, from _order; `runnable` the same positions, ascending, or None for all);
+        return how many did not halt, and the held words of those machines, by position.
 
         The machine's output and halt vote go back to the columns. A machine that did anything
         else (read or set memory, sent, used its rng or inbox, or was kept by the program: all
         of these add a reference to it) keeps its Machine object, and the host builds the
         rest when the round ends, so the next rounds run as usual. A failing round raises
-        _Failed with the machine, the host built."""
+        _Failed with the machine (the host built)."""
         run = self._round_fn
         outputs, votes = self._lazy_out, self._lazy_halted
         assert outputs is not None and votes is not None
@@ -745,41 +765,55 @@ class Host:
         kept: dict[int, Machine] = {}
         m = new_machine()
         refs = getrefcount(m)  # a program that kept or changed more than the columns adds one
-        active = 0
-        append = helds.append
-        j = 0
+        b = j = 0
         try:
-            for _, block in blocks:
+            for b, (_, block) in enumerate(blocks):
                 for j in block:
                     m.id = lo + j
                     m.output = outputs[j]
                     m._halted = False
                     run(m)
-                    out = m.output
-                    if getrefcount(m) != refs:
+                    votes[j] = m._halted
+                    if getrefcount(m) == refs:
+                        outputs[j] = m.output
+                    else:
                         kept[j] = m
-                        memory = m._memory
-                        held = memory_words(memory) if memory else 0
-                        append(held + (0 if out is None else words(out)))
-                        if not m._halted:
-                            active += 1
                         m = new_machine()
-                        continue
-                    outputs[j] = out
-                    votes[j] = halted = m._halted
-                    if not halted:
-                        active += 1
-                    append(0 if out is None else 1 if type(out) is int or type(out) is float
-                           else words(out))
         except Exception as exc:  # noqa: BLE001 (user code)
+            done = sum(len(block) for _, block in blocks[:b]) + list(blocks[b][1]).index(j)
             kept[j] = m
             self._lazy_ran = True
             self._materialize(kept)
-            raise _Failed(m, exc) from None
+            lower = self._lowest_uncountable(_run_positions(blocks)[:done].tolist())
+            if lower is not None and lower.machine.id < m.id:  # it failed first in id order
+                m, exc = lower.machine, lower.error
+            raise _Failed(m, exc, done) from None
         self._lazy_ran = True
+        active = votes.count(0)  # the machines that did not run are halted
         if kept:
             self._materialize(kept)
-        return active
+        outs = outputs if runnable is None else [outputs[j] for j in runnable]
+        if set(map(type, outs)) <= _PLAIN_TYPES and not kept:  # one word each, None none
+            return active, np.fromiter(map(is_not, outs, repeat(None)), dtype=bool,
+                                       count=len(outs)).astype(np.int64)
+        at = range(len(outs)) if runnable is None else runnable
+        error = self._lowest_uncountable(at)
+        if error is not None:
+            raise error
+        machines = self.machines
+        return active, np.fromiter((_held_words(machines[j]) for j in at), dtype=np.int64,
+                                   count=len(outs))
+
+    def _lowest_uncountable(self, positions: Sequence[int]) -> _Failed | None:
+        """The failure of the lowest of these machines (built) whose memory or output cannot
+        be counted, or None."""
+        machines = self.machines
+        for j in sorted(positions):
+            try:
+                _held_words(machines[j])
+            except UncountableValue as exc:
+                return _Failed(machines[j], exc, -1)
+        return None
 
     def _lazy_machine(self) -> Machine:
         """A Machine for _run_lazy to run machines on (it sets id, output and _halted)."""

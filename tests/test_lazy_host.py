@@ -131,3 +131,30 @@ def test_machines_with_input_run_eagerly_and_give_the_same_words() -> None:
     result = mpcsim.run(reads_memory, list(range(8)), num_machines=6, memory_words=4)
     assert result.output == [4, 4, 0, 0, 0, 0]
     assert result.trace.peak_memory_words.tolist() == [4, 4, 1, 1, 1, 1]
+
+
+def uncountable_from_seven(machine: Machine) -> None:
+    machine.output = object() if machine.id >= 7 else machine.id
+    machine.halt()
+
+
+@pytest.mark.parametrize("q", [10, Q])
+def test_an_uncountable_output_names_the_lowest_machine(q: int) -> None:
+    with pytest.raises(mpcsim.UnsupportedValue) as info:
+        mpcsim.run(uncountable_from_seven, num_machines=q, memory_words=2)
+    assert info.value.machine == 7 and "machine.output" in str(info.value)
+
+
+def raises_or_uncountable(machine: Machine) -> None:
+    if machine.id == 4:
+        machine.output = object()
+    elif machine.id >= 9:
+        raise ValueError("late")
+    machine.halt()
+
+
+@pytest.mark.parametrize("q", [10, Q])
+def test_the_lowest_failing_machine_wins_whatever_fails_first(q: int) -> None:
+    with pytest.raises(mpcsim.UnsupportedValue) as info:
+        mpcsim.run(raises_or_uncountable, num_machines=q, memory_words=2)
+    assert info.value.machine == 4
