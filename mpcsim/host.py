@@ -316,6 +316,7 @@ class Host:
         self._lazy_out: list[Any] | None = None  # outputs, by position, while lazy
         self._lazy_halted: bytearray | None = None  # halt votes of the last round run
         self._lazy_ran = False  # whether a round ran while lazy (the votes are meaningful)
+        self._lazy_types: set[type] = set()  # the output types lazy rounds left (a superset)
         if self._fleet_fn is None and not any(self.lo <= i < self.hi and memory is not None
                                               for i, memory in initial.items()):
             self._lazy_out = [None] * n
@@ -332,13 +333,17 @@ class Host:
         self.received_total = np.zeros(n, dtype=np.int64)
         self.peak_memory = self.held.copy()
         self.rounds_active = np.zeros(n, dtype=np.int64)
-        # a vectorised fleet round's accounting (_account_fleet): memory and output words
-        # apart, kept current by fleet.scatter / set_outputs and by recounting the machines a
-        # program touched; and the last round each machine was touched (for Fleet.gather)
-        self.memory_held = self.held.copy()
-        self.output_held = np.zeros(n, dtype=np.int64)
-        self.touched_round = np.full(n, -1, dtype=np.int64)
-        self._outputs: list[Any] = [None] * n  # each machine's output as last counted
+        self.counts_touches = self._fleet_fn is not None and config.vectorize
+        if self.counts_touches:
+            # a vectorised fleet round's accounting (_account_fleet): memory and output words
+            # apart, kept current by fleet.scatter / set_outputs and by recounting the
+            # machines a program touched; and the last round each machine was touched (for
+            # Fleet.gather)
+            self.memory_held = self.held.copy()
+            self.output_held = np.zeros(n, dtype=np.int64)
+            self.touched_round = np.full(n, -1, dtype=np.int64)
+            self._outputs: list[Any] = [None] * n  # each machine's output as last counted
+            self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._mutable_outputs: set[int] = set()  # ... positions where that is a container
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         # the program as built: rounds must not change it (ProgramStateError)
@@ -346,13 +351,11 @@ class Host:
         self._program_fingerprints = {name: _fingerprint(value)
                                       for name, value in self._program_attrs.items()}
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
-        self.counts_touches = self._fleet_fn is not None and config.vectorize
         if self._fleet_fn is not None and not config.vectorize:
             self._round_fn = self._fleet_of_one
         self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
         self._singles: list[tuple[int, int, Any]] = []  # ... and its single sends
         self._gathered: dict[str, Any] = {}  # fleet rounds' last scatters (Fleet.gather)
-        self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._active = n  # machines that did not halt in the last round
         self._receivers: list[int] = []  # positions whose inbox the last delivery filled
 
@@ -610,7 +613,10 @@ class Host:
         return None
 
     def recount(self) -> None:
-        """Count every machine's memory and output words afresh (after a restore)."""
+        """Count every machine's memory and output words afresh, apart, for vectorised fleet
+        rounds (after a restore)."""
+        if not self.counts_touches:
+            return
         for j, m in enumerate(self.machines):
             memory = m._memory
             self.memory_held[j] = memory_words(memory) if memory else 0
@@ -793,7 +799,11 @@ class Host:
         if kept:
             self._materialize(kept)
         outs = outputs if runnable is None else [outputs[j] for j in runnable]
-        if set(map(type, outs)) <= _PLAIN_TYPES and not kept:  # one word each, None none
+        types = set(map(type, outs))
+        self._lazy_types |= types
+        if types <= _PLAIN_TYPES and not kept:  # one word each, None none
+            if type(None) not in types:
+                return active, np.ones(len(outs), dtype=np.int64)
             return active, np.fromiter(map(is_not, outs, repeat(None)), dtype=bool,
                                        count=len(outs)).astype(np.int64)
         at = range(len(outs)) if runnable is None else runnable
@@ -1050,7 +1060,10 @@ class Host:
             raise changed
         outputs = (list(self._lazy_out) if self._machines is None else
                    [m.output for m in self._machines])
-        if in_process and wire.plain_numbers(outputs):
+        types = None
+        if self._machines is None and self._lazy_ran and self._lazy_types <= _PLAIN_TYPES:
+            types = self._lazy_types  # as the lazy rounds found them
+        if in_process and wire.plain_numbers(outputs, types):
             return self._summary(outputs)
         try:
             encoded = wire.encode(outputs)

@@ -178,14 +178,19 @@ def _reason(value: Any) -> str:
 _PLAIN = frozenset((type(None), bool, int, float))
 
 
-def plain_numbers(values: list[Any]) -> bool:
+def plain_numbers(values: list[Any], types: set[type] | None = None) -> bool:
     """True when every value is None, a bool, a float or an int msgpack carries (-2^63 to
     2^64 - 1): values a frame would deliver unchanged, in value and type, so an in-process
-    caller may skip the round trip."""
-    types = set(map(type, values))
+    caller may skip the round trip. `types`: the values' types or a superset, if known."""
+    if types is None:
+        types = set(map(type, values))
     if not types <= _PLAIN:
         return False
     if int not in types:
         return True
     ints = values if len(types) == 1 else [v for v in values if type(v) is int]
-    return -(2**63) <= min(ints) and max(ints) < 2**64
+    try:
+        np.fromiter(ints, dtype=np.int64, count=len(ints))  # one pass in C: all fit int64
+        return True
+    except OverflowError:
+        return -(2**63) <= min(ints) and max(ints) < 2**64

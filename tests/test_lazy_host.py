@@ -158,3 +158,23 @@ def test_the_lowest_failing_machine_wins_whatever_fails_first(q: int) -> None:
     with pytest.raises(mpcsim.UnsupportedValue) as info:
         mpcsim.run(raises_or_uncountable, num_machines=q, memory_words=2)
     assert info.value.machine == 4
+
+
+def list_output(machine: Machine) -> None:
+    machine.output = (machine.id, [machine.id])
+    machine.halt()
+
+
+def test_container_outputs_of_a_lazy_host_come_back_as_a_frame_decodes_them() -> None:
+    result = mpcsim.run(list_output, num_machines=5, memory_words=4)
+    assert result.output == [[i, [i]] for i in range(5)]  # tuples decode as lists
+
+
+def huge_ints(machine: Machine) -> None:
+    machine.output = 2**63 + machine.id  # an unsigned 64-bit int: still a plain number
+    machine.halt()
+
+
+def test_unsigned_64_bit_outputs_pass_through() -> None:
+    assert mpcsim.run(huge_ints, num_machines=3, memory_words=2).output == [
+        2**63, 2**63 + 1, 2**63 + 2]
