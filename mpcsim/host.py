@@ -84,7 +84,7 @@ def _fingerprint(value: Any) -> bytes | None:
 
 def _output_words(machine: Machine) -> int:
     """The words of a machine's output, as the memory cap counts them (None: 0)."""
-    return 0 if machine.output is None else words(machine.output)
+    return _output_words_of(machine.output)
 
 
 def _machine_id(machine: Machine) -> int:
@@ -276,7 +276,16 @@ class _Failed(Exception):
         self.done = done
 
 
+class _Escaped(Exception):
+    """Host._run_lazy's signal: a machine did more than set its output and halt."""
+
+
 _PLAIN_TYPES = frozenset((int, float, type(None)))
+
+
+def _output_words_of(output: Any) -> int:
+    """The words of an output, as the memory cap counts them (None: 0)."""
+    return 0 if output is None else words(output)
 
 
 def _held_words(m: Machine) -> int:
@@ -367,14 +376,22 @@ class Host:
             machines = self._materialize({})
         return machines
 
-    def _materialize(self, kept: dict[int, Machine]) -> list[Machine]:
+    def _materialize(self, kept: dict[int, Machine], ran: Sequence[int] | None = None
+                     ) -> list[Machine]:
         """End a lazy host: build its Machine objects from the output and halt columns, the
-        machines in `kept` (by position) being the objects a lazy round had to keep."""
-        assert self._lazy_out is not None and self._lazy_halted is not None
+        machines in `kept` (by position) being the objects a lazy round had to keep. `ran`:
+        the positions that have run, if not all of them (in the first round)."""
+        outputs, votes = self._lazy_out, self._lazy_halted
+        assert outputs is not None and votes is not None
         with gc_paused():
             machines = Machine.fleet(self._run, self.lo, self.hi, {})
-            if self._lazy_ran:
-                for m, out, halted in zip(machines, self._lazy_out, self._lazy_halted):
+            if ran is not None:
+                for j in ran:
+                    m = machines[j]
+                    m.output = outputs[j]
+                    m._halted = votes[j] != 0
+            elif self._lazy_ran:
+                for m, out, halted in zip(machines, outputs, votes):
                     m.output = out
                     m._halted = halted != 0
             for j, m in kept.items():
@@ -510,7 +527,7 @@ class Host:
                   self._order(count, runnable, machines))
         try:
             if machines is None:
-                active, lazy_held = self._run_lazy(blocks, runnable)
+                active, lazy_held = self._run_lazy(blocks, runnable, helds)
                 run_state.touched = []  # the machines that were kept are counted
             elif vectorized:
                 fleet = blocks[0][1]
@@ -754,22 +771,23 @@ class Host:
         return chunks
 
     def _run_lazy(self, blocks: list[tuple[Sequence[int], Sequence[Any]]],
-                  runnable: list[int] | None) -> tuple[int, np.ndarray]:
+                  runnable: list[int] | None, helds: list[int]
+                  ) -> tuple[int, np.ndarray | None]:
         """A lazy host's round: run the program on one reusable Machine per position (in
         `blocks`, from _order; `runnable` the same positions, ascending, or None for all);
-        return how many did not halt, and the held words of those machines, by position.
+        return how many did not halt, and the held words of those machines, by position (or
+        None when the round ended on built machines: then `helds` has them, in run order).
 
-        The machine's output and halt vote go back to the columns. A machine that did anything
-        else (read or set memory, sent, used its rng or inbox, or was kept by the program: all
-        of these add a reference to it) keeps its Machine object, and the host builds the
-        rest when the round ends, so the next rounds run as usual. A failing round raises
-        _Failed with the machine (the host built)."""
+        The machine's output and halt vote go back to the columns. At the first machine that
+        does anything else (reads or sets memory, sends, uses its rng or inbox, or is kept by
+        the program: all of these add a reference to it) the host builds its machines, that
+        one being the reusable Machine, and runs the rest of the round on them (_run_built);
+        later rounds run as usual. A failing round raises _Failed with the machine."""
         run = self._round_fn
         outputs, votes = self._lazy_out, self._lazy_halted
         assert outputs is not None and votes is not None
-        lo, new_machine = self.lo, self._lazy_machine
-        kept: dict[int, Machine] = {}
-        m = new_machine()
+        lo, first = self.lo, not self._lazy_ran
+        (m,) = Machine.fleet(self._run, lo, lo + 1, {})
         refs = getrefcount(m)  # a program that kept or changed more than the columns adds one
         b = j = 0
         try:
@@ -779,40 +797,84 @@ class Host:
                     m.output = outputs[j]
                     m._halted = False
                     run(m)
+                    if getrefcount(m) != refs:
+                        raise _Escaped
+                    outputs[j] = m.output
                     votes[j] = m._halted
-                    if getrefcount(m) == refs:
-                        outputs[j] = m.output
-                    else:
-                        kept[j] = m
-                        m = new_machine()
-        except Exception as exc:  # noqa: BLE001 (user code)
+        except Exception as exc:  # noqa: BLE001 (user code, or _Escaped)
             done = sum(len(block) for _, block in blocks[:b]) + list(blocks[b][1]).index(j)
-            kept[j] = m
+            ran = _run_positions(blocks)[:done].tolist()
             self._lazy_ran = True
-            self._materialize(kept)
-            lower = self._lowest_uncountable(_run_positions(blocks)[:done].tolist())
-            if lower is not None and lower.machine.id < m.id:  # it failed first in id order
-                m, exc = lower.machine, lower.error
-            raise _Failed(m, exc, done) from None
+            self._materialize({j: m}, ran if first else None)
+            if type(exc) is _Escaped:
+                return self._run_built(blocks, done + 1, helds), None
+            raise self._failure(m, exc, ran, done) from None
         self._lazy_ran = True
         active = votes.count(0)  # the machines that did not run are halted
-        if kept:
-            self._materialize(kept)
         outs = outputs if runnable is None else [outputs[j] for j in runnable]
         types = set(map(type, outs))
         self._lazy_types |= types
-        if types <= _PLAIN_TYPES and not kept:  # one word each, None none
-            if type(None) not in types:
-                return active, np.ones(len(outs), dtype=np.int64)
-            return active, np.fromiter(map(is_not, outs, repeat(None)), dtype=bool,
-                                       count=len(outs)).astype(np.int64)
-        at = range(len(outs)) if runnable is None else runnable
-        error = self._lowest_uncountable(at)
-        if error is not None:
-            raise error
-        machines = self.machines
-        return active, np.fromiter((_held_words(machines[j]) for j in at), dtype=np.int64,
-                                   count=len(outs))
+        if not types <= _PLAIN_TYPES:
+            try:
+                return active, np.fromiter(map(_output_words_of, outs), dtype=np.int64,
+                                           count=len(outs))
+            except UncountableValue:
+                at = range(len(outs)) if runnable is None else runnable
+                self._materialize({})
+                failure = self._lowest_uncountable(at)
+                assert failure is not None
+                raise failure from None
+        if type(None) not in types:  # one word each
+            return active, np.ones(len(outs), dtype=np.int64)
+        return active, np.fromiter(map(is_not, outs, repeat(None)), dtype=bool,
+                                   count=len(outs)).astype(np.int64)
+
+    def _run_built(self, blocks: list[tuple[Sequence[int], Sequence[Any]]], start: int,
+                   helds: list[int]) -> int:
+        """The rest of a lazy round from its `start`-th machine in run order, on the machines
+        now built, counted as the usual loop in _compute counts them: append every machine's
+        held words to `helds`, in run order; return how many did not halt."""
+        machines, run = self.machines, self._round_fn
+        order = _run_positions(blocks).tolist()
+        append = helds.append
+        active = 0
+        try:  # the machines that ran already
+            for j in order[:start]:
+                m = machines[j]
+                memory = m._memory
+                append((memory_words(memory) if memory else 0) + _output_words(m))
+                if not m._halted:
+                    active += 1
+        except UncountableValue:
+            failure = self._lowest_uncountable(order[:start])
+            assert failure is not None
+            raise _Failed(failure.machine, failure.error, start - 1) from None
+        m = machines[order[start - 1]]
+        try:
+            for j in order[start:]:
+                m = machines[j]
+                m._halted = False
+                run(m)
+                memory = m._memory
+                held = memory_words(memory) if memory else 0
+                out = m.output
+                if out is not None:
+                    held += 1 if type(out) is int or type(out) is float else words(out)
+                append(held)
+                if not m._halted:
+                    active += 1
+        except Exception as exc:  # noqa: BLE001 (user code)
+            raise _Failed(m, exc, len(helds)) from None
+        return active
+
+    def _failure(self, m: Machine, exc: Exception, ran: list[int], done: int) -> _Failed:
+        """Machine m's round raised `exc` after the machines at positions `ran` ran (`done`
+        of them): the failure of the lowest machine, m or one of those whose memory or
+        output cannot be counted (as if each had been counted after its round)."""
+        lower = self._lowest_uncountable(ran)
+        if lower is not None and lower.machine.id < m.id:
+            return _Failed(lower.machine, lower.error, done)
+        return _Failed(m, exc, done)
 
     def _lowest_uncountable(self, positions: Sequence[int]) -> _Failed | None:
         """The failure of the lowest of these machines (built) whose memory or output cannot
@@ -824,11 +886,6 @@ class Host:
             except UncountableValue as exc:
                 return _Failed(machines[j], exc, -1)
         return None
-
-    def _lazy_machine(self) -> Machine:
-        """A Machine for _run_lazy to run machines on (it sets id, output and _halted)."""
-        (m,) = Machine.fleet(self._run, self.lo, self.lo + 1, {})
-        return m
 
     def _route(self, senders: list[Machine], report: StepReport,
                errors: list[MPCError]) -> dict[int, list[list[Any]]]:
