@@ -342,8 +342,9 @@ class Fleet:
         if whole:  # a machine sent on its own, or a second dtype: per machine, in call order
             run.flush_fleet_out()
         host = run.host()
+        machines = host.machines
         for position, part in split_by_source(src, batch, host.lo):
-            host.machines[position]._append(part)
+            machines[position]._append(part)
 
     def _check_segments(self, what: str, values: np.ndarray, offsets: np.ndarray) -> None:
         k = len(self.machines)

@@ -697,8 +697,9 @@ class Host:
         `rest` the positions that had yet to run; those below the failed machine run now, in
         id order, until one fails."""
         below = error.machine - self.lo  # type: ignore[attr-defined]
+        machines = self.machines
         for j in sorted(j for j in rest if j < below):
-            m = self.machines[j]
+            m = machines[j]
             try:
                 m._halted = False
                 self._round_fn(m)
@@ -728,9 +729,10 @@ class Host:
     def _fleet_order(self, runnable: list[int] | None
                      ) -> list[tuple[Sequence[int], list[Machine]]]:
         """A fleet round's one block: the runnable machines in id order."""
+        machines = self.machines
         if runnable is None:
-            return [(np.arange(len(self.machines)), self.machines)]
-        return [(np.asarray(runnable, dtype=np.int64), [self.machines[j] for j in runnable])]
+            return [(np.arange(len(machines)), machines)]
+        return [(np.asarray(runnable, dtype=np.int64), [machines[j] for j in runnable])]
 
     def _fleet_of_one(self, machine: Machine) -> None:
         """vectorize=False: a fleet program's round on this machine alone."""

@@ -52,9 +52,10 @@ class RunState:
         before a machine's own send would otherwise overtake them."""
         pending, self.fleet_out = self.fleet_out, []
         host = self.host()
+        machines = host.machines
         for sources, batch in pending:
             for position, part in split_by_source(sources, batch, host.lo):
-                host.machines[position]._append(part)
+                machines[position]._append(part)
 
 
 class Machine:
