@@ -1112,8 +1112,9 @@ class Host:
 
     def summary(self, in_process: bool = False) -> HostSummary:
         """Per-machine totals and outputs. The outputs are encoded (a Frame), except for an
-        `in_process` caller when they are plain numbers (wire.plain_numbers): then the list.
-        Raises ProgramStateError if the rounds changed the program in place."""
+        `in_process` caller when they are plain numbers or numeric arrays: then the list, as
+        decoding the frame would give it (wire.decoded_copy). Raises ProgramStateError if the
+        rounds changed the program in place."""
         changed = self._program_mutated()
         if changed is not None:
             raise changed
@@ -1122,8 +1123,10 @@ class Host:
         types = None
         if self._machines is None and self._lazy_ran and self._lazy_types <= _PLAIN_TYPES:
             types = self._lazy_types  # as the lazy rounds found them
-        if in_process and wire.plain_numbers(outputs, types):
-            return self._summary(outputs)
+        if in_process:
+            copied = wire.decoded_copy(outputs, types)
+            if copied is not None:
+                return self._summary(copied)
         try:
             encoded = wire.encode(outputs)
         except (TypeError, ValueError, OverflowError):

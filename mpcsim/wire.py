@@ -24,7 +24,7 @@ import msgpack
 import numpy as np
 
 __all__ = ["Frame", "Unencodable", "encode", "decode", "array_ext", "array_of", "find_unencodable",
-           "plain_numbers"]
+           "plain_numbers", "decoded_copy"]
 
 _EXT_ARRAY = 1
 _EXT_SET = 2
@@ -176,6 +176,7 @@ def _reason(value: Any) -> str:
 
 
 _PLAIN = frozenset((type(None), bool, int, float))
+_PLAIN_OR_ARRAY = _PLAIN | {np.ndarray}
 
 
 def plain_numbers(values: list[Any], types: set[type] | None = None) -> bool:
@@ -194,3 +195,21 @@ def plain_numbers(values: list[Any], types: set[type] | None = None) -> bool:
         return True
     except OverflowError:
         return -(2**63) <= min(ints) and max(ints) < 2**64
+
+
+def decoded_copy(values: list[Any], types: set[type] | None = None) -> list[Any] | None:
+    """What decode(encode(values), writable=True) gives, made without the round trip, when
+    every value is a plain number (plain_numbers) or a numpy array of a numeric dtype (then
+    copied, C-contiguous); None for any other list. `types`: as for plain_numbers."""
+    if types is None:
+        types = set(map(type, values))
+    if np.ndarray not in types:
+        return values if plain_numbers(values, types) else None
+    if not types <= _PLAIN_OR_ARRAY:
+        return None
+    arrays = [v for v in values if type(v) is np.ndarray]
+    if not {a.dtype.kind for a in arrays} <= _NUMERIC_KINDS:
+        return None
+    if not plain_numbers([v for v in values if type(v) is not np.ndarray]):
+        return None
+    return [v.copy() if type(v) is np.ndarray else v for v in values]

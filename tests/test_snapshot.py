@@ -64,6 +64,13 @@ def counters(report: StepReport) -> tuple[Any, ...]:
             report.max_memory, report.max_received, report.max_held, report.violations)
 
 
+def comparable(outputs: list[Any]) -> list[Any]:
+    """Outputs (plain numbers and numeric arrays, as summary gives them in process) as values
+    that == compares: an array as its dtype, shape and bytes."""
+    return [(o.dtype.str, o.shape, o.tobytes()) if isinstance(o, np.ndarray) else o
+            for o in outputs]
+
+
 def run_hosts(hosts: list[Host], restore_after: int | None = None, max_rounds: int = 50
               ) -> list[Any]:
     """Step `hosts` to the end; after step `restore_after`, swap every host for a fresh one
@@ -83,7 +90,7 @@ def run_hosts(hosts: list[Host], restore_after: int | None = None, max_rounds: i
         if sum(r.active for r in reports) == 0 and not any(r.outbound for r in reports):
             break
     summaries = [h.summary(in_process=True) for h in hosts]
-    transcript.append([(s.outputs if isinstance(s.outputs, list) else s.outputs.header,
+    transcript.append([(comparable(s.outputs) if isinstance(s.outputs, list) else s.outputs.header,
                         s.sent_words.tolist(), s.received_words.tolist(),
                         s.peak_memory_words.tolist(), s.rounds_active.tolist())
                        for s in summaries])
