@@ -41,6 +41,8 @@ transcript both ways. The library's fleet programs are tested like that.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import is_
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["Fleet", "FleetMessages"]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_DICT = frozenset((dict,))
+_ARRAY_OR_NONE = frozenset((np.ndarray, type(None)))
 
 
 class FleetMessages(Messages):
@@ -258,11 +262,17 @@ class Fleet:
             return None
         suspects = self._suspects(scattered_at)
         machines = self.machines
-        for i in range(len(machines)) if suspects is None else suspects:
-            memory = machines[i]._memory
-            slot = i if index is None else int(index[i])
-            if memory is None or memory.get(key) is not views[slot]:
-                return None
+        if suspects is None:
+            memories = [m._memory for m in machines]
+            want = views if index is None else [views[i] for i in index.tolist()]
+        else:
+            memories = [machines[i]._memory for i in suspects]
+            want = ([views[i] for i in suspects] if index is None else
+                    [views[i] for i in index[suspects].tolist()])
+        if not set(map(type, memories)) <= _DICT:
+            return None  # a machine without memory (None), or a dict of another type
+        if not all(map(is_, map(dict.get, memories, repeat(key)), want)):
+            return None
         if index is None:
             return _readonly(values), offsets
         taken = np.zeros(index.size + 1, dtype=np.int64)
@@ -277,40 +287,45 @@ class Fleet:
         bounds = offsets.tolist()
         views = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         run = self._run
-        host = run.host()
-        was = self._scattered_words(key)
-        if was is not None:  # every machine holds its view of the last scatter of key
-            for m, view in zip(self.machines, views):
-                m._memory[key] = view
-        else:
-            before = []  # words each machine's memory[key] held, -1 if not an array
-            for m, view in zip(self.machines, views):
-                memory = m._memory
-                if memory is None:
-                    memory = m._memory = {}
-                old = memory.get(key)
-                before.append(0 if old is None else old.size if type(old) is np.ndarray else -1)
+        machines = self.machines
+        memories = [m._memory for m in machines]
+        if None in memories:
+            for i, m in enumerate(machines):
+                if memories[i] is None:
+                    memories[i] = m._memory = {}
+        plain = set(map(type, memories)) <= _DICT
+        olds = list(map(dict.get, memories, repeat(key))) if plain else [
+            memory.get(key) for memory in memories]
+        if not set(map(type, olds)) <= _ARRAY_OR_NONE:
+            for m, old in zip(machines, olds):
                 if old is not None and type(old) is not np.ndarray and not m._touched:
                     m._touched = True  # replaced something else than an array: recount it
                     run.touched.append(m)
-                memory[key] = view
-            was = np.maximum(np.array(before, dtype=np.int64), 0)
+        host = run.host()
         if host is not None and host.counts_touches:  # keep Host._account_fleet's words current
             width = int(np.prod(values.shape[1:], dtype=np.int64))
+            was = self._scattered_words(key, olds)
             host.memory_held[self.ids - host.lo] += np.diff(offsets) * width - was
+        if plain:
+            for _ in map(dict.__setitem__, memories, repeat(key), views):
+                pass
+        else:
+            for memory, view in zip(memories, views):
+                memory[key] = view
         self._gathered[key] = (self.ids, values, offsets, views, self.round_idx)
 
-    def _scattered_words(self, key: str) -> np.ndarray | None:
-        """The words each machine's memory[key] holds, from the last scatter of `key`, if
-        that went to exactly these machines and none was touched through Machine.memory
-        since (so each still holds its view); else None."""
+
+    def _scattered_words(self, key: str, olds: list[Any]) -> np.ndarray:
+        """The words of `olds` (memory[key] of this fleet's machines before a scatter) that
+        are arrays, 0 for anything else (the host recounts those machines): read off the last
+        scatter of `key` when every machine still holds its view of it."""
         cached = self._gathered.get(key)
-        if cached is None or not self.ids.size:
-            return None
-        ids, values, offsets = cached[0], cached[1], cached[2]
-        if not np.array_equal(ids, self.ids) or self._suspects(cached[4]) != []:
-            return None
-        return np.diff(offsets) * int(np.prod(values.shape[1:], dtype=np.int64))
+        if cached is not None:
+            ids, values, offsets, views, _ = cached
+            if np.array_equal(ids, self.ids) and all(map(is_, olds, views)):
+                return np.diff(offsets) * int(np.prod(values.shape[1:], dtype=np.int64))
+        return np.fromiter((old.size if type(old) is np.ndarray else 0 for old in olds),
+                           dtype=np.int64, count=len(olds))
 
     def drop(self, *keys: str) -> None:
         """Remove `keys` from every machine's memory (where held): what `del memory[key]`
@@ -386,8 +401,9 @@ class Fleet:
         if whole:  # a machine sent on its own, or a second dtype: per machine, in call order
             run.flush_fleet_out()
         host = run.host()
+        machines = host.machines
         for position, part in split_by_source(src, batch, host.lo):
-            host.machines[position]._append(part)
+            machines[position]._append(part)
 
     def _all_own(self, ids: np.ndarray) -> bool:
         """Whether every one of the (non-empty) ids is a machine of this fleet: a range check

@@ -21,11 +21,12 @@ import gc
 import time
 import traceback
 import weakref
+from sys import getrefcount
 import hashlib
 import io
 import pickle
 from contextlib import contextmanager
-from itertools import compress
+from itertools import compress, repeat
 from operator import is_not
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -83,7 +84,7 @@ def _fingerprint(value: Any) -> bytes | None:
 
 def _output_words(machine: Machine) -> int:
     """The words of a machine's output, as the memory cap counts them (None: 0)."""
-    return 0 if machine.output is None else words(machine.output)
+    return _output_words_of(machine.output)
 
 
 def _machine_id(machine: Machine) -> int:
@@ -264,6 +265,35 @@ def _round_error(exc: Exception, m: Machine, round_idx: int) -> MPCError:
                         traceback="".join(traceback.format_exception(exc, chain=False)))
 
 
+class _Failed(Exception):
+    """A lazy round's failure (Host._run_lazy): `machine` raised `error`, after `done`
+    machines of the round ran (-1: all of them)."""
+
+    def __init__(self, machine: Machine, error: Exception, done: int) -> None:
+        super().__init__(machine.id)
+        self.machine = machine
+        self.error = error
+        self.done = done
+
+
+class _Escaped(Exception):
+    """Host._run_lazy's signal: a machine did more than set its output and halt."""
+
+
+_PLAIN_TYPES = frozenset((int, float, type(None)))
+
+
+def _output_words_of(output: Any) -> int:
+    """The words of an output, as the memory cap counts them (None: 0)."""
+    return 0 if output is None else words(output)
+
+
+def _held_words(m: Machine) -> int:
+    """Machine m's memory + output words, as the memory cap counts them."""
+    memory = m._memory
+    return (memory_words(memory) if memory else 0) + _output_words(m)
+
+
 def _lowest(a: MPCError | None, b: MPCError | None) -> MPCError | None:
     """Of two errors of one round, the one of the lower machine (the first on a tie)."""
     if a is None or b is None:
@@ -284,10 +314,25 @@ class Host:
         q, s, seed = config.num_machines, config.memory_words, config.seed
         self._run = RunState(q, s, seed)  # shared by this host's machines
         self._run.plan = plan
-        with gc_paused():
-            self.machines = Machine.fleet(self._run, self.lo, self.hi, initial)
         self._run.host = weakref.ref(self)
-        n = len(self.machines)
+        n = self.hi - self.lo
+        self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
+        # A host of a per-machine program whose machines start empty builds no Machine objects
+        # until something needs them (self.machines): its rounds run the program on one
+        # reusable machine (_run_lazy) and keep each machine's output and halt vote in these
+        # two columns, as long as no machine does more than set its output and halt.
+        self._machines: list[Machine] | None = None
+        self._lazy_out: list[Any] | None = None  # outputs, by position, while lazy
+        self._lazy_halted: bytearray | None = None  # halt votes of the last round run
+        self._lazy_ran = False  # whether a round ran while lazy (the votes are meaningful)
+        self._lazy_types: set[type] = set()  # the output types lazy rounds left (a superset)
+        if self._fleet_fn is None and not any(self.lo <= i < self.hi and memory is not None
+                                              for i, memory in initial.items()):
+            self._lazy_out = [None] * n
+            self._lazy_halted = bytearray(n)
+        else:
+            with gc_paused():
+                self._machines = Machine.fleet(self._run, self.lo, self.hi, initial)
         # per-machine accounting, by position j = id - lo
         self.held = np.zeros(n, dtype=np.int64)  # memory + output words after the last compute
         for i, memory in initial.items():
@@ -297,13 +342,17 @@ class Host:
         self.received_total = np.zeros(n, dtype=np.int64)
         self.peak_memory = self.held.copy()
         self.rounds_active = np.zeros(n, dtype=np.int64)
-        # a vectorised fleet round's accounting (_account_fleet): memory and output words
-        # apart, kept current by fleet.scatter / set_outputs and by recounting the machines a
-        # program touched; and the last round each machine was touched (for Fleet.gather)
-        self.memory_held = self.held.copy()
-        self.output_held = np.zeros(n, dtype=np.int64)
-        self.touched_round = np.full(n, -1, dtype=np.int64)
-        self._outputs: list[Any] = [None] * n  # each machine's output as last counted
+        self.counts_touches = self._fleet_fn is not None and config.vectorize
+        if self.counts_touches:
+            # a vectorised fleet round's accounting (_account_fleet): memory and output words
+            # apart, kept current by fleet.scatter / set_outputs and by recounting the
+            # machines a program touched; and the last round each machine was touched (for
+            # Fleet.gather)
+            self.memory_held = self.held.copy()
+            self.output_held = np.zeros(n, dtype=np.int64)
+            self.touched_round = np.full(n, -1, dtype=np.int64)
+            self._outputs: list[Any] = [None] * n  # each machine's output as last counted
+            self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._mutable_outputs: set[int] = set()  # ... positions where that is a container
         self._order_rng = np.random.default_rng([seed, host, 0x5EED])
         # the program as built: rounds must not change it (ProgramStateError)
@@ -311,8 +360,6 @@ class Host:
         self._program_fingerprints = {name: _fingerprint(value)
                                       for name, value in self._program_attrs.items()}
         self._round_fn = program.fn if isinstance(program, FunctionProgram) else program.round
-        self._fleet_fn = getattr(program, "round_many", None)  # a fleet program (mpcsim.fleet)
-        self.counts_touches = self._fleet_fn is not None and config.vectorize
         # an in-process transport (the local backend) sets this: column frames then carry
         # arrays made for them (a sender's own array is copied in _split_columns), marked
         # Frame.owned, so the transport need not copy them again
@@ -322,9 +369,40 @@ class Host:
         self._delivered: list[tuple[np.ndarray, Chunk]] = []  # this round's column chunks
         self._singles: list[tuple[int, int, Any]] = []  # ... and its single sends
         self._gathered: dict[str, Any] = {}  # fleet rounds' last scatters (Fleet.gather)
-        self._ids = np.arange(self.lo, self.hi, dtype=np.int64)
         self._active = n  # machines that did not halt in the last round
         self._receivers: list[int] = []  # positions whose inbox the last delivery filled
+
+    @property
+    def machines(self) -> list[Machine]:
+        """Machines lo..hi-1, by position (id - lo); built now if the host was lazy."""
+        machines = self._machines
+        if machines is None:
+            machines = self._materialize({})
+        return machines
+
+    def _materialize(self, kept: dict[int, Machine], ran: Sequence[int] | None = None
+                     ) -> list[Machine]:
+        """End a lazy host: build its Machine objects from the output and halt columns, the
+        machines in `kept` (by position) being the objects a lazy round had to keep. `ran`:
+        the positions that have run, if not all of them (in the first round)."""
+        outputs, votes = self._lazy_out, self._lazy_halted
+        assert outputs is not None and votes is not None
+        with gc_paused():
+            machines = Machine.fleet(self._run, self.lo, self.hi, {})
+            if ran is not None:
+                for j in ran:
+                    m = machines[j]
+                    m.output = outputs[j]
+                    m._halted = votes[j] != 0
+            elif self._lazy_ran:
+                for m, out, halted in zip(machines, outputs, votes):
+                    m.output = out
+                    m._halted = halted != 0
+            for j, m in kept.items():
+                machines[j] = m
+        self._machines = machines
+        self._lazy_out = self._lazy_halted = None
+        return machines
 
     # -- the round ----------------------------------------------------------------------------
 
@@ -432,24 +510,34 @@ class Host:
         on arrays. Returns the machines that sent, in id order (so frames list messages by
         source id).
         """
-        machines = self.machines
+        machines = self._machines  # None while the host is lazy
         run_state = self._run
         run_state.round_idx = round_idx
-        if self._active == len(machines) and not self._receivers:
+        n = self.hi - self.lo
+        if self._active == n and not self._receivers:
             runnable = None  # all of them
-            count = len(machines)
+            count = n
+        elif machines is None:  # lazy: no machine has an inbox
+            runnable = np.flatnonzero(np.frombuffer(self._lazy_halted, dtype=np.uint8) == 0
+                                      ).tolist()
+            count = len(runnable)
         else:
             runnable = [j for j, m in enumerate(machines) if not m._halted or m._in is not None]
             count = len(runnable)
         run = self._round_fn
         cap = self.config.memory_words
         helds: list[int] = []  # in run order
+        lazy_held: np.ndarray | None = None  # ... or by position, for a lazy round
         active = 0
         m = None
         vectorized = self._fleet_fn is not None and self.config.vectorize
-        blocks = self._fleet_order(runnable) if vectorized else self._order(count, runnable)
+        blocks = (self._fleet_order(runnable) if vectorized else
+                  self._order(count, runnable, machines))
         try:
-            if vectorized:
+            if machines is None:
+                active, lazy_held = self._run_lazy(blocks, runnable, helds)
+                run_state.touched = []  # the machines that were kept are counted
+            elif vectorized:
                 fleet = blocks[0][1]
                 for m in fleet:
                     m._halted = False
@@ -479,10 +567,15 @@ class Host:
                             active += 1
                 run_state.touched = []  # recounted above; their flags stay set (no appends)
         except Exception as exc:  # noqa: BLE001 (user code: re-raised by the driver)
+            done = len(helds)
+            if type(exc) is _Failed:  # a lazy round's: the machine, and what it raised
+                m, done, exc = exc.machine, exc.done, exc.error
             m = getattr(exc, "_blame", m)  # a fleet round's uncountable value: whose it is
             assert m is not None
-            rest = [] if vectorized else _run_positions(blocks)[len(helds) + 1:].tolist()
+            rest = ([] if vectorized or done < 0 else
+                    _run_positions(blocks)[done + 1:].tolist())
             report.error = self._lowest_failure(_round_error(exc, m, round_idx), rest)
+        machines = self._machines
         for j in self._receivers:  # every machine with an inbox ran: its messages are read
             machines[j]._in = None
         self._receivers = []
@@ -490,12 +583,18 @@ class Host:
         self._singles = []
         senders = run_state.senders
         run_state.senders = []
-        ran = _run_positions(blocks)
-        if len(helds) < len(ran):  # the round failed part-way
-            ran = ran[:len(helds)]
-        held = np.array(helds, dtype=np.int64)
-        self.held[ran] = held
-        self.peak_memory[ran] = np.maximum(self.peak_memory[ran], held)
+        if lazy_held is not None:  # by position: no run order to undo
+            ran = np.arange(n) if runnable is None else np.asarray(runnable, dtype=np.int64)
+            held = lazy_held
+            at: Any = slice(None) if runnable is None else ran
+        else:
+            ran = _run_positions(blocks)
+            if len(helds) < len(ran):  # the round failed part-way
+                ran = ran[:len(helds)]
+            held = np.array(helds, dtype=np.int64)
+            at = ran
+        self.held[at] = held
+        self.peak_memory[at] = np.maximum(self.peak_memory[at], held)
         if runnable is None:
             self.rounds_active += 1
         else:
@@ -505,6 +604,7 @@ class Host:
         report.active = active
         report.max_memory = int(self.held.max()) if self.held.size else 0
         if report.max_memory > cap:  # rare: find who, among the machines that ran
+            machines = self.machines
             for j in np.sort(ran[held > cap]).tolist():
                 report.violations.append(
                     Violation(round_idx, machines[j].id, "memory", int(self.held[j]), cap,
@@ -538,7 +638,10 @@ class Host:
         return None
 
     def recount(self) -> None:
-        """Count every machine's memory and output words afresh (after a restore)."""
+        """Count every machine's memory and output words afresh, apart, for vectorised fleet
+        rounds (after a restore)."""
+        if not self.counts_touches:
+            return
         for j, m in enumerate(self.machines):
             memory = m._memory
             self.memory_held[j] = memory_words(memory) if memory else 0
@@ -602,8 +705,9 @@ class Host:
         `rest` the positions that had yet to run; those below the failed machine run now, in
         id order, until one fails."""
         below = error.machine - self.lo  # type: ignore[attr-defined]
+        machines = self.machines
         for j in sorted(j for j in rest if j < below):
-            m = self.machines[j]
+            m = machines[j]
             try:
                 m._halted = False
                 self._round_fn(m)
@@ -633,18 +737,20 @@ class Host:
     def _fleet_order(self, runnable: list[int] | None
                      ) -> list[tuple[Sequence[int], list[Machine]]]:
         """A fleet round's one block: the runnable machines in id order."""
+        machines = self.machines
         if runnable is None:
-            return [(np.arange(len(self.machines)), self.machines)]
-        return [(np.asarray(runnable, dtype=np.int64), [self.machines[j] for j in runnable])]
+            return [(np.arange(len(machines)), machines)]
+        return [(np.asarray(runnable, dtype=np.int64), [machines[j] for j in runnable])]
 
     def _fleet_of_one(self, machine: Machine) -> None:
         """vectorize=False: a fleet program's round on this machine alone."""
         assert self._fleet_fn is not None
         self._fleet_fn(Fleet([machine], np.array([machine.id]), self._run))
 
-    def _order(self, count: int, runnable: list[int] | None
-               ) -> list[tuple[Sequence[int], list[Machine]]]:
-        """A seeded shuffled order of the runnable machines, as blocks of (positions, machines).
+    def _order(self, count: int, runnable: list[int] | None, machines: list[Machine] | None
+               ) -> list[tuple[Sequence[int], Sequence[Any]]]:
+        """A seeded shuffled order of the runnable machines, as blocks of (positions, machines),
+        or of (positions, positions as ints) when `machines` is None (a lazy host).
 
         Up to FULL_SHUFFLE_MAX runnable machines: one uniformly random permutation. Beyond
         that, blocks of SHUFFLE_BLOCK consecutive machines run in a uniformly random order,
@@ -652,24 +758,144 @@ class Host:
         costs ~3x the round in cache misses, and the order stays seeded and far from id order,
         which is what surfaces order-dependence bugs.
         """
-        rng, machines = self._order_rng, self.machines
+        rng = self._order_rng
         if count <= FULL_SHUFFLE_MAX:
             order = rng.permutation(count)
             positions = order if runnable is None else np.asarray(runnable)[order]
-            return [(positions, [machines[j] for j in positions.tolist()])]
+            at = positions.tolist()
+            return [(positions, at if machines is None else [machines[j] for j in at])]
         blocks = -(-count // SHUFFLE_BLOCK)
         flips = (rng.random(blocks) < 0.5).tolist()
-        chunks = []
+        chunks: list[tuple[Sequence[int], Sequence[Any]]] = []
         for b, flip in zip(rng.permutation(blocks).tolist(), flips):
             lo, hi = b * SHUFFLE_BLOCK, min((b + 1) * SHUFFLE_BLOCK, count)
+            block: Sequence[Any]
             if runnable is None:
                 positions: Any = np.arange(lo, hi)
-                block = machines[lo:hi]
+                block = range(lo, hi) if machines is None else machines[lo:hi]
             else:
                 positions = np.asarray(runnable[lo:hi])
-                block = [machines[j] for j in runnable[lo:hi]]
+                block = (runnable[lo:hi] if machines is None else
+                         [machines[j] for j in runnable[lo:hi]])
             chunks.append((positions[::-1], block[::-1]) if flip else (positions, block))
         return chunks
+
+    def _run_lazy(self, blocks: list[tuple[Sequence[int], Sequence[Any]]],
+                  runnable: list[int] | None, helds: list[int]
+                  ) -> tuple[int, np.ndarray | None]:
+        """A lazy host's round: run the program on one reusable Machine per position (in
+        `blocks`, from _order; `runnable` the same positions, ascending, or None for all);
+        return how many did not halt, and the held words of those machines, by position (or
+        None when the round ended on built machines: then `helds` has them, in run order).
+
+        The machine's output and halt vote go back to the columns. At the first machine that
+        does anything else (reads or sets memory, sends, uses its rng or inbox, or is kept by
+        the program: all of these add a reference to it) the host builds its machines, that
+        one being the reusable Machine, and runs the rest of the round on them (_run_built);
+        later rounds run as usual. A failing round raises _Failed with the machine."""
+        run = self._round_fn
+        outputs, votes = self._lazy_out, self._lazy_halted
+        assert outputs is not None and votes is not None
+        lo, first = self.lo, not self._lazy_ran
+        (m,) = Machine.fleet(self._run, lo, lo + 1, {})
+        refs = getrefcount(m)  # a program that kept or changed more than the columns adds one
+        b = j = 0
+        try:
+            for b, (_, block) in enumerate(blocks):
+                for j in block:
+                    m.id = lo + j
+                    m.output = outputs[j]
+                    m._halted = False
+                    run(m)
+                    if getrefcount(m) != refs:
+                        raise _Escaped
+                    outputs[j] = m.output
+                    votes[j] = m._halted
+        except Exception as exc:  # noqa: BLE001 (user code, or _Escaped)
+            done = sum(len(block) for _, block in blocks[:b]) + list(blocks[b][1]).index(j)
+            ran = _run_positions(blocks)[:done].tolist()
+            self._lazy_ran = True
+            self._materialize({j: m}, ran if first else None)
+            if type(exc) is _Escaped:
+                return self._run_built(blocks, done + 1, helds), None
+            raise self._failure(m, exc, ran, done) from None
+        self._lazy_ran = True
+        active = votes.count(0)  # the machines that did not run are halted
+        outs = outputs if runnable is None else [outputs[j] for j in runnable]
+        types = set(map(type, outs))
+        self._lazy_types |= types
+        if not types <= _PLAIN_TYPES:
+            try:
+                return active, np.fromiter(map(_output_words_of, outs), dtype=np.int64,
+                                           count=len(outs))
+            except UncountableValue:
+                at = range(len(outs)) if runnable is None else runnable
+                self._materialize({})
+                failure = self._lowest_uncountable(at)
+                assert failure is not None
+                raise failure from None
+        if type(None) not in types:  # one word each
+            return active, np.ones(len(outs), dtype=np.int64)
+        return active, np.fromiter(map(is_not, outs, repeat(None)), dtype=bool,
+                                   count=len(outs)).astype(np.int64)
+
+    def _run_built(self, blocks: list[tuple[Sequence[int], Sequence[Any]]], start: int,
+                   helds: list[int]) -> int:
+        """The rest of a lazy round from its `start`-th machine in run order, on the machines
+        now built, counted as the usual loop in _compute counts them: append every machine's
+        held words to `helds`, in run order; return how many did not halt."""
+        machines, run = self.machines, self._round_fn
+        order = _run_positions(blocks).tolist()
+        append = helds.append
+        active = 0
+        try:  # the machines that ran already
+            for j in order[:start]:
+                m = machines[j]
+                memory = m._memory
+                append((memory_words(memory) if memory else 0) + _output_words(m))
+                if not m._halted:
+                    active += 1
+        except UncountableValue:
+            failure = self._lowest_uncountable(order[:start])
+            assert failure is not None
+            raise _Failed(failure.machine, failure.error, start - 1) from None
+        m = machines[order[start - 1]]
+        try:
+            for j in order[start:]:
+                m = machines[j]
+                m._halted = False
+                run(m)
+                memory = m._memory
+                held = memory_words(memory) if memory else 0
+                out = m.output
+                if out is not None:
+                    held += 1 if type(out) is int or type(out) is float else words(out)
+                append(held)
+                if not m._halted:
+                    active += 1
+        except Exception as exc:  # noqa: BLE001 (user code)
+            raise _Failed(m, exc, len(helds)) from None
+        return active
+
+    def _failure(self, m: Machine, exc: Exception, ran: list[int], done: int) -> _Failed:
+        """Machine m's round raised `exc` after the machines at positions `ran` ran (`done`
+        of them): the failure of the lowest machine, m or one of those whose memory or
+        output cannot be counted (as if each had been counted after its round)."""
+        lower = self._lowest_uncountable(ran)
+        if lower is not None and lower.machine.id < m.id:
+            return _Failed(lower.machine, lower.error, done)
+        return _Failed(m, exc, done)
+
+    def _lowest_uncountable(self, positions: Sequence[int]) -> _Failed | None:
+        """The failure of the lowest of these machines (built) whose memory or output cannot
+        be counted, or None."""
+        machines = self.machines
+        for j in sorted(positions):
+            try:
+                _held_words(machines[j])
+            except UncountableValue as exc:
+                return _Failed(machines[j], exc, -1)
+        return None
 
     def _route(self, senders: list[Machine], report: StepReport,
                errors: list[MPCError]) -> dict[int, list[list[Any]]]:
@@ -711,7 +937,7 @@ class Host:
             if singles:
                 self._add_singles(runs, m, singles, single_sent, report)
         self._run.batched = set()
-        lo, n = self.lo, len(self.machines)
+        lo, n = self.lo, self.hi - self.lo
         sent = np.zeros(n, dtype=np.int64)
         frames: dict[int, list[list[Any]]] = {}
         unknown: UnknownDestination | None = None  # the lowest machine's, over every run
@@ -905,14 +1131,21 @@ class Host:
 
     def summary(self, in_process: bool = False) -> HostSummary:
         """Per-machine totals and outputs. The outputs are encoded (a Frame), except for an
-        `in_process` caller: then the list (plain numbers as they are, else wire.copied).
-        Raises ProgramStateError if the rounds changed the program in place."""
+        `in_process` caller: then the list, as decoding the frame would give it (plain numbers
+        and numeric arrays by wire.decoded_copy, anything else by wire.copied). Raises
+        ProgramStateError if the rounds changed the program in place."""
         changed = self._program_mutated()
         if changed is not None:
             raise changed
-        outputs = [m.output for m in self.machines]
-        if in_process and wire.plain_numbers(outputs):
-            return self._summary(outputs)
+        outputs = (list(self._lazy_out) if self._machines is None else
+                   [m.output for m in self._machines])
+        types = None
+        if self._machines is None and self._lazy_ran and self._lazy_types <= _PLAIN_TYPES:
+            types = self._lazy_types  # as the lazy rounds found them
+        if in_process:
+            copied = wire.decoded_copy(outputs, types)
+            if copied is not None:
+                return self._summary(copied)
         try:
             encoded = wire.copied(outputs) if in_process else wire.encode(outputs)
         except (TypeError, ValueError, OverflowError):

@@ -52,9 +52,10 @@ class RunState:
         before a machine's own send would otherwise overtake them."""
         pending, self.fleet_out = self.fleet_out, []
         host = self.host()
+        machines = host.machines
         for sources, batch in pending:
             for position, part in split_by_source(sources, batch, host.lo):
-                host.machines[position]._append(part)
+                machines[position]._append(part)
 
 
 class Machine:
@@ -219,6 +220,7 @@ class Machine:
 
     @inbox.setter
     def inbox(self, messages: list[tuple[int, Any]]) -> None:
+        self._mark()
         self._in = messages
 
     @property
@@ -249,8 +251,17 @@ class Machine:
         try:
             return self._rng
         except AttributeError:  # made on first use
+            self._mark()
             self._rng = np.random.default_rng([self._run.seed, self.id])
             return self._rng
+
+    def _mark(self) -> None:
+        """Note that this machine's state changed beyond its output and halt vote (as reading
+        memory does): a lazy host (mpcsim.host) then keeps its Machine object, and a fleet
+        round recounts its memory."""
+        if not self._touched:
+            self._touched = True
+            self._run.touched.append(self)
 
     def _checked_dest(self, dest: Any) -> int:
         try:

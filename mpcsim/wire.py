@@ -29,7 +29,7 @@ import msgpack
 import numpy as np
 
 __all__ = ["Frame", "InProcess", "Unencodable", "encode", "decode", "copied", "opened",
-           "array_ext", "array_of", "find_unencodable", "plain_numbers"]
+           "decoded_copy", "array_ext", "array_of", "find_unencodable", "plain_numbers"]
 
 _EXT_ARRAY = 1
 _EXT_SET = 2
@@ -186,19 +186,43 @@ def _reason(value: Any) -> str:
 
 
 _PLAIN = frozenset((type(None), bool, int, float))
+_PLAIN_OR_ARRAY = _PLAIN | {np.ndarray}
 
 
-def plain_numbers(values: list[Any]) -> bool:
+def plain_numbers(values: list[Any], types: set[type] | None = None) -> bool:
     """True when every value is None, a bool, a float or an int msgpack carries (-2^63 to
     2^64 - 1): values a frame would deliver unchanged, in value and type, so an in-process
-    caller may skip the round trip."""
-    types = set(map(type, values))
+    caller may skip the round trip. `types`: the values' types or a superset, if known."""
+    if types is None:
+        types = set(map(type, values))
     if not types <= _PLAIN:
         return False
     if int not in types:
         return True
     ints = values if len(types) == 1 else [v for v in values if type(v) is int]
-    return -(2**63) <= min(ints) and max(ints) < 2**64
+    try:
+        np.fromiter(ints, dtype=np.int64, count=len(ints))  # one pass in C: all fit int64
+        return True
+    except OverflowError:
+        return -(2**63) <= min(ints) and max(ints) < 2**64
+
+
+def decoded_copy(values: list[Any], types: set[type] | None = None) -> list[Any] | None:
+    """What decode(encode(values), writable=True) gives, made without the round trip, when
+    every value is a plain number (plain_numbers) or a numpy array of a numeric dtype (then
+    copied, C-contiguous); None for any other list. `types`: as for plain_numbers."""
+    if types is None:
+        types = set(map(type, values))
+    if np.ndarray not in types:
+        return values if plain_numbers(values, types) else None
+    if not types <= _PLAIN_OR_ARRAY:
+        return None
+    arrays = [v for v in values if type(v) is np.ndarray]
+    if not {a.dtype.kind for a in arrays} <= _NUMERIC_KINDS:
+        return None
+    if not plain_numbers([v for v in values if type(v) is not np.ndarray]):
+        return None
+    return [v.copy() if type(v) is np.ndarray else v for v in values]
 
 
 class InProcess(NamedTuple):

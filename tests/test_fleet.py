@@ -285,3 +285,24 @@ def test_gather_sees_a_value_replaced_through_machine_memory(when: str) -> None:
     result = run(steps, rounds=3)
 
     assert [int(o[0]) for o in result.output] == [0, 99, 2, 3]
+
+
+def test_scatter_over_dict_subclass_memory_and_non_array_values_is_counted_exactly() -> None:
+    from collections import OrderedDict
+
+    got: list[list[int]] = []
+
+    def first(fleet: Fleet) -> None:
+        for m in fleet.machines:
+            m.memory = OrderedDict(x=[1, 2, 3])  # 3 words, not an array: replaced below
+        fleet.scatter("x", np.arange(4), np.array([0, 1, 2, 3, 4]))
+
+    def second(fleet: Fleet) -> None:
+        values, _ = fleet.gather("x")
+        got.append(values.tolist())
+        fleet.scatter("x", np.arange(8), np.array([0, 2, 4, 6, 8]))
+
+    result = run({0: first, 1: second}, rounds=3)
+    assert got == [[0, 1, 2, 3]]
+    assert result.trace.peak_memory_words.tolist() == [2, 2, 2, 2]  # counted after rounds
+    assert [r.max_memory_words for r in result.trace.rounds] == [1, 2, 2]

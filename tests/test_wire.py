@@ -208,3 +208,32 @@ def test_an_in_process_copy_is_what_a_round_trip_gives(value: Any) -> None:
             stack.extend(part.values())
         elif isinstance(part, list):
             stack.extend(part)
+
+
+def test_decoded_copy_is_what_a_writable_decode_of_the_frame_gives() -> None:
+    from mpcsim.wire import decoded_copy
+
+    big_endian = np.arange(3, dtype=">i4")
+    values = [None, 1, 2.5, True, -(2**63), 2**64 - 1, np.arange(6).reshape(2, 3)[:, ::2],
+              np.float32(1.5) * np.ones(0, dtype=np.float32), np.array(7), big_endian,
+              np.array([1 + 2j]), np.array([True, False])]
+    copied = decoded_copy(values)
+    decoded = wire.decode(wire.encode(values), writable=True)
+    assert copied is not None and len(copied) == len(decoded)
+    for got, want in zip(copied, decoded):
+        assert type(got) is type(want)
+        if isinstance(want, np.ndarray):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert np.array_equal(got, want) and got.flags.writeable
+            assert got.flags.c_contiguous and got.base is None
+        else:
+            assert got == want
+    assert copied[6] is not values[6]
+
+
+@pytest.mark.parametrize("value", [np.float64(1.0), (1, 2), [1], 2**64, -(2**63) - 1,
+                                   np.array(["a"]), np.array([object()])])
+def test_decoded_copy_refuses_what_a_frame_would_change_or_refuse(value: Any) -> None:
+    from mpcsim.wire import decoded_copy
+
+    assert decoded_copy([1, np.zeros(2), value]) is None
