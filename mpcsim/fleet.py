@@ -284,8 +284,7 @@ class Fleet:
     def scatter(self, key: str, values: np.ndarray, offsets: np.ndarray) -> None:
         """memory[key] of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
         self._check_segments("scatter", values, offsets)
-        bounds = offsets.tolist()
-        views = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        views = _segments(values, offsets)
         run = self._run
         machines = self.machines
         memories = [m._memory for m in machines]
@@ -333,26 +332,22 @@ class Fleet:
         are kept current by the sizes of the arrays removed)."""
         run = self._run
         host = run.host()
+        machines = self.machines
+        memories = [m._memory if m._memory is not None else {} for m in machines]
         counting = host is not None and host.counts_touches
-        freed = np.zeros(len(self.machines), dtype=np.int64) if counting else None
-        for i, m in enumerate(self.machines):
-            memory = m._memory
-            if not memory:
-                continue
-            for key in keys:
-                old = memory.pop(key, None)
-                if old is None:
-                    continue
-                if type(old) is np.ndarray:
-                    if freed is not None:
-                        freed[i] += old.size
-                elif not m._touched:  # a non-array: recount the machine
-                    m._touched = True
-                    run.touched.append(m)
-        if freed is not None:
-            host.memory_held[self.ids - host.lo] -= freed
+        freed = np.zeros(len(machines), dtype=np.int64)
         for key in keys:
+            olds = list(map(dict.pop, memories, repeat(key), repeat(None)))
+            if not set(map(type, olds)) <= _ARRAY_OR_NONE:
+                for m, old in zip(machines, olds):
+                    if old is not None and type(old) is not np.ndarray and not m._touched:
+                        m._touched = True  # a non-array: recount the machine
+                        run.touched.append(m)
+            if counting:
+                freed += self._scattered_words(key, olds)
             self._gathered.pop(key, None)
+        if counting:
+            host.memory_held[self.ids - host.lo] -= freed
 
     def set_outputs(self, values: np.ndarray, offsets: np.ndarray) -> None:
         """output of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
@@ -424,6 +419,23 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.machines)} machines, round {self.round_idx})"
+
+
+def _segments(values: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """values[offsets[i]:offsets[i + 1]] for every i, as views: the rows of one reshape when
+    every segment but the last has the same length and the last no more (numpy makes those
+    views in C, ~2x faster than slicing each)."""
+    k = offsets.size - 1
+    width = int(offsets[1]) if k > 1 else 0
+    if width > 0:
+        lengths = np.diff(offsets)
+        if (lengths[:-1] == width).all() and lengths[-1] <= width:
+            whole = width * (k - 1)
+            views = list(values[:whole].reshape(k - 1, width, *values.shape[1:]))
+            views.append(values[whole:])
+            return views
+    bounds = offsets.tolist()
+    return [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def index_in(own: np.ndarray, ids: Any) -> np.ndarray:

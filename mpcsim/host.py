@@ -18,17 +18,17 @@ Cap checks, per machine and round r (s = memory_words):
 from __future__ import annotations
 
 import gc
-import time
-import traceback
-import weakref
-from sys import getrefcount
 import hashlib
 import io
 import pickle
+import time
+import traceback
+import weakref
 from contextlib import contextmanager
-from itertools import compress, repeat
-from operator import is_not
 from dataclasses import dataclass, field, fields
+from itertools import compress, repeat
+from operator import attrgetter, is_not
+from sys import getrefcount
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -52,6 +52,7 @@ __all__ = ["Layout", "Host", "StepReport", "Delivery", "Computation", "HostSumma
 SHUFFLE_BLOCK = 1024
 FULL_SHUFFLE_MAX = 8192
 _SINGLES, _COLUMNS = 0, 1  # the two kinds of chunk in a frame
+_HALTED = attrgetter("_halted")
 
 
 def _first(item: tuple[Any, ...]) -> Any:
@@ -551,7 +552,7 @@ class Host:
                                     fleet)
                 ran_now = blocks[0][0]
                 helds = self.memory_held[ran_now] + self.output_held[ran_now]  # type: ignore
-                active = sum(1 for m in fleet if not m._halted)
+                active = len(fleet) - sum(map(_HALTED, fleet))
             else:
                 for _, block in blocks:
                     for m in block:

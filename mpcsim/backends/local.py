@@ -50,14 +50,19 @@ class LocalBackend:
         self._blas_limits = threadpool_limits(limits=1, user_api="blas")
         self._start = (program, config, layout, initial, plan)
         self._faults = {(f.host, f.round_idx) for f in config.faults}
-        self.hosts = [self._host(h) for h in range(layout.num_hosts)]
+        # without faults no host is ever rebuilt from its initial memories, so the first
+        # hosts take the driver's private copies (wire.InProcess) as they are
+        self.hosts = [self._host(h, first=not config.faults) for h in range(layout.num_hosts)]
 
-    def _host(self, h: int) -> Host:
+    def _host(self, h: int, first: bool = False) -> Host:
         assert self._start is not None, "a host before start"
         program, config, layout, initial, plan = self._start
         if layout.num_hosts > 1:  # each host its own copies, as each Ray actor unpickles them
             program, plan = copy.deepcopy((program, plan))
-        host = Host(program, config, layout, h, wire.opened(initial[h]), plan)
+        packed = initial[h]
+        memories = packed.value if first and type(packed) is wire.InProcess else \
+            wire.opened(packed)
+        host = Host(program, config, layout, h, memories, plan)
         host.owned_frames = True  # column frames come owned: detached without a copy
         return host
 
