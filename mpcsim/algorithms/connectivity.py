@@ -25,15 +25,19 @@ endpoints. One exchange (2D + 2 rounds, `label_exchange`):
     that made it is relabelled and offers again;
   - answers: asking vertices take p(p(x)) (shortcut, pointer doubling) and note whether it
     equalled p(x) (then p(x) was a root: the vertex is ROOTED); edges take the labels
-    (p(a), p(b)) (alter), and an edge whose b now points at a is dropped (the link b -> a
-    joins them); then each machine replaces its edges by spanning stars of their local
-    components (every label x with local least label m != x becomes the edge (m, x): loops
-    and repeats go, and each label is offered the least one its machine's edges reach).
+    (p(a), p(b)) (alter), chased further along every link the machine just learnt (its
+    answers y -> p(y) and its own slots' new parents: `_climb`, no round spent), and an edge
+    whose b now points at a is dropped (the link b -> a joins them; if a answered a, a root,
+    the machine sends b's owner a HINT next exchange: b is ROOTED); then each machine
+    replaces its edges by spanning stars of their local components (every label x with
+    local least label m != x becomes the edge (m, x): loops and repeats go, and each label
+    is offered the least one its machine's edges reach).
 Invariant: forest links plus live edges connect exactly the original components (relabelling
-an edge replaces a-b by a-p(a), p(a)-p(b), p(b)-b; a dropped loop's endpoints share a
-parent, a dropped linked edge's endpoints a link; a star spans what the machine's edges
-spanned; a link only ever moves to an ancestor). So once no edge is live, every tree is a
-component and its root is its least vertex: the exact output, whatever the seed.
+an edge replaces a-b by a-a', a'-b', b'-b with a' and b' in a's and b's trees; a dropped
+loop's endpoints share a tree, a dropped linked edge's endpoints a link; a star spans what
+the machine's edges spanned; a link only ever moves to an ancestor, so trees only merge).
+So once no edge is live, every tree is a component and its root is its least vertex: the
+exact output, whatever the seed.
 Termination without waiting for the worst case: once no edge is live nothing hooks again
 (only edges offer labels; a vertex asking for its parent's parent offers nothing). Each
 machine tells its parent in a heap tree of fan-in F (the least with the height that
@@ -42,9 +46,27 @@ knows no edge is live and sends STOP down, so every machine knows within 2H roun
 last edge dropping (H = the tree's height). A machine that knows STOP stops asking for its
 ROOTED vertices (their flags come from answers read after the last hook: STOP reaches a
 machine after the exchange that read the last edges' answers) and keeps doubling the
-others; an owner that knows STOP answers -(p + 1) for a ROOTED vertex (the asker learns its
-new parent is a root without another exchange). As soon as all of a machine's vertices are
-roots or ROOTED and it knows STOP, it sends (v, label) to v's output machine, in any round.
+others; an owner answers -(p + 1) for a ROOTED vertex, and an asker that knows STOP takes
+that as "my new parent p is a root" (no exchange spent to ask p itself). As soon as all of
+a machine's vertices are roots or ROOTED and it knows STOP, it sends (v, label) to v's
+output machine, in any round.
+Flags, proved safe (a flag may be stale: it is only read once STOP is known). A ROOTED flag
+says "p(x) was a root after the hooks of exchange j" for an info exchange j; it stays true if
+no hook happens after j. Let K be the last exchange that carries an edge (hooks need edges'
+offers, so the last hook is at an exchange <= K). Every machine reads no edges at tau 0 of
+exchange K + 1, so the barrier's root decides at a round >= (K + 1) L, and a machine knows
+STOP at a reading (tau 0 of exchange i, round i L) only if the root decided before it
+(STOP arrives as a message; the root itself decides after reading): so i >= K + 2. Sources:
+x's own answer read at i L (p(p(x)) = p(x) after the hooks of exchange i - 1: j = i - 1);
+a flagged answer for x's request for y, read at i L: y's owner flagged y at tau D + 1 of
+exchange i - 1 from y's own answer or a HINT, both read at tau 0 of exchange i - 1, so
+j >= i - 2 >= K (or y kept an older flag because its machine knew STOP: true by this same
+argument). An owner's flag set by a HINT is read by its own output check only in a round r
+that knows STOP, r < i L for the next reading i L (which overwrites it if y asked): the root
+decided by r, so (K + 1) L <= r < i L and j = i - 2 >= K again. Hints and flagged
+answers offer nothing (HINT hooks no root: it exceeds every id; it goes only to non-roots,
+whose offers are dropped anyway), so they change neither the invariant nor K; they only let
+a vertex learn a root one exchange sooner.
 
 Rounds: L = 2D + 2 per exchange (D = 0..3 host levels, chosen by the plan), K exchanges while
 edges live, then at most F final doubling exchanges (they overlap the barrier's 2H rounds),
@@ -62,11 +84,12 @@ cycle, randomly labelled). Liu and Tarjan prove Theta(log n) steps for their alg
 for this concurrent variant, for which no O(log n) proof is known to us: the bound this
 module states and tests check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 and
 F <= ceil(log2 V) + 1 (every pointer is an ancestor, and doubling halves the distance), so
-rounds <= L (K + F) + 2H + 2 (Plan.rounds). Measured rounds: karate club 18 (s = 64),
+rounds <= L (K + F) + 2H + 2 (Plan.rounds). Measured rounds: karate club 14 (s = 64),
 powerlaw 5000 32 (s = 100), random 10^5 words 50 (s = 317); one and two cycles of n words,
-seed 0: at s = n^(1/2) 74 and 74 (n = 2^10, s = 44, D = 3), 90 and 90 (2^12, D = 3), 74 and
-68 (2^14, D = 2), 74 and 74 (2^16), 62 and 50 (2^18, D = 1), 58 and 58 (2^20, D = 1): within
-8 log2 n at every n, ~2.9-7.5 log2 n; at s = n^(2/3) 20-38 rounds (~1.1-3.4 log2 n).
+seed 0 (the bench's draws): at s = n^(1/2) 74 and 74 (n = 2^10, s = 44, D = 3), 90 and 82
+(2^12, D = 3), 68 and 68 (2^14, D = 2), 68 and 68 (2^16), 54 and 50 (2^18, D = 1), 50 and 54
+(2^20, D = 1): within 8 log2 n at every n, ~2.5-7.5 log2 n; at s = n^(2/3) 16-34 rounds
+(~0.8-3 log2 n). NOT on every draw at 2^10 and 2^12: see "The 2^10 and 2^12 cycles".
 benchmarks/connectivity.py prints the table and plots it; `mpcsim bench` records the same
 rows and draws connectivity_cycles.png. Where the rounds went at n = 2^10 and 2^12 before
 full shortcutting, stars and the overlapped end: see "The 2^10 and 2^12 cycles" below.
@@ -75,8 +98,8 @@ Communication: an exchange moves ~6 words per live edge (two requests of 1-2 wor
 answer down, per hop) plus ~2 per non-root vertex (one word up and one down, per hop); edges
 shrink as trees merge (loops, linked edges and repeats are dropped every exchange), so
 traffic follows the live edges and the vertices still chasing a root: 7-67 words per input
-edge in all (karate club 10, powerlaw 5000 27, the random graph of 10^5 words 47, cycles 7
-at D = 0 to 67 at D = 3).
+edge in all (karate club 12, powerlaw 5000 27, the random graph of 10^5 words 51, cycles 10
+at D = 0 to 74 at D = 3); a HINT is 2 words up and 1 down per hop, once per linked edge.
 
 Skew: a popular label (a hub, or the root of a large tree: it is every edge's label in the
 end) is asked for by every machine holding one of its edges or, as every non-root asks for
@@ -90,7 +113,9 @@ machine, P >= V prime; g the fan-in, B = q / g^D the top blocks; Plan and peak_w
 connectivity_plan). The core caps memory + inbox, sent and received words per round.
   Deterministic terms. State: 2 c_e (an edge's two labels; a machine's edges only shrink in
   number: the stars of k connected labels are k - 1 edges, and the edges joining them were at
-  least as many) + 2 c_v (a slot's parent and its ROOTED flag) + 2 (bar). A requester sends
+  least as many) + 2 c_v (a slot's parent and its ROOTED flag) + 2 (bar). A HINT replaces a
+  linked edge, which is dropped: 1 word kept for an exchange and 2 sent, for the edge's 2 and
+  3 (edges plus hints stay <= c_e). A requester sends
   at tau 0 at most 3 c_e + c_v words (per edge 1 word for a, 2 for b with its offer; per
   asking slot 1) and receives at tau 2D + 2 one word per distinct id it asked,
   <= 2 c_e + c_v. The barrier: a machine receives at most F <= s/4 DONE words (one per child,
@@ -158,6 +183,23 @@ unchanged; forcing D = 1 (4 rounds an exchange) measured, with the previous pipe
 over s at 2^12 (s = 64, c = 2: 65 words on seed 1, a final-stage owner round with 35 words
 received from 33 hosts), and an estimate that counts a popular id once went over s in 8 of 12
 tiny-graph runs, so neither is adopted.
+Local chasing and hints (`_climb`, HINT; this revision): the output follows the last hook's
+exchange h by 2 exchanges, (h + 2) L + 2 rounds, where it was up to 3 (a grandchild of the
+last hooked root learnt its new parent, then asked it), and edges climb along links their
+machine learnt in the same answers. Over the draws rng(1..24), one and two cycles, seeds as
+the draws (48 runs each): 2^10 (bound 80) took 74 rounds in 14 runs, 82 in 27, 90 in 7
+(before: 11, 28, 9); 2^12 (bound 96) 82 in 13, 90 in 29, 98 in 6 (before: 9, 28, 11); 2^14
+(12 draws, 24 runs, bound 112) 62-74, mostly 68 (before 68-74); 2^16 (draws 1, 2) 68-74,
+2^18 50-54; at s = n^(2/3) 26-34 at 2^10..2^14 (before 26-38). So 8 log2 n still fails on
+most 2^10 draws and some 2^12 draws: they need the last hook at h <= 7 (2^10) or 9 (2^12)
+at L = 8, and min-label hooking on a cycle contracts about 2x an exchange (512, 166, 75, 38,
+23, 12, 5, 3, 2 live edges on draw 2): a root hooked to a label that hooks in the same
+exchange is not a root the next. What does meet it, measured with caps off: D = 2 at the same
+s (6 rounds an exchange; 2^10, s = 44, q = 576, c = 1: 56-68 rounds over draws 1-8, peaks 21-29
+words; 2^12, s = 64, c = 2: 62-74 rounds, peaks 31-38), but `peak_words` puts D = 2 at 48 and 68
+words (its popular terms, D P g + 2 P max(g, B), assume a popular id on every level of every
+machine at once), and loosening it moves `least_memory_words` for every graph (see above);
+c_e = c_v = 2 at D = 3 (2^10, q = 320): 66-82 rounds, peaks 34-42, not enough alone.
 
 Why not s = ceil((2E)^(1/2)) on tiny graphs. The least s any plan fits (`least_memory_words`,
 what plan_for's ConfigError names) is, per tests/algorithms/test_connectivity.py: florentine
@@ -180,7 +222,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -206,6 +248,7 @@ KIDS, SENT, STOP_AT, OUTPUT_SENT, EDGES, BUSY = range(6)
 _EMPTY = np.zeros(0, dtype=np.int64)
 # the bar of a machine beyond the plan's (num_machines > needed): reported, output, idle
 _IDLE = np.array([-1, (1 << 32) + (1 << 33)], dtype=np.int64)
+HINT = 1 << 61  # an offer that hooks nothing: "the asked id is ROOTED" (see _requesters)
 ROOTED = -1  # f of a vertex whose last answer showed its parent a root (else NO_VALUE)
 
 if TYPE_CHECKING:
@@ -291,56 +334,81 @@ class Connectivity(Program):
 
 def _requesters(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray,
                 final: np.ndarray) -> None:
-    """tau 0: read the last exchange's answers (edges take their endpoints' new labels, asking
-    vertices jump and note whether their parent was a root), then ask again: every edge
-    endpoint (the larger offered the smaller), and every vertex that is not a root, except,
-    on a machine that knows STOP, those whose parent is known to be a root.
+    """tau 0: read the last exchange's answers (edges take their endpoints' new labels, chased
+    along what the machine learnt, `_climb`; asking vertices jump and note whether their
+    parent was a root), then ask again: every edge endpoint (the larger offered the smaller),
+    every vertex that is not a root, except, on a machine that knows STOP, those whose parent
+    is known to be a root, and a HINT for the b of each edge that became a link to a root.
 
-    A vertex that asked is marked in its parent word: p = -(parent + 1) until the answer."""
+    A vertex that asked is marked in its parent word: p = -(parent + 1) until the answer.
+    Hints are kept (memory "h", one word each) until their answers, which say nothing new."""
     ex = plan.exchange
     k = len(fleet)
     a, b, a_off = _pairs(fleet, "e")
     p, f, p_off = _pairs(fleet, "v")
     who_all = np.repeat(np.arange(k), p_off[1:] - p_off[:-1])
     who_e = np.repeat(np.arange(k), a_off[1:] - a_off[:-1])
+    hints, h_off = fleet.gather("h", _EMPTY)
+    who_h = np.repeat(np.arange(k), h_off[1:] - h_off[:-1])
     at = np.flatnonzero(p < 0)
     p[at] = -p[at] - 1
     who_v = who_all[at]
+    new_hints = _EMPTY
     if len(batch.dests):  # the answers: new labels for the edges, parents' parents
-        e = a.size
-        answer = ex.answers(batch, fleet, np.concatenate([who_e, who_e, who_v]),
-                            np.concatenate([a, b, p[at]]))
+        e, nh = a.size, hints.size
+        answer = ex.answers(batch, fleet, np.concatenate([who_e, who_e, who_h, who_v]),
+                            np.concatenate([a, b, hints, p[at]]))
+        answer = np.concatenate([answer[:2 * e], answer[2 * e + nh:]])
+        flagged = answer < 0  # -(p + 1): the asked id is ROOTED, p is a root (see _owners)
+        answer = np.where(flagged, -answer - 1, answer)
+        # an edge that became the link b -> a with a a root: b is ROOTED; tell b's owner
+        hinted = (answer[e:2 * e] == a) & (answer[:e] == a)
+        new_hints, who_hint = b[hinted], who_e[hinted]
         jumped = answer[2 * e:]
-        rooted = jumped < 0  # the owner knows the parent's parent is a root (final stage)
-        jumped = np.where(rooted, -jumped - 1, jumped)
+        rooted = flagged[2 * e:] & final[who_v]
         f[at] = np.where(rooted | (jumped == p[at]), ROOTED, NO_VALUE)
+        asked = p[at]
         p[at] = jumped
-        who_e, a, b = _relabel(who_e, answer[:e], answer[e:2 * e], answer[e:2 * e] == a)
+        ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
+        up = _climb(np.concatenate([who_e, who_e, who_v, who_all]),
+                    np.concatenate([a, b, asked, ids]),
+                    np.concatenate([answer[:2 * e], jumped, p]))
+        who_e, a, b = _relabel(who_e, up(who_e, answer[:e]), up(who_e, answer[e:2 * e]),
+                               answer[e:2 * e] == a)
     ids = ex.ids_at(fleet.ids[who_all], np.arange(p.size) - p_off[who_all])
     at = np.flatnonzero((p != ids) & (ids < plan.vertices) & ~(final[who_all] & (f == ROOTED)))
     who_v = who_all[at]
     edge_counts = np.bincount(who_e, minlength=k)
     ask_counts = np.bincount(who_v, minlength=k)
-    ex.request(fleet, np.concatenate([who_e, who_e, who_v]), np.concatenate([a, b, p[at]]),
-               np.concatenate([np.full(a.size, NO_VALUE), a, np.full(at.size, NO_VALUE)]))
+    if new_hints.size == 0:
+        who_hint = _EMPTY
+    hint_counts = np.bincount(who_hint, minlength=k)
+    ex.request(fleet, np.concatenate([who_e, who_e, who_hint, who_v]),
+               np.concatenate([a, b, new_hints, p[at]]),
+               np.concatenate([np.full(a.size, NO_VALUE), a, np.full(new_hints.size, HINT),
+                               np.full(at.size, NO_VALUE)]))
     p[at] = -p[at] - 1
     fleet.scatter("e", _interleave(a, b), 2 * offsets_of(edge_counts))
+    if new_hints.size or hints.size:
+        fleet.scatter("h", new_hints, offsets_of(hint_counts))
     fleet.scatter("v", _interleave(p, f), 2 * p_off)
     bar[:, EDGES] = edge_counts
-    bar[:, BUSY] = ask_counts
+    bar[:, BUSY] = ask_counts + hint_counts
 
 
 def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray,
             final: np.ndarray) -> None:
     """tau D + 1: each asked entry x answers its parent after hooking: a root x offered a
-    smaller label m hooks to it (p(x) = m, and x asks for m's parent next). An owner that
-    knows STOP answers -(p + 1) for an x whose parent it knows to be a root."""
+    smaller label m hooks to it (p(x) = m, and x asks for m's parent next). A HINT offer marks
+    x ROOTED; the answer for a ROOTED x is -(p + 1) (the asker may trust it once it knows
+    STOP: module docstring, "Flags")."""
     ex = plan.exchange
     p, f, p_off = _pairs(fleet, "v")
     hooked = np.zeros(0, dtype=np.int64)
+    changed = False
 
     def decide(at: np.ndarray, slot: np.ndarray, least: np.ndarray) -> np.ndarray:
-        nonlocal hooked
+        nonlocal hooked, changed
         g = p_off[at] + slot
         current = p[g]
         current = np.where(current < 0, -current - 1, current)  # x asked: a non-root
@@ -349,11 +417,46 @@ def _owners(fleet: Fleet, plan: Plan, batch: Batch, bar: np.ndarray,
         p[hooked] = least[hook]
         current[hook] = least[hook]
         bar[:, BUSY] += np.bincount(at[hook], minlength=len(fleet))
-        return np.where(final[at] & (f[g] == ROOTED), -current - 1, current)
+        hinted = g[least == HINT]  # x is not a root: no hook, and no offer to x is lost
+        f[hinted] = ROOTED
+        changed = hinted.size > 0
+        return np.where(f[g] == ROOTED, -current - 1, current)
 
     ex.own(fleet, batch, decide)
-    if hooked.size:
+    if hooked.size or changed:
         fleet.scatter("v", _interleave(p, f), 2 * p_off)
+
+
+def _climb(who: np.ndarray, x: np.ndarray, up: np.ndarray
+           ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """What each machine knows of the forest after an exchange's answers: machine who[i] knows
+    that up[i] <= x[i] is in x[i]'s tree (an answer to its request for x: x's parent after the
+    hooks; or its own slot x's new parent). Returns label(who, y): the least label the machine
+    reaches from y along what it knows (y itself if nothing), chasing pointers locally, with
+    no round spent. Trees only merge, so the label stays in y's tree (module docstring)."""
+    if x.size == 0:
+        return lambda who_y, y: y
+    span = int(max(x.max(), up.max())) + 1
+    keys, inverse = np.unique(who * span + x, return_inverse=True)
+    best = np.full(keys.size, span, dtype=np.int64)
+    np.minimum.at(best, inverse, up)
+    while True:  # pointer jumping over the known links, on each machine separately
+        at = np.searchsorted(keys, keys // span * span + best)
+        at = np.minimum(at, keys.size - 1)
+        hit = keys[at] == keys // span * span + best
+        jumped = np.where(hit, np.minimum(best[at], best), best)
+        if np.array_equal(jumped, best):
+            break
+        best = jumped
+
+    def label(who_y: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if y.size == 0:
+            return y
+        key = who_y * span + y
+        at = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+        return np.where(keys[at] == key, np.minimum(best[at], y), y)
+
+    return label
 
 
 def _relabel(who: np.ndarray, a: np.ndarray, b: np.ndarray, linked: np.ndarray | None = None
