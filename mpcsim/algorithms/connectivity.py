@@ -70,9 +70,11 @@ a vertex learn a root one exchange sooner.
 
 Rounds: L = 2D + 2 per exchange (D = 0..3 host levels, chosen by the plan), K exchanges while
 edges live, then at most F final doubling exchanges (they overlap the barrier's 2H rounds),
-2 output rounds. Everything is deterministic given the input and seed; the seed only places
-the table and the hashes (memory), never what hooks, so there is no "expected" round count
-apart from the input's. Measured K (runs at s = max(64, the least that fits), seed 0):
+2 output rounds. Everything is deterministic given the input and seed; the seed places the
+table and the hashes (memory) and, as a machine chases labels through its own slots too
+(`_climb`), a little of what it learns: the same graph can take one exchange more or less
+under another seed (2^10 cycle, draw 3, seeds 0-5: 74-90 rounds). Measured K (runs at
+s = max(64, the least that fits), seed 0, before local chasing):
 karate club 2, les miserables 4, florentine 3, davis 3, powerlaw_cluster_graph(5000, 1, 0.1)
 1 and the path 0-1-..-5000 1 (their edges come in an order whose machine-local stars span
 long stretches; the forest they leave is deep, and doubling takes the time), 60 x 60 grid 8,
