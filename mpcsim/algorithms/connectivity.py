@@ -150,7 +150,10 @@ connectivity_plan). The core caps memory + inbox, sent and received words per ro
   fan-in s/4 barrier, 124 such runs: 0.42-0.90, median 0.65); seeds 2-4, 194 runs:
   0.40-0.90, median 0.61, and one over s: barabasi_albert_graph(500, 3, seed=1) at s = 110
   (D = 1), seed 3, 115 words in round 5 (76 of them inbox; the pipeline before raised there
-  too, with 124), while seeds 0-2 and 4-7 peak at 62-98. Caps
+  too, with 124), while seeds 0-2 and 4-7 peak at 62-98. Hints add a few words where a
+  machine drops linked edges: that run peaks at 118 with them (79 inbox), seed 2 at 101 (98);
+  networkx's four real graphs, K_30 and a 300-leaf star at their least s and twice it, seeds
+  0-5, 0.40-0.72 of s. Caps
   are enforced, so a load past the estimate raises MemoryLimitExceeded (machine, round,
   words), never a wrong label; another seed re-draws the hashes.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
