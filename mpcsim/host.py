@@ -267,8 +267,8 @@ def _round_error(exc: Exception, m: Machine, round_idx: int) -> MPCError:
 
 
 class _Failed(Exception):
-    """A lazy round's failure (Host._run_lazy): `machine` raised `error`, after `done`
-    machines of the round ran (-1: all of them)."""
+    """A round's failure (Host._run_lazy, _run_counted): `machine` raised `error`, after
+    `done` machines of the round ran (-1: all of them)."""
 
     def __init__(self, machine: Machine, error: Exception, done: int) -> None:
         super().__init__(machine.id)
@@ -287,6 +287,30 @@ _PLAIN_TYPES = frozenset((int, float, type(None)))
 def _output_words_of(output: Any) -> int:
     """The words of an output, as the memory cap counts them (None: 0)."""
     return 0 if output is None else words(output)
+
+
+def _run_counted(run: Any, machines: Sequence[Machine], helds: list[int]) -> int:
+    """Run `run` on each machine in turn (un-halting it first), appending its memory +
+    output words to `helds`; return how many did not halt. The per-machine hot loop, so the
+    word count is inlined. A failing round raises _Failed(machine, error, machines done)."""
+    append = helds.append
+    active = 0
+    m = None
+    try:
+        for m in machines:
+            m._halted = False
+            run(m)
+            memory = m._memory
+            held = memory_words(memory) if memory else 0
+            out = m.output
+            if out is not None:
+                held += 1 if type(out) is int or type(out) is float else words(out)
+            append(held)
+            if not m._halted:
+                active += 1
+    except Exception as exc:  # noqa: BLE001 (user code)
+        raise _Failed(m, exc, len(helds)) from None
+    return active
 
 
 def _held_words(m: Machine) -> int:
@@ -555,17 +579,7 @@ class Host:
                 active = len(fleet) - sum(map(_HALTED, fleet))
             else:
                 for _, block in blocks:
-                    for m in block:
-                        m._halted = False
-                        run(m)
-                        memory = m._memory
-                        held = memory_words(memory) if memory else 0
-                        out = m.output
-                        if out is not None:
-                            held += 1 if type(out) is int or type(out) is float else words(out)
-                        helds.append(held)
-                        if not m._halted:
-                            active += 1
+                    active += _run_counted(run, block, helds)
                 run_state.touched = []  # recounted above; their flags stay set (no appends)
         except Exception as exc:  # noqa: BLE001 (user code: re-raised by the driver)
             done = len(helds)
@@ -860,23 +874,7 @@ class Host:
             failure = self._lowest_uncountable(order[:start])
             assert failure is not None
             raise _Failed(failure.machine, failure.error, start - 1) from None
-        m = machines[order[start - 1]]
-        try:
-            for j in order[start:]:
-                m = machines[j]
-                m._halted = False
-                run(m)
-                memory = m._memory
-                held = memory_words(memory) if memory else 0
-                out = m.output
-                if out is not None:
-                    held += 1 if type(out) is int or type(out) is float else words(out)
-                append(held)
-                if not m._halted:
-                    active += 1
-        except Exception as exc:  # noqa: BLE001 (user code)
-            raise _Failed(m, exc, len(helds)) from None
-        return active
+        return active + _run_counted(run, [machines[j] for j in order[start:]], helds)
 
     def _failure(self, m: Machine, exc: Exception, ran: list[int], done: int) -> _Failed:
         """Machine m's round raised `exc` after the machines at positions `ran` ran (`done`
