@@ -118,6 +118,15 @@ def costs_of(lens: np.ndarray) -> np.ndarray:
     return np.maximum(lens, 1)
 
 
+def common_cost(lens: np.ndarray) -> int | None:
+    """The words every message costs when they all cost the same (all scalars, or rows of
+    one length), else None: then per-machine totals are message counts times it."""
+    if not lens.size:
+        return 1
+    low, high = int(lens.min()), int(lens.max())
+    return max(1, low) if low == high else None
+
+
 def value_counts(lens: np.ndarray) -> np.ndarray:
     """Values each message occupies in `values`: a scalar message (SCALAR = -1) holds one,
     a row its length (>= 0): |lens|."""

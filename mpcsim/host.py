@@ -36,8 +36,8 @@ import msgpack
 import numpy as np
 
 from . import snapshot, wire
-from .columns import (Chunk, Delivered, Inbox, OutBatch, costs_of, offsets_of, stable_order,
-                      stable_order_by, take_segments)
+from .columns import (Chunk, Delivered, Inbox, OutBatch, common_cost, costs_of, offsets_of,
+                      stable_order, stable_order_by, take_segments)
 from .config import RunConfig
 from .errors import (MPCError, ProgramError, ProgramStateError, UnknownDestination,
                      UnsupportedValue)
@@ -489,9 +489,9 @@ class Host:
             ends = np.append(starts, dests.size).tolist()
             starts = np.insert(starts, 0, 0)
             positions = dests[starts] - lo
-            low, high = (int(lens.min()), int(lens.max())) if lens.size else (0, 0)
-            if low == high:  # every message costs the same: messages per receiver
-                got[positions] += np.diff(np.append(starts, dests.size)) * max(1, low)
+            cost = common_cost(lens)
+            if cost is not None:  # messages per receiver, times it
+                got[positions] += np.diff(np.append(starts, dests.size)) * cost
             else:
                 got[positions] += np.add.reduceat(costs_of(lens), starts)
             if lazy:
@@ -1036,9 +1036,9 @@ class Host:
             raise UnknownDestination(machine=int(sources[first]), round_idx=self._run.round_idx,
                                      dest=int(dests[first]), num_machines=q)
         n = len(self.machines)
-        low, high = (int(lens.min()), int(lens.max())) if lens.size else (0, 0)
-        if low == high:  # every message costs the same: count messages per sender
-            words_out = np.bincount(sources - self.lo, minlength=n) * max(1, low)
+        cost = common_cost(lens)
+        if cost is not None:  # messages per sender, times it
+            words_out = np.bincount(sources - self.lo, minlength=n) * cost
         else:
             words_out = np.bincount(sources - self.lo, weights=costs_of(lens),
                                     minlength=n).astype(np.int64)
