@@ -38,6 +38,34 @@ _EMPTY_INT = np.zeros(0, dtype=np.int64)
 _EMPTY_INT.flags.writeable = False
 
 
+class _Shared:
+    """Read-only arrays handed out as views, so a batch of k scalar messages allocates no
+    lens (all SCALAR) and no offsets (0..k): grown by doubling, never written. A view's
+    `base` is the array itself, which is how common_cost and offsets_of recognise it."""
+
+    scalars = _EMPTY_INT  # SCALAR, repeated
+    counting = np.zeros(1, dtype=np.int64)  # 0, 1, 2, ...
+
+    @classmethod
+    def grow(cls, k: int) -> None:
+        size = max(k + 1, 2 * cls.counting.size)
+        cls.scalars = np.full(size, SCALAR, dtype=np.int64)
+        cls.counting = np.arange(size + 1, dtype=np.int64)
+        cls.scalars.flags.writeable = cls.counting.flags.writeable = False
+
+
+def scalar_lens(k: int) -> np.ndarray:
+    """lens of k scalar messages: a read-only view of one shared array of SCALAR."""
+    if k > _Shared.scalars.size:
+        _Shared.grow(k)
+    return _Shared.scalars[:k]
+
+
+def _all_scalars(lens: np.ndarray) -> bool:
+    """Whether lens is a view of the shared SCALAR array (then every message is a scalar)."""
+    return lens.base is _Shared.scalars
+
+
 class OutBatch(NamedTuple):
     """k messages from one machine, as `Machine.send_many` recorded them (already checked).
     It sits in the machine's outbox between the (dest, payload) pairs of single sends, in
@@ -66,7 +94,7 @@ def out_batch(machine: int, round_idx: int, num_machines: int, dests: Any, paylo
     elif values.ndim == 1:
         if values.shape[0] != k:
             raise ValueError(f"send_many: {k} dests but {values.size} scalar payloads")
-        lens = np.full(k, SCALAR, dtype=np.int64)
+        lens = scalar_lens(k)
     elif values.ndim == 2:
         if values.shape[0] != k:
             raise ValueError(f"send_many: {k} dests but {values.shape[0]} payload rows")
@@ -121,7 +149,7 @@ def costs_of(lens: np.ndarray) -> np.ndarray:
 def common_cost(lens: np.ndarray) -> int | None:
     """The words every message costs when they all cost the same (all scalars, or rows of
     one length), else None: then per-machine totals are message counts times it."""
-    if not lens.size:
+    if not lens.size or _all_scalars(lens):
         return 1
     low, high = int(lens.min()), int(lens.max())
     return max(1, low) if low == high else None
@@ -134,7 +162,10 @@ def value_counts(lens: np.ndarray) -> np.ndarray:
 
 
 def offsets_of(lens: np.ndarray) -> np.ndarray:
-    """int64[k + 1]: message i's values are values[offsets[i]:offsets[i + 1]]."""
+    """int64[k + 1]: message i's values are values[offsets[i]:offsets[i + 1]] (read-only
+    0..k when every message is a scalar of the shared `scalar_lens`)."""
+    if _all_scalars(lens) and lens.size < _Shared.counting.size:
+        return _Shared.counting[:lens.size + 1]
     offsets = np.zeros(lens.size + 1, dtype=np.int64)
     np.cumsum(value_counts(lens), out=offsets[1:])
     return offsets

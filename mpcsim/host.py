@@ -483,22 +483,27 @@ class Host:
                     self._singles.extend(zip(dests, sources, payloads))
                 continue
             _, dests, sources, lens, values = chunk
+            if not dests.size:
+                continue
             columns = Chunk(sources, lens, values)
             delivered.append((dests, columns))
-            starts = np.flatnonzero(np.diff(dests)) + 1  # dests are sorted
-            ends = np.append(starts, dests.size).tolist()
-            starts = np.insert(starts, 0, 0)
-            positions = dests[starts] - lo
+            # dests are sorted: machine first + i receives rows cuts[i] .. cuts[i + 1] - 1
+            first = int(dests[0])
+            cuts = dests.searchsorted(np.arange(first, int(dests[-1]) + 2))
+            rows = cuts[1:] - cuts[:-1]
+            hit = np.flatnonzero(rows)
+            positions = hit + (first - lo)
             cost = common_cost(lens)
             if cost is not None:  # messages per receiver, times it
-                got[positions] += np.diff(np.append(starts, dests.size)) * cost
+                got[positions] += rows[hit] * cost
             else:
-                got[positions] += np.add.reduceat(costs_of(lens), starts)
+                costs = np.concatenate([[0], np.cumsum(costs_of(lens))])
+                got[positions] += costs[cuts[hit + 1]] - costs[cuts[hit]]
             if lazy:
                 for j in positions.tolist():
                     machines[j]._in = shared
                 continue
-            for j, a, b in zip(positions.tolist(), starts.tolist(), ends):
+            for j, a, b in zip(positions.tolist(), cuts[hit].tolist(), cuts[hit + 1].tolist()):
                 m = machines[j]
                 box = m._in
                 if type(box) is not Inbox:
@@ -1017,7 +1022,8 @@ class Host:
         _, _, ids, batches = run
         fleet = ids is None
         if fleet:
-            sources = np.concatenate([src for src, _ in batches])
+            sources = (batches[0][0] if len(batches) == 1 else
+                       np.concatenate([src for src, _ in batches]))
             batches = [batch for _, batch in batches]
         if len(batches) == 1:
             (batch,) = batches
@@ -1038,7 +1044,8 @@ class Host:
         n = len(self.machines)
         cost = common_cost(lens)
         if cost is not None:  # messages per sender, times it
-            words_out = np.bincount(sources - self.lo, minlength=n) * cost
+            words_out = np.bincount(sources - self.lo if self.lo else sources,
+                                    minlength=n) * cost
         else:
             words_out = np.bincount(sources - self.lo, weights=costs_of(lens),
                                     minlength=n).astype(np.int64)
@@ -1047,10 +1054,8 @@ class Host:
             rises = dests[1:] >= dests[:-1]
             if not rises.all():
                 order = stable_order_by(dests, sources, q) if fleet else stable_order(dests, q)
-            elif fleet:  # by destination already; within one, by source?
-                ties = np.flatnonzero(dests[1:] == dests[:-1])
-                if ties.size and (sources[ties + 1] < sources[ties]).any():
-                    order = stable_order_by(dests, sources, q)  # by source, then call order
+            elif fleet and not ((dests[1:] > dests[:-1]) | (sources[1:] >= sources[:-1])).all():
+                order = stable_order_by(dests, sources, q)  # by source within a destination
         if order is not None:
             values = take_segments(values, offsets_of(lens), order)
             dests, sources, lens = dests[order], sources[order], lens[order]
