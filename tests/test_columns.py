@@ -15,7 +15,7 @@ import pytest
 import mpcsim
 from mpcsim import Machine, MemoryLimitExceeded, Messages, ProgramError, UnknownDestination
 from mpcsim import UnsupportedValue
-from mpcsim.columns import take_segments
+from mpcsim.columns import SCALAR, common_cost, offsets_of, scalar_lens, take_segments
 
 
 def deliver(send: Any, num_machines: int = 3, memory_words: int = 64,
@@ -242,3 +242,33 @@ def test_take_segments_matches_a_python_gather(lengths: list[int]) -> None:
 
     want = [v for i in order for v in values[offsets[i]:offsets[i + 1]]]
     assert got.tolist() == want
+
+
+@pytest.mark.parametrize("sizes", [[3, 0, 1], [5, 40, 7], [1000, 1, 2001]])
+def test_scalar_batches_share_read_only_lens_and_offsets_that_mean_what_arrays_would(
+        sizes: list[int]) -> None:
+    for k in sizes:  # growing the shared arrays leaves earlier views intact
+        lens = scalar_lens(k)
+        assert lens.tolist() == [SCALAR] * k and not lens.flags.writeable
+        assert offsets_of(lens).tolist() == list(range(k + 1))
+        assert common_cost(lens) == 1
+        copied = lens.copy()  # the same values in a private array: the general path agrees
+        assert offsets_of(copied).tolist() == list(range(k + 1)) and common_cost(copied) == 1
+
+
+def test_many_scalar_batches_arrive_with_their_own_sources_after_the_shared_lens_grow() -> None:
+    def step(m: Machine) -> None:
+        if m.round_idx == 0:
+            m.send_many(np.zeros(m.id + 1, dtype=np.int64), np.full(m.id + 1, m.id * 1.5))
+        elif m.id == 0:
+            got = m.inbox_columns
+            m.output = (got.sources.tolist(), got.values.tolist())
+            m.halt()
+        else:
+            m.halt()
+
+    result = mpcsim.run(step, None, num_machines=40, memory_words=2000)
+
+    sources, values = result.output[0]
+    assert sources == [i for i in range(40) for _ in range(i + 1)]
+    assert values == [i * 1.5 for i in range(40) for _ in range(i + 1)]
