@@ -1135,8 +1135,8 @@ class Host:
 
     def summary(self, in_process: bool = False) -> HostSummary:
         """Per-machine totals and outputs. The outputs are encoded (a Frame), except for an
-        `in_process` caller: then the list, as decoding the frame would give it (plain numbers
-        and numeric arrays by wire.decoded_copy, anything else by wire.copied). Raises
+        `in_process` caller: then the list, as decoding the frame would give it (wire.copied,
+        told the output types the lazy rounds recorded). Raises
         ProgramStateError if the rounds changed the program in place."""
         changed = self._program_mutated()
         if changed is not None:
@@ -1146,12 +1146,8 @@ class Host:
         types = None
         if self._machines is None and self._lazy_ran and self._lazy_types <= _PLAIN_TYPES:
             types = self._lazy_types  # as the lazy rounds found them
-        if in_process:
-            copied = wire.decoded_copy(outputs, types)
-            if copied is not None:
-                return self._summary(copied)
         try:
-            encoded = wire.copied(outputs) if in_process else wire.encode(outputs)
+            encoded = wire.copied(outputs, types) if in_process else wire.encode(outputs)
         except (TypeError, ValueError, OverflowError):
             for m in self.machines:
                 found = wire.find_unencodable(m.output, "machine.output")

@@ -207,24 +207,6 @@ def plain_numbers(values: list[Any], types: set[type] | None = None) -> bool:
         return -(2**63) <= min(ints) and max(ints) < 2**64
 
 
-def decoded_copy(values: list[Any], types: set[type] | None = None) -> list[Any] | None:
-    """What decode(encode(values), writable=True) gives, made without the round trip, when
-    every value is a plain number (plain_numbers) or a numpy array of a numeric dtype (then
-    copied, C-contiguous); None for any other list. `types`: as for plain_numbers."""
-    if types is None:
-        types = set(map(type, values))
-    if np.ndarray not in types:
-        return values if plain_numbers(values, types) else None
-    if not types <= _PLAIN_OR_ARRAY:
-        return None
-    arrays = [v for v in values if type(v) is np.ndarray]
-    if not {a.dtype.kind for a in arrays} <= _NUMERIC_KINDS:
-        return None
-    if not plain_numbers([v for v in values if type(v) is not np.ndarray]):
-        return None
-    return [v.copy() if type(v) is np.ndarray else v for v in values]
-
-
 class InProcess(NamedTuple):
     """A value handed over in one process in place of its Frame: `copied`'s private copy."""
 
@@ -235,16 +217,38 @@ class _NotPlain(Exception):
     """A part `copied` leaves to the round trip."""
 
 
-def copied(value: Any) -> Any:
+def copied(value: Any, types: set[type] | None = None) -> Any:
     """decode(encode(value), writable=True), built by copying when `value` holds only dicts
     (with str, int, float, bool or None keys), lists, tuples (as lists), numeric arrays (as
     writable contiguous copies), numpy bool/int/uint/float scalars (as Python numbers) and
     None, bool, int (64-bit), float, str, bytes; anything else takes the round trip, and
-    raises exactly as `encode` does."""
+    raises exactly as `encode` does. A flat list of plain numbers (plain_numbers) and numeric
+    arrays is copied in a few passes in C; `types`, if known, are its items' types or a
+    superset (as for plain_numbers)."""
+    if type(value) is list:
+        flat = _flat_copy(value, types)
+        if flat is not None:
+            return flat
     try:
         return _copy(value)
     except _NotPlain:
         return decode(encode(value), writable=True)
+
+
+def _flat_copy(values: list[Any], types: set[type] | None) -> list[Any] | None:
+    """`copied` of a list of plain numbers and numeric arrays, or None for any other list."""
+    if types is None:
+        types = set(map(type, values))
+    if np.ndarray not in types:
+        return list(values) if plain_numbers(values, types) else None
+    if not types <= _PLAIN_OR_ARRAY:
+        return None
+    arrays = [v for v in values if type(v) is np.ndarray]
+    if not {a.dtype.kind for a in arrays} <= _NUMERIC_KINDS:
+        return None
+    if not plain_numbers([v for v in values if type(v) is not np.ndarray]):
+        return None
+    return [v.copy() if type(v) is np.ndarray else v for v in values]
 
 
 def opened(packed: Frame | InProcess) -> Any:
