@@ -29,7 +29,7 @@ import msgpack
 import numpy as np
 
 __all__ = ["Frame", "InProcess", "Unencodable", "encode", "decode", "copied", "opened",
-           "decoded_copy", "array_ext", "array_of", "find_unencodable", "plain_numbers"]
+           "array_ext", "array_of", "find_unencodable", "plain_numbers"]
 
 _EXT_ARRAY = 1
 _EXT_SET = 2
