@@ -30,7 +30,9 @@ transcript both ways. The library's fleet programs are tested like that.
                                 with their messages only: to run a stage on some machines
     fleet.gather(key)           (values, offsets): machine i's memory[key] is
                                 values[offsets[i]:offsets[i + 1]]
-    fleet.scatter(key, values, offsets)   the reverse: memory[key] = that segment (a view)
+    fleet.scatter(key, values, offsets)   the reverse: memory[key] = that segment (a view,
+                                made when the machine's memory is next read other than by
+                                gather; the words are counted at once)
     fleet.send_many(sources, dests, payloads, offsets=None)
                                 rows from many machines: row i is one message from sources[i],
                                 shaped as in Machine.send_many
@@ -41,8 +43,9 @@ transcript both ways. The library's fleet programs are tested like that.
 
 from __future__ import annotations
 
+from collections import deque
 from itertools import repeat
-from operator import is_
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["Fleet", "FleetMessages"]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_MEMORY = attrgetter("_memory")
 _DICT = frozenset((dict,))
 _ARRAY_OR_NONE = frozenset((np.ndarray, type(None)))
 
@@ -213,6 +217,13 @@ class Fleet:
         raises KeyError naming it if no default is given. `values` is read-only (it may be
         the very array the last scatter of `key` stored): copy it to change it, and scatter
         the result to change the machines' memory."""
+        run = self._run
+        if run.pending:
+            last = _deferred(run, key)
+            if last is not None:
+                if np.array_equal(last.ids, self.ids):
+                    return _readonly(last.values), last.offsets
+                run.settle()
         cached = self._gathered.get(key)
         if cached is not None:
             found = self._from_scatter(key, *cached)
@@ -282,37 +293,51 @@ class Fleet:
     # -- writing ------------------------------------------------------------------------------
 
     def scatter(self, key: str, values: np.ndarray, offsets: np.ndarray) -> None:
-        """memory[key] of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`)."""
+        """memory[key] of machine i = values[offsets[i]:offsets[i + 1]] (a view of `values`).
+
+        In vectorised fleet rounds (where the host counts the words scatters store) the views
+        are made and stored later (RunState.settle): before a machine's memory is next read
+        or replaced other than through a fleet. Until then fleet.gather(key) reads `values` as
+        they are, so a fleet round that scatters and gathers its columns round after round
+        builds no per-machine views. The words are counted now, either way."""
         self._check_segments("scatter", values, offsets)
-        views = _segments(values, offsets)
         run = self._run
-        machines = self.machines
-        memories = [m._memory for m in machines]
+        host = run.host()
+        if host is None or not host.counts_touches:
+            _Scattered(key, self.machines, self.ids, values, offsets, self.round_idx,
+                       self._gathered)()
+            return
+        last = _deferred(run, key)
+        if last is not None and not np.array_equal(last.ids, self.ids):
+            run.settle()
+            last = None
+        if last is not None:  # this scatter replaces it, on the same machines
+            was = last.words()
+            run.pending.remove(last)
+        else:
+            was = self._scattered_words(key, self._olds(key))
+            self._gathered.pop(key, None)  # the views the machines hold are about to be stale
+        host.memory_held[self.ids - host.lo] += np.diff(offsets) * _width(values) - was
+        run.pending.append(_Scattered(key, self.machines, self.ids, values, offsets,
+                                      self.round_idx, self._gathered))
+
+    def _olds(self, key: str) -> list[Any]:
+        """memory[key] of each machine (None where absent), giving every machine a memory
+        dict; a machine whose old value is no array is noted as touched (recounted)."""
+        run, machines = self._run, self.machines
+        memories = list(map(_MEMORY, machines))
         if None in memories:
             for i, m in enumerate(machines):
                 if memories[i] is None:
                     memories[i] = m._memory = {}
-        plain = set(map(type, memories)) <= _DICT
-        olds = list(map(dict.get, memories, repeat(key))) if plain else [
-            memory.get(key) for memory in memories]
+        olds = (list(map(dict.get, memories, repeat(key))) if set(map(type, memories)) <= _DICT
+                else [memory.get(key) for memory in memories])
         if not set(map(type, olds)) <= _ARRAY_OR_NONE:
             for m, old in zip(machines, olds):
                 if old is not None and type(old) is not np.ndarray and not m._touched:
                     m._touched = True  # replaced something else than an array: recount it
                     run.touched.append(m)
-        host = run.host()
-        if host is not None and host.counts_touches:  # keep Host._account_fleet's words current
-            width = int(np.prod(values.shape[1:], dtype=np.int64))
-            was = self._scattered_words(key, olds)
-            host.memory_held[self.ids - host.lo] += np.diff(offsets) * width - was
-        if plain:
-            for _ in map(dict.__setitem__, memories, repeat(key), views):
-                pass
-        else:
-            for memory, view in zip(memories, views):
-                memory[key] = view
-        self._gathered[key] = (self.ids, values, offsets, views, self.round_idx)
-
+        return olds
 
     def _scattered_words(self, key: str, olds: list[Any]) -> np.ndarray:
         """The words of `olds` (memory[key] of this fleet's machines before a scatter) that
@@ -322,7 +347,7 @@ class Fleet:
         if cached is not None:
             ids, values, offsets, views, _ = cached
             if np.array_equal(ids, self.ids) and all(map(is_, olds, views)):
-                return np.diff(offsets) * int(np.prod(values.shape[1:], dtype=np.int64))
+                return np.diff(offsets) * _width(values)
         return np.fromiter((old.size if type(old) is np.ndarray else 0 for old in olds),
                            dtype=np.int64, count=len(olds))
 
@@ -333,17 +358,25 @@ class Fleet:
         run = self._run
         host = run.host()
         machines = self.machines
+        deferred = {d.key: d for d in run.pending if d.key in keys}  # one per key at most
+        if not all(np.array_equal(d.ids, self.ids) for d in deferred.values()):
+            run.settle()
+            deferred = {}
+        for d in deferred.values():
+            run.pending.remove(d)
         memories = [m._memory if m._memory is not None else {} for m in machines]
         counting = host is not None and host.counts_touches
         freed = np.zeros(len(machines), dtype=np.int64)
         for key in keys:
             olds = list(map(dict.pop, memories, repeat(key), repeat(None)))
-            if not set(map(type, olds)) <= _ARRAY_OR_NONE:
+            if key in deferred:  # the dicts held what it replaced, already uncounted
+                freed += deferred[key].words()
+            elif not set(map(type, olds)) <= _ARRAY_OR_NONE:
                 for m, old in zip(machines, olds):
                     if old is not None and type(old) is not np.ndarray and not m._touched:
                         m._touched = True  # a non-array: recount the machine
                         run.touched.append(m)
-            if counting:
+            if counting and key not in deferred:
                 freed += self._scattered_words(key, olds)
             self._gathered.pop(key, None)
         if counting:
@@ -466,6 +499,53 @@ def _batched_of(machine: Machine) -> Messages:
     if type(box) is Delivered:
         box = machine._in = box.inbox_for(machine.id)
     return Messages.concat([chunk.messages(a, b) for _, chunk, a, b in box.windows])
+
+
+class _Scattered:
+    """A scatter's write: memory[key] of machine i = its segment of `values` (a view), and
+    the host's record of it (gathered: what fleet.gather checks the machines still hold)."""
+
+    __slots__ = ("key", "machines", "ids", "values", "offsets", "round_idx", "gathered")
+
+    def __init__(self, key: str, machines: Sequence[Machine], ids: np.ndarray,
+                 values: np.ndarray, offsets: np.ndarray, round_idx: int,
+                 gathered: dict[str, Any]) -> None:
+        self.key, self.machines, self.ids = key, machines, ids
+        self.values, self.offsets, self.round_idx = values, offsets, round_idx
+        self.gathered = gathered
+
+    def words(self) -> np.ndarray:
+        """Words of each machine's segment."""
+        return np.diff(self.offsets) * _width(self.values)
+
+    def __call__(self) -> None:
+        views = _segments(self.values, self.offsets)
+        machines, key = self.machines, self.key
+        memories = list(map(_MEMORY, machines))
+        if None in memories:
+            for i, m in enumerate(machines):
+                if memories[i] is None:
+                    memories[i] = m._memory = {}
+        if set(map(type, memories)) <= _DICT:
+            deque(map(dict.__setitem__, memories, repeat(key), views), maxlen=0)  # in C
+        else:
+            for memory, view in zip(memories, views):
+                memory[key] = view
+        self.gathered[key] = (self.ids, self.values, self.offsets, views, self.round_idx)
+
+
+def _deferred(run: RunState, key: str) -> _Scattered | None:
+    """The scatter of `key` waiting in run.pending (at most one: a scatter to the same
+    machines replaces it, one to others settles first), or None."""
+    for write in run.pending:
+        if type(write) is _Scattered and write.key == key:
+            return write
+    return None
+
+
+def _width(values: np.ndarray) -> int:
+    """Words per row of values (1 for a 1-D array)."""
+    return int(np.prod(values.shape[1:], dtype=np.int64))
 
 
 def _readonly(values: np.ndarray) -> np.ndarray:

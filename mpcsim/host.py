@@ -662,6 +662,7 @@ class Host:
         rounds (after a restore)."""
         if not self.counts_touches:
             return
+        self._run.settle()
         for j, m in enumerate(self.machines):
             memory = m._memory
             self.memory_held[j] = memory_words(memory) if memory else 0
@@ -692,6 +693,8 @@ class Host:
             return
         lo = self.lo
         memory_held, output_held = self.memory_held, self.output_held
+        if touched and run_state.pending:  # a touched machine scattered to since: write it
+            run_state.settle()
         try:
             for m in touched:
                 m._touched = False

@@ -27,7 +27,7 @@ class RunState:
     """What a host's machines share: the run's settings, the round, and who sent this round."""
 
     __slots__ = ("num_machines", "memory_words", "seed", "round_idx", "senders", "batched",
-                 "fleet_out", "touched", "host", "plan")
+                 "fleet_out", "touched", "host", "plan", "pending")
 
     def __init__(self, num_machines: int, memory_words: int, seed: int) -> None:
         self.num_machines = num_machines
@@ -46,6 +46,16 @@ class RunState:
         # refer to this state: no reference cycle keeps 10^5 machines alive after a run)
         self.host: Callable[[], Any] = lambda: None
         self.plan: Any = None  # the run's plan (Partition.plan), shipped by the driver
+        # fleet scatters not yet written into the machines' memory dicts (Fleet.scatter),
+        # each a callable that writes its views; `settle` runs them in order
+        self.pending: list[Callable[[], None]] = []
+
+    def settle(self) -> None:
+        """Write the deferred fleet scatters into the machines' memory dicts: before anything
+        reads or replaces a memory dict other than through a fleet."""
+        pending, self.pending = self.pending, []
+        for write in pending:
+            write()
 
     def flush_fleet_out(self) -> None:
         """Move the whole fleet batches into their machines' outboxes (call order kept),
@@ -111,6 +121,8 @@ class Machine:
     @property
     def memory(self) -> dict[str, Any]:
         """This machine's local memory: a dict that persists across rounds."""
+        if self._run.pending:
+            self._run.settle()
         if not self._touched:
             self._touched = True
             self._run.touched.append(self)
@@ -121,6 +133,8 @@ class Machine:
 
     @memory.setter
     def memory(self, memory: dict[str, Any]) -> None:
+        if self._run.pending:
+            self._run.settle()
         if not self._touched:
             self._touched = True
             self._run.touched.append(self)

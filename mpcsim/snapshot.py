@@ -111,6 +111,7 @@ def decode_exact(frame: wire.Frame) -> Any:
 def host_to_frame(host: Host, round_idx: int) -> wire.Frame:
     """Host `host`'s state after its step `round_idx`, encoded (arrays referenced)."""
     machines = host.machines
+    host._run.settle()  # deferred fleet scatters into the memory dicts
     rngs = {j: m._rng.bit_generator.state for j, m in enumerate(machines)
             if hasattr(m, "_rng")}
     state = {
@@ -181,6 +182,7 @@ def frame_into_host(host: Host, frame: wire.Frame) -> int:
     host._order_rng.bit_generator.state = state["order_rng"]
     rngs = state["rng"]
     halted = state["halted"].tolist()
+    host._run.pending = []  # scatters into the memory being replaced
     for j, (m, memory, output) in enumerate(zip(host.machines, state["memory"],
                                                  state["output"])):
         m._memory, m.output, m._halted, m._touched = memory, output, halted[j], False

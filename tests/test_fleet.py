@@ -306,3 +306,45 @@ def test_scatter_over_dict_subclass_memory_and_non_array_values_is_counted_exact
     assert got == [[0, 1, 2, 3]]
     assert result.trace.peak_memory_words.tolist() == [2, 2, 2, 2]  # counted after rounds
     assert [r.max_memory_words for r in result.trace.rounds] == [1, 2, 2]
+
+
+@pytest.mark.parametrize("when", ["the same round", "a round later"])
+def test_machine_memory_read_after_a_scatter_holds_the_scattered_segment(when: str) -> None:
+    seen: list[list[int]] = []
+
+    def scatter(fleet: Fleet) -> None:
+        fleet.scatter("a", np.arange(2 * len(fleet)), np.arange(0, 2 * len(fleet) + 1, 2))
+        if when == "the same round":
+            read(fleet)
+
+    def read(fleet: Fleet) -> None:
+        seen.extend(m.memory["a"].tolist() for m in fleet.machines)
+
+    steps = {0: scatter} if when == "the same round" else {0: scatter, 1: read}
+    run(steps, rounds=2)
+
+    assert seen == [[0, 1], [2, 3], [4, 5], [6, 7]]
+
+
+def test_scatters_to_all_then_to_some_machines_then_a_drop_leave_each_machine_its_latest() -> None:
+    got: list[list[int]] = []
+
+    def write(fleet: Fleet) -> None:
+        fleet.scatter("a", np.arange(4), np.arange(5))
+        fleet.scatter("a", np.arange(10, 18), np.arange(0, 9, 2))  # replaces it
+        fleet.scatter("b", np.arange(4), np.arange(5))
+        some = fleet.select(np.array([False, True, False, True]))
+        some.scatter("a", np.array([7, 8, 9]), np.array([0, 1, 3]))
+        fleet.drop("b")
+
+    def read(fleet: Fleet) -> None:
+        values, offsets = fleet.gather("a")
+        got.append(values.tolist())
+        got.append(offsets.tolist())
+        got.append([sorted(m.memory) for m in fleet.machines])
+
+    result = run({0: write, 1: read}, rounds=2)
+
+    assert got == [[10, 11, 7, 14, 15, 8, 9], [0, 2, 3, 5, 7],
+                   [["a"], ["a"], ["a"], ["a"]]]
+    assert result.trace.peak_memory_words.tolist() == [2, 1, 2, 2]  # what each holds
