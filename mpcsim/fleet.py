@@ -358,7 +358,8 @@ class Fleet:
         run = self._run
         host = run.host()
         machines = self.machines
-        deferred = {d.key: d for d in run.pending if d.key in keys}  # one per key at most
+        deferred = {d.key: d for d in run.pending  # at most one per key (_deferred)
+                    if type(d) is _Scattered and d.key in keys}
         if not all(np.array_equal(d.ids, self.ids) for d in deferred.values()):
             run.settle()
             deferred = {}
