@@ -29,13 +29,33 @@ depend only on its own inbox and memory. Messages are (x, v) pairs back to back 
 words a pair) and answers going down (1 word each), never empty, and their first value is an
 id >= 0, so a program may mix in control messages whose first value is negative (`split`).
 
+Order (what lets a host forget the ids it passed up). Every sender, at every level, sends
+its merged requests in the order of route_key(x) = (digit 0, .., digit D - 1 of hash(x),
+pi(x)), digit 0 first; it is a total order on ids, as pi is a bijection. Claim: a child's
+requests to a host are a subsequence of the ids that host passes up, in that order. Proof: a
+level-l host receives only ids whose digits 0..l-1 of hash(x) are its own digits 0..l-1 (hop
+l sets digit l - 1, and the sender at level l - 1 had digits 0..l-2 right by induction), so on
+its ids route_key orders by digit l first, which is what its next hop replaces (or, at l = D,
+by pi(x), whose quotient by c is the owner): its destinations come out ascending, one message
+per destination, as one sort gives them. The ids it passes up are the distinct ids it
+received, in route_key order; a child sent distinct ids (it merged them), in route_key order,
+all of which the host passes up: a subset of a sorted list, in sorted order, is a
+subsequence. Answers come back one per id passed up, in that order (each parent answers its
+message in order, and the inbox is ordered by sender, ascending like the destinations), so
+the host that knows which children asked for its i-th id hands child k the answers to the ids
+whose mask has bit k, in order, and those are exactly child k's requests, in child k's order.
+A requester (level 0) reads its answers the same way, recomputing its order from (who, x).
+
 Memory per machine and exchange: a requester keeps nothing (it recomputes its request order
 from the same data when the answers come); a level-l host keeps, from tau l to tau 2D + 2 - l,
-the index of each received request among the ids it passed up (one word each) and, per child,
-its id and request count (2 words); an owner keeps nothing. Loads: a host's expected load is
-the mean number r of distinct requests per machine (hash(x) spreads a machine's requests over
-its g hosts evenly; a popular x adds at most one request per child), an owner's likewise (pi
-spreads ids over owners); `Connectivity` sizes c and g from these means (see its docstring).
+one word per distinct id it passed up: the bitmask of its children's digits that asked for
+it (g <= MASK_FAN = 62: a word is an int64, bits 0..61 of it); at wider fans it keeps one word
+per request received instead (the child's digit above the id's index among those passed up),
+so a popular id asked by all g children costs 1 word at g <= 62 and g words above; an owner
+keeps nothing. Loads: a host's expected load is the mean number r of distinct requests per
+machine (hash(x) spreads a machine's requests over its g hosts evenly; a popular x adds at most
+one request per child, and one id passed up), an owner's likewise (pi spreads ids over
+owners); `Connectivity` sizes c and g from these means (see its docstring).
 """
 
 from __future__ import annotations
@@ -50,11 +70,13 @@ from ..fleet import Fleet
 from .combining import NO_VALUE, mix
 from .segments import offsets_of
 
-__all__ = ["LabelExchange", "Batch", "split", "NO_VALUE", "CONTROL", "mix", "next_prime"]
+__all__ = ["LabelExchange", "Batch", "split", "NO_VALUE", "CONTROL", "MASK_FAN", "mix",
+           "next_prime"]
 
 CONTROL = -(1 << 62)  # a control message's first value is below this
 _EMPTY = np.zeros(0, dtype=np.int64)
-_CHILD = 1 << 32  # a host's bookkeeping word: child digit * _CHILD + index passed up
+_CHILD = 1 << 32  # a wide host's book word: child digit * _CHILD + index passed up
+MASK_FAN = 62  # the widest fan-in whose children fit one word's bitmask (bits 0..61 of an int64)
 
 
 def next_prime(n: int) -> int:
@@ -137,6 +159,12 @@ class LabelExchange:
         return 2 * self.depth + 2
 
     @property
+    def compact_books(self) -> bool:
+        """Whether a host keeps one word per distinct id passed up (the bitmask of the children
+        that asked; g <= MASK_FAN), not one per request received (child digit and index)."""
+        return self.fan <= MASK_FAN
+
+    @property
     def owners(self) -> int:
         """Machines 0..owners-1 hold slots."""
         return -(-self.prime // self.slots)
@@ -158,6 +186,16 @@ class LabelExchange:
         count = max(0, min(self.slots, self.prime - lo))
         return self.ids_at(np.full(count, machine, dtype=np.int64),
                            np.arange(count, dtype=np.int64))
+
+    def route_key(self, x: np.ndarray) -> np.ndarray:
+        """Every sender's order of its requests: (digit 0, .., digit D - 1 of hash(x), pi(x)) as
+        one int < g^D P, digit 0 most significant (module docstring, "Order")."""
+        h = mix(x, self.salt)
+        key = np.zeros(x.shape, dtype=np.int64)
+        for level in range(self.depth):
+            digit = h // np.uint64(self.fan ** level) % np.uint64(self.fan)
+            key = key * self.fan + digit.astype(np.int64)
+        return key * self.prime + (x * self.mult + self.add) % self.prime
 
     def hop(self, machines: np.ndarray, x: np.ndarray, level: int) -> np.ndarray:
         """Where machines send their requests for x at hop `level` (1..D + 1)."""
@@ -182,18 +220,23 @@ class LabelExchange:
         return batch.values[inverse]
 
     def host_up(self, fleet: Fleet, batch: Batch, level: int) -> None:
-        """tau = level: merge the children's requests and pass them up; remember, per request,
-        its index among the ids passed up and, per child, how many it asked."""
+        """tau = level: merge the children's requests and pass them up; remember who asked: per
+        id passed up, the bitmask of the children's digits (`compact_books`), else per request
+        received, the child's digit and the index of its id among those passed up."""
         if batch.dests.size == 0:
             return
         _, x, offers, count = _decode(batch)
         host = np.repeat(batch.dests, count)
-        _, _, inverse, starts = _send_up(fleet, self, host, x, offers, level + 1)
-        at = fleet.index_of(host)
-        # per request: the asking child's digit (children differ from the host in digit
-        # level - 1 only, and ask in digit order) above its index among the ids passed up
+        order, first, inverse, starts = _send_up(fleet, self, host, x, offers, level + 1)
+        # children differ from the host in digit level - 1 only
         digit = np.repeat(batch.sources // self.fan ** (level - 1) % self.fan, count)
-        _store(fleet, f"xi{level}", digit * _CHILD + inverse - starts[at], at)
+        if self.compact_books:  # a child sends an id once: the sum of its bits is their OR
+            runs = np.flatnonzero(first)
+            masks = np.add.reduceat(np.left_shift(1, digit, dtype=np.int64)[order], runs)
+            _store(fleet, f"xi{level}", masks, fleet.index_of(host[order][runs]))
+        else:
+            at = fleet.index_of(host)
+            _store(fleet, f"xi{level}", digit * _CHILD + inverse - starts[at], at)
 
     def own(self, fleet: Fleet, batch: Batch,
             decide: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
@@ -218,36 +261,64 @@ class LabelExchange:
         fleet.send_many(batch.dests, batch.sources, answer[inverse], offsets_of(count))
 
     def host_down(self, fleet: Fleet, batch: Batch, level: int) -> None:
-        """tau = 2D + 2 - level: answers from above go to the children that asked, in their
-        order."""
+        """tau = 2D + 2 - level: answers from above (one per id passed up, in that order) go to
+        the children that asked, each child's in the order it asked (module docstring,
+        "Order")."""
         book, offsets = fleet.gather(f"xi{level}", _EMPTY)
         if book.size:
-            got = np.zeros(len(fleet) + 1, dtype=np.int64)  # answers per host, from above
-            np.add.at(got, fleet.index_of(batch.dests) + 1, batch.lens)
             host = np.repeat(np.arange(len(fleet)), offsets[1:] - offsets[:-1])
-            digit, local = book // _CHILD, book % _CHILD
-            answer = batch.values[np.cumsum(got)[host] + local]
-            cut = np.ones(book.size, dtype=bool)
+            if self.compact_books:
+                if batch.values.size != book.size:
+                    raise AssertionError(f"{batch.values.size} answers for {book.size} ids")
+                entry, digit = _bits(book)  # entry: index of the id passed up, digit: a child
+                order = np.lexsort((entry, digit, host[entry]))
+                entry, digit = entry[order], digit[order]
+                answer, host = batch.values[entry], host[entry]
+            else:
+                got = np.zeros(len(fleet) + 1, dtype=np.int64)  # answers per host, from above
+                np.add.at(got, fleet.index_of(batch.dests) + 1, batch.lens)
+                digit, local = book // _CHILD, book % _CHILD
+                answer = batch.values[np.cumsum(got)[host] + local]
+            cut = np.ones(answer.size, dtype=bool)
             cut[1:] = (host[1:] != host[:-1]) | (digit[1:] != digit[:-1])
             heads = np.flatnonzero(cut)
             unit = self.fan ** (level - 1)
             base = fleet.ids[host[heads]]
             kids = base - (base // unit % self.fan) * unit + digit[heads] * unit
-            fleet.send_many(base, kids, answer, np.append(heads, book.size))
+            fleet.send_many(base, kids, answer, np.append(heads, answer.size))
         _clear(fleet, f"xi{level}")
+
+
+def _bits(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(i, d) for every bit d set in masks[i] (masks >= 0), lowest bits first."""
+    entry = np.flatnonzero(masks)
+    rest = masks[entry]
+    entries, digits = [], []
+    while entry.size:
+        low = rest & -rest
+        entries.append(entry)
+        digits.append(np.frexp(low.astype(np.float64))[1].astype(np.int64) - 1)  # exact: 2^d
+        rest = rest ^ low
+        left = rest != 0
+        entry, rest = entry[left], rest[left]
+    if not entries:
+        return _EMPTY, _EMPTY
+    return np.concatenate(entries), np.concatenate(digits)
 
 
 def _plan(ex: LabelExchange, machines: np.ndarray, x: np.ndarray, level: int
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Requests (machine, x) merged per machine, in send order (by machine, next hop, x):
-    (order, first-of-run flags in that order, each request's index among the merged ones,
-    dests of the merged ones)."""
+    """Requests (machine, x) merged per machine, in send order (by machine, then
+    `route_key(x)`, which orders each machine's next hops ascending: module docstring,
+    "Order"): (order, first-of-run flags in that order, each request's index among the merged
+    ones, dests of the merged ones)."""
     dests = ex.hop(machines, x, level)
-    span = max(ex.entries, 1)
-    if ex.machines ** 2 * span < 1 << 62:  # one int64 key: a single sort
-        order = np.argsort((machines * ex.machines + dests) * span + x, kind="stable")
+    key = ex.route_key(x)
+    span = ex.fan ** ex.depth * ex.prime
+    if ex.machines * span < 1 << 62:  # one int64 key: a single sort
+        order = np.argsort(machines * span + key, kind="stable")
     else:
-        order = np.lexsort((x, dests, machines))
+        order = np.lexsort((key, machines))
     m, x_sorted = machines[order], x[order]
     first = np.ones(order.size, dtype=bool)
     if order.size > 1:
