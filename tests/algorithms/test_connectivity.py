@@ -211,7 +211,7 @@ def test_other_cycle_draws_are_exact_within_caps_and_rounds_measured(log_n: int,
     """Draws rng(1..4) of one and of two cycles, seeds as the draws, at s = n^(1/2) or the
     least s a plan fits: exact and within caps, and no slower than measured (connectivity's
     docstring: over 24 draws, 2^10 takes 74-90 rounds, over 8 log2 n = 80 in most; 2^12
-    82-98, over 96 in 6 of 48 runs; 2^14 62-74, within 112)."""
+    56-68, within 96 in all 48 runs; 2^14 62-74, within 112)."""
     n = 1 << log_n
     s = max(math.ceil(math.sqrt(n)), least_memory_words(n // 2, n // 2))
     for draw in range(1, 5):
