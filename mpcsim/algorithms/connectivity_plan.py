@@ -133,9 +133,6 @@ def _fits(edges: int, vertices: int, machines: int, depth: int, s: int) -> bool:
     return peak_words(ce, cv, depth, fan, blocks, popular) <= s
 
 
-MAX_DEPTH = 3
-
-
 def plan_for(edges: int, vertices: int, memory_words: int, num_machines: int, seed: int,
              depth: int | None = None, edge_words: int | None = None,
              slot_words: int | None = None) -> Plan:
@@ -169,7 +166,9 @@ def plan_for(edges: int, vertices: int, memory_words: int, num_machines: int, se
         raise ConfigError(problems=[("memory_words", s,
                                      f"{edges} edges over {vertices} vertices do not fit "
                                      "machines of this size; raise memory_words to >= "
-                                     f"{least_memory_words(edges, vertices, depth)}")])
+                                     f"{least_memory_words(edges, vertices, depth)} (the "
+                                     "plan's estimate; hashed loads can pass it by a word "
+                                     "or two, so leave ~10% headroom)")])
     fewest = min(o[1] for o in options)
     d, q, ce, ex = min(o for o in options if o[1] <= 2 * fewest)
     return Plan(vertices, edges, ce, ex, barrier_fan(q, s), ex.slots)
