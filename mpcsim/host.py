@@ -313,6 +313,16 @@ def _run_counted(run: Any, machines: Sequence[Machine], helds: list[int]) -> int
     return active
 
 
+def _unshared(values: np.ndarray) -> bool:
+    """Whether a batch's payload array is reachable only through the batch (and the caller's
+    local name for it): it owns its data and nothing else refers to it, so no program can
+    change it after the send and the frame may carry it uncopied. The references counted:
+    the OutBatch, _split_columns' local, this function's parameter and getrefcount's argument
+    (a program that kept the array, in memory or anywhere, adds one: tests/cases.py,
+    sender_mutation_of_a_kept_array_after_send_many_is_invisible)."""
+    return values.base is None and getrefcount(values) <= 4
+
+
 def _held_words(m: Machine) -> int:
     """Machine m's memory + output words, as the memory cap counts them."""
     memory = m._memory
@@ -1062,8 +1072,8 @@ class Host:
         if order is not None:
             values = take_segments(values, offsets_of(lens), order)
             dests, sources, lens = dests[order], sources[order], lens[order]
-        elif len(batches) == 1 and self.owned_frames:  # the sender's own array: copy it now
-            values = values.copy()
+        elif len(batches) == 1 and self.owned_frames and not _unshared(values):
+            values = values.copy()  # the sender's own array, still reachable: copy it now
         hosts = self.layout.num_hosts
         if hosts == 1:
             return [(0, [_COLUMNS, dests, sources, lens, values])], words_out, dests.size

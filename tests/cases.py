@@ -379,6 +379,22 @@ class MutateAfterDeliveryColumns(Program):
         machine.halt()
 
 
+class MutateKeptArrayAfterSendMany(Program):
+    """Machine 0 sends the very array it keeps in memory (1-D, its own data: scalar messages)
+    with send_many and changes it in place in the next round, while machine 1 reads them."""
+
+    def round(self, machine: Machine) -> None:
+        if machine.id == 0 and machine.round_idx == 0:
+            machine.memory["data"] = np.arange(4.0)
+            machine.send_many(np.ones(4, dtype=np.int64), machine.memory["data"])
+            return  # stay active to mutate in round 1
+        if machine.id == 0:
+            machine.memory["data"] += 100.0
+        elif len(machine.inbox_columns):
+            machine.output = machine.inbox_columns.values.tolist()
+        machine.halt()
+
+
 # -- columnar twins: the same programs written with send_many / inbox_columns ------------------
 
 class AllToAllColumns(Program):
@@ -586,6 +602,9 @@ CASES: list[Case] = [
          expected([None, [0.0, 1.0, 2.0, 3.0]]), rounds=2),
     Case("sender_mutation_after_send_many_is_invisible", MutateAfterDeliveryColumns, no_inputs,
          2, 8, expected([None, [0.0, 1.0, 2.0, 3.0]]), rounds=2),
+    Case("sender_mutation_of_a_kept_array_after_send_many_is_invisible",
+         MutateKeptArrayAfterSendMany, no_inputs, 2, 8,
+         expected([None, [0.0, 1.0, 2.0, 3.0]]), rounds=2),
 ]
 
 

@@ -272,3 +272,27 @@ def test_many_scalar_batches_arrive_with_their_own_sources_after_the_shared_lens
     sources, values = result.output[0]
     assert sources == [i for i in range(40) for _ in range(i + 1)]
     assert values == [i * 1.5 for i in range(40) for _ in range(i + 1)]
+
+
+def test_a_payload_array_nothing_else_refers_to_crosses_in_process_uncopied() -> None:
+    import weakref
+
+    sent: list[Any] = []
+    shared: list[bool] = []
+
+    class Fresh(mpcsim.Program):
+        def round_many(self, fleet: mpcsim.Fleet) -> None:
+            if fleet.round_idx == 0:
+                payload = np.arange(len(fleet)) * 10
+                sent.append(weakref.ref(payload))  # a weak reference: not a holder
+                fleet.send_many(fleet.ids, fleet.ids, payload)
+                return
+            alive = sent[0]()
+            shared.append(alive is not None and np.shares_memory(alive, fleet.inbox.values))
+            fleet.set_outputs(fleet.inbox.values.copy(), np.arange(len(fleet) + 1))
+            fleet.halt()
+
+    result = mpcsim.run(Fresh(), None, num_machines=4, memory_words=8)
+
+    assert shared == [True]  # routed as it is: no copy (a kept array is copied: tests/cases.py)
+    assert [int(o[0]) for o in result.output] == [0, 10, 20, 30]
