@@ -16,11 +16,11 @@ The baseline is numpy.sort with its default kind (mpcsim.bench.baselines.numpy_s
 mpcsim.bench.ratios.ratio_row, plus rounds, bound, machines, messages, per_message_s,
 plan_s), for `mpcsim bench` to call.
 
-Measured 2026-12-04 on this project's shared 2-core machine (numpy.sort ~12-14 ms here):
-sublinear 75-86x (0.9-1.1 s end to end), 25 rounds (bound 31), 3,509 machines, 945,237
+Measured 2026-12-04 on this project's shared 2-core machine (numpy.sort ~12-16 ms here):
+sublinear 73-88x over today's runs (0.9-1.3 s end to end), 25 rounds (bound 31), 3,509 machines, 945,237
 messages, ~1 us of round time per message; the first plan of a process adds ~0.13 s (then
 cached). Before the columnar port: ~60 s (~2,300-3,000x), 41 rounds (bound 52), 8,000
-machines, 1.6 M messages, ~38 us per message. Large s: 2.8-3.6x (2.5x before).
+machines, 1.6 M messages, ~38 us per message. Large s: 2.6-3.6x (2.5x before).
 """
 
 from __future__ import annotations
