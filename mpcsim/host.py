@@ -1056,12 +1056,11 @@ class Host:
                                      dest=int(dests[first]), num_machines=q)
         n = len(self.machines)
         cost = common_cost(lens)
+        at = sources - self.lo if self.lo else sources  # each message's sender, by position
         if cost is not None:  # messages per sender, times it
-            words_out = np.bincount(sources - self.lo if self.lo else sources,
-                                    minlength=n) * cost
+            words_out = np.bincount(at, minlength=n) * cost
         else:
-            words_out = np.bincount(sources - self.lo, weights=costs_of(lens),
-                                    minlength=n).astype(np.int64)
+            words_out = np.bincount(at, weights=costs_of(lens), minlength=n).astype(np.int64)
         order = None
         if dests.size > 1:
             rises = dests[1:] >= dests[:-1]
