@@ -1,7 +1,8 @@
 """A real multi-node run: `mpcsim cluster local` starts a head and one more node on this machine
 (separate `ray start` processes with their own ports), jobs join it with --address, and
 `mpcsim cluster stop` ends it. Every job runs in a subprocess: this pytest process may already
-be a driver of the session's Ray (tests/conftest.py), and a driver joins one cluster only."""
+be a driver of the session's Ray (tests/conftest.py), and a driver joins one cluster only.
+Marked slow (~45 s of process starts and stops): the default run skips it, CI runs it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 
 from mpcsim import cluster
 
-pytestmark = [pytest.mark.ray, pytest.mark.cluster]
+pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.slow]
 
 JOB_TIMEOUT_S = 120
 

@@ -112,6 +112,7 @@ def test_an_actor_lost_beyond_max_recoveries_raises_host_lost(ray_session: Any) 
     assert "machines 4..7" in str(info.value) and "max_recoveries=1" in str(info.value)
 
 
+@pytest.mark.slow  # ~11 s: six runs, four on Ray with checkpoints
 def test_a_run_whose_driver_died_resumes_from_its_checkpoint_dir_on_ray(
         ray_session: Any, tmp_path: Any) -> None:
     """checkpoint_dir on Ray, the driver stopped after round 7 (checkpoint after round 5);
