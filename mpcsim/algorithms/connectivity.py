@@ -87,12 +87,11 @@ for this concurrent variant, for which no O(log n) proof is known to us: the bou
 module states and tests check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 and
 F <= ceil(log2 V) + 1 (every pointer is an ancestor, and doubling halves the distance), so
 rounds <= L (K + F) + 2H + 2 (Plan.rounds). Measured rounds: karate club 14 (s = 64),
-powerlaw 5000 32 (s = 100), random 10^5 words 34 (s = 317, D = 1); one and two cycles of n
-words, seed 0 (the bench's draws): at s = n^(1/2) 74 and 74 (n = 2^10, s = 32, D = 3), 62 and
-68 (2^12, D = 2), 68 and 62 (2^14, D = 2), 46 and 46 (2^16, D = 1), 50 and 46 (2^18, D = 1),
-50 and 54 (2^20, D = 1): within 8 log2 n at every n, ~2.5-7.4 log2 n; at s = n^(2/3) 26-30
-rounds at 2^10..2^16 and 18 at 2^18 (~1-3 log2 n). NOT on every draw at 2^10: see "The 2^10
-and 2^12 cycles".
+powerlaw 5000 32 (s = 100), random 10^5 words 50 (s = 317); one and two cycles of n words,
+seed 0 (the bench's draws): at s = n^(1/2) 74 and 74 (n = 2^10, s = 44, D = 3), 90 and 82
+(2^12, D = 3), 68 and 68 (2^14, D = 2), 68 and 68 (2^16), 54 and 50 (2^18, D = 1), 50 and 54
+(2^20, D = 1): within 8 log2 n at every n, ~2.5-7.5 log2 n; at s = n^(2/3) 16-34 rounds
+(~0.8-3 log2 n). NOT on every draw at 2^10 and 2^12: see "The 2^10 and 2^12 cycles".
 benchmarks/connectivity.py prints the table and plots it; `mpcsim bench` records the same
 rows and draws connectivity_cycles.png. Where the rounds went at n = 2^10 and 2^12 before
 full shortcutting, stars and the overlapped end: see "The 2^10 and 2^12 cycles" below.
@@ -101,7 +100,7 @@ Communication: an exchange moves ~6 words per live edge (two requests of 1-2 wor
 answer down, per hop) plus ~2 per non-root vertex (one word up and one down, per hop); edges
 shrink as trees merge (loops, linked edges and repeats are dropped every exchange), so
 traffic follows the live edges and the vertices still chasing a root: 7-67 words per input
-edge in all (karate club 12, powerlaw 5000 27, the random graph of 10^5 words 37, cycles 10
+edge in all (karate club 12, powerlaw 5000 27, the random graph of 10^5 words 51, cycles 10
 at D = 0 to 74 at D = 3); a HINT is 2 words up and 1 down per hop, once per linked edge.
 
 Skew: a popular label (a hub, or the root of a large tree: it is every edge's label in the
@@ -109,8 +108,7 @@ end) is asked for by every machine holding one of its edges or, as every non-roo
 its parent's parent, one of its children. Requests are merged per machine
 (each distinct label once), then by the combining hosts (label_exchange: a host sees a label
 at most once per child, an owner at most once per top block), so a popular label costs its
-host g words of inbox (and 1 word of books: the bitmask of the children that asked, at
-g <= 62) and its owner max(g, q / g^D), not one word per edge: D is chosen so that fits.
+host g words and its owner max(g, q / g^D), not one word per edge: D is chosen so that fits.
 
 Memory, derived (per machine, words; c_e = ceil(E / q) edges and c_v = ceil(P / q) slots per
 machine, P >= V prime; g the fan-in, B = q / g^D the top blocks; Plan and peak_words in
@@ -131,24 +129,22 @@ connectivity_plan). The core caps memory + inbox, sent and received words per ro
   message, c_o = c_v labels held; the plan takes 6 c_v + 2.
   Random terms (the hashes). A level-l host receives from its g children, each passing up
   <= r distinct ids (r = 2 c_e + c_v at level 1, and no more than its own load above), and
-  keeps until tau 2D + 2 - l 1 word per distinct id it passed up, U_l <= L_l of them (the
-  bitmask of the children that asked, at g <= 62; label_exchange, "Order", shows why no
-  more is needed), or at g > 62 1 word per received request, L_l; so at tau D + 1 a machine
-  holds sum_l U_l (or L_l) book words plus that round's inbox (<= 2 L_{D+1} words). A popular
-  x, asked by all g children, is g of L_l's requests but 1 of U_l's ids. Model hash(x) as
+  keeps 1 word per received request until tau 2D + 2 - l, so at tau D + 1 a machine holds
+  sum_l L_l book words plus that round's inbox (<= 2 L_{D+1} words). Model hash(x) as
   uniform: L_l = sum_x m_x [digit_{l-1} hash(x) = the host's digit], m_x <= g children asking
   for x, sum_x m_x <= g r, so E[L_l] <= r and Var[L_l] <= g r, and Bernstein gives
   P(L_l >= r + t) <= exp(-t^2 / (2 g r + 2 g t / 3)): with lambda = ln(1/delta),
   L_l <= r + sqrt(2 g r lambda) + 2 g lambda / 3 except with probability delta per host,
   level and exchange (union over q D (K + F) of them for the run).
   What the plan sizes by (`peak_words`): the means with 25% slack plus the popular copies,
-      2 c_e + 2 c_v + 2 + D (5/4 r + P b) + 5/4 (r + c_e) + 2 P max(g, B),
-  P = max(1, ceil(2E / (V g))) popular ids per host (2 at D = 0), r = max(2 c_e, c_v), b = 1
-  book word per popular id at g <= 62 (its bitmask: the books' mean is E[U_l] <= E[L_l] <= r,
-  with a popular id's g requests once in U_l) and b = g above (one per child); or 6 c_v + 2
-  in the output stage. The inbox terms still count a popular id once per sender: it arrives
-  from g children at a host, and from B hosts at its owner, 2 words each. It is the mean, not
-  the with-high-probability bound: at
+      2 c_e + 2 c_v + 2 + D (5/4 r + P g) + 5/4 (r + c_e) + 2 P max(g, B),
+  P = max(1, ceil(2E / (V g))) popular ids per host (2 at D = 0), r = max(2 c_e, c_v); or
+  6 c_v + 2 in the output stage. A host's books are bitmasks now (label_exchange: one word
+  per id passed up, g <= 62), so the P g books term over-counts what a host keeps; it is
+  kept as slack all the same: counted as P words, it put the 60 x 60 grid's least s at 42,
+  where the final doubling stage went over on every seed (43-47 words, inbox 32-38: many ids
+  are popular at once there, more than P), and at 47 too; this estimate asks 69 (peaks
+  50-53). It is the mean, not the with-high-probability bound: at
   delta = 1e-9 (lambda ~ 21 + ln(q D (K + F))) the tail term is several times r (g = 10,
   r = 50: r + 187 + 233 words), which would raise the least s several-fold. Measured
   instead: peaks (memory, sent and received) over 130 runs of 23 graphs (networkx's four
@@ -162,25 +158,16 @@ connectivity_plan). The core caps memory + inbox, sent and received words per ro
   too, with 124), while seeds 0-2 and 4-7 peak at 62-98. Hints add a few words where a
   machine drops linked edges: that run peaks at 118 with them (79 inbox), seed 2 at 101 (98);
   networkx's four real graphs, K_30 and a 300-leaf star at their least s and twice it, seeds
-  0-5, 0.40-0.72 of s. With the compact books (this revision; the least s fell, karate club
-  36 -> 28 words, the registry's random graph of 20000 edges 79 -> 46) over 24 graphs (those
-  23 and a graph with isolated vertices; seeds 0-5, 144 runs each): at s = max(ceil((2E)^(1/2)),
-  the least that fits) 0.44-0.95 of s, median 0.68, none over (twice that: 0.36-0.90, median
-  0.67, none over); at exactly the least s 0.44-1.00, median 0.74, and one over: that random
-  graph, seed 0, at s = 46 (D = 3, q = 20736), 47 words once round 26's messages arrived (35
-  of them inbox, a term the books do not touch); the estimate before, at its least s,
-  0.34-0.83, median 0.57, none over. barabasi_albert_graph(500, 3, seed=1) at s = 110 now
-  plans q = 196 (was 256), D = 1: seeds 0-7 peak at 63-93 words, none over. Caps
+  0-5, 0.40-0.72 of s. Caps
   are enforced, so a load past the estimate raises MemoryLimitExceeded (machine, round,
   words), never a wrong label; another seed re-draws the hashes.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
-(2550 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
+(2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
 
-The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds). Until the
-compact books (last paragraph) the bench ran 2^10 at s = 44 (the least s any plan fitted: 32
-fitted nothing) and 2^12 at 64, both at D = 3 (8 rounds an exchange), as at the least s the
-deepest plan fits best (its popular term grows with g, and g shrinks with D). Before this
-pipeline (commit 7cb2c95) they took 98-106 and
+The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds). The bench
+runs 2^10 at s = 44 (the least s any plan fits: 32 fits nothing) and 2^12 at 64; both plan
+D = 3 (8 rounds an exchange), as at the least s the deepest plan fits best (its popular term grows
+with g, and g shrinks with D). Before this pipeline (commit 7cb2c95) they took 98-106 and
 114-122 rounds. Where the rounds went (one cycle, seed 0, 2^10): 9 exchanges carried edges
 (512, 253, 131, 69, 39, 22, 11, 7, 3 live edges: contraction about halved them), the barrier
 and the exchange-aligned final round R took one more, and 3 final exchanges (every vertex
@@ -223,35 +210,16 @@ words; 2^12, s = 64, c = 2: 62-74 rounds, peaks 31-38), but `peak_words` puts D 
 words (its popular terms, D P g + 2 P max(g, B), assume a popular id on every level of every
 machine at once), and loosening it moves `least_memory_words` for every graph (see above);
 c_e = c_v = 2 at D = 3 (2^10, q = 320): 66-82 rounds, peaks 34-42, not enough alone.
-Compact host books (this revision): a host keeps one word per id it passed up, the bitmask of
-the children that asked (label_exchange, "Order"), not one per request received, so
-`peak_words` keeps D (5/4 r + P) where it kept D (5/4 r + P g), at g <= 62; its inbox terms
-are unchanged (the estimate that went over s above counted a popular id once there too). The
-least s falls: 2^10 cycles 44 -> 32 (= n^(1/2): the bench's row runs at the issue's s), 2^12
-54 -> 36, and at 2^12, s = 64, the plan is D = 2 (q = 729, g = 9, c = 3), was D = 3. Over the
-draws rng(1..24), one and two cycles, seeds as the draws, caps on: 2^12 took 56 rounds in 3
-runs, 62 in 31, 68 in 14: all 48 within 96, peaks 39-53 words of 64. 2^10 at s = 32 plans
-D = 3 (D = 2 needs 34 by the estimate: the owner's popular inbox, 2 P max(g, B), is 16 words
-at g = B = 8) and takes what it took at s = 44: 74 rounds in 14 runs, 82 in 27, 90 in 7,
-peaks 22-30 words of 32: 8 log2 n = 80 still fails on 34 of 48 draws. D = 2 forced at s = 32
-(c_e = c_v = 1, q = 576, g = 8), caps on, meets it on all 48: 56 rounds in 14, 62 in 27, 68
-in 7, peaks 20-25 words, none over; the plan does not take it while the estimate says 34.
-2^14 (s = 128, D = 2, q = 1089, 12 draws, 24 runs): 62 in 13, 68 in 9, 74 in 2, peaks 91-99
-words (before: 62-74, mostly 68). A plan's transcript (rounds, words sent) is the same
-whichever books it keeps; what moved is the plans the estimate admits: 2^16 now D = 1
-(g = 47: 46 and 46 rounds; was D = 2, 68 and 68), 2^18 q = 3481, g = 59 (50 and 46; was
-q = 4422, g = 67: 54 and 50); 2^20 keeps g = 84 > 62 and its wide books.
 
 Why not s = ceil((2E)^(1/2)) on tiny graphs. The least s any plan fits (`least_memory_words`,
 what plan_for's ConfigError names) is, per tests/algorithms/test_connectivity.py: florentine
-families 24 (E = 20, ceil((2E)^(1/2)) = 7), karate club 28 (13), davis southern women 34 (14),
-les miserables 32 (23); cycles of 2^9 edges 32 (32: fits), of 2^11 36 (64: fits); before the
-compact books 28, 36, 42, 44, 44 and 54. The floor is the
+families 28 (E = 20, ceil((2E)^(1/2)) = 7), karate club 36 (13), davis southern women 42 (14),
+les miserables 44 (23); cycles of 2^9 edges 44 (32), of 2^11 54 (64: fits). The floor is the
 design's, not the model's: a machine holds an edge, a slot and the bar (6 words) and receives
 its edge's 2 answers and its slot's 1 at tau 0 (9 words > 7 for florentine whatever the
 hashes), and the exchange adds, at c_e = c_v = 1, a host's books and inbox and an owner's
-popular copies: 10 + 4 D + 2 max(g, B) words by the estimate (g <= 62), g^D B >= q, which
-grows with log q while (2E)^(1/2) grows with E^(1/2) (they meet at E = 512 on the cycles).
+popular copies: 10 + D (3 + g) + 2 max(g, B) words by the estimate, g^D B >= q, which grows
+with log q while (2E)^(1/2) grows with E^(1/2) (they cross near E = 1,200 on sparse graphs).
 Forcing every plan (D = 0..3, c_e and c_v = 1..6, 3 seeds; caps off to measure; with the
 pipeline before full shortcutting, commit 7cb2c95) the least peak seen is 15 words on
 florentine, 20 on karate, 22 on davis and 24 on les miserables, so no plan of this design meets

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from .label_exchange import MASK_FAN, LabelExchange
+from .label_exchange import LabelExchange
 from .tree import ceil_log
 from .tree import depth as heap_depth
 
@@ -80,14 +80,17 @@ def popular_ids(edges: int, vertices: int, fan: int) -> int:
 def peak_words(edge_words: int, slot_words: int, depth: int, fan: int, blocks: int,
                popular: int = 1) -> int:
     """Words a machine holds at its fullest, estimated (connectivity's docstring, "Memory"):
-    state + D (LOAD_FACTOR r + P b) + LOAD_FACTOR (r + c_e) + 2 P max(g, blocks), with
-    r = max(2 c_e, c_v), P = `popular` and b = 1 book word per popular id (a bitmask of the
-    children that asked, g <= MASK_FAN) or g (one per child that asked, wider fans); or, in
-    the output stage, 6 c_v + 2."""
+    state + D (LOAD_FACTOR r + P g) + LOAD_FACTOR (r + c_e) + 2 P max(g, blocks), with
+    r = max(2 c_e, c_v) and P = `popular`; or, in the output stage, 6 c_v + 2. The books term
+    P g is what a host kept per popular id before its books became bitmasks (label_exchange,
+    g <= MASK_FAN: 1 word); it stays as the estimate's slack for the final doubling stage,
+    where many ids are popular at once and inboxes run past LOAD_FACTOR r + 2 P g: counting
+    the books as P words put the 60 x 60 grid's least s at 42 words, and it went over on
+    every seed tried (43-47 words, inbox 32-38) and at 47 too (49-50), where this estimate
+    asks 69 (peaks 50-53)."""
     state = 2 * edge_words + 2 * slot_words + BAR_WORDS
     requests = max(2 * edge_words, slot_words)  # r: distinct ids a machine asks for
-    book = 1 if fan <= MASK_FAN else fan  # words a host keeps for an id all children asked
-    kept = depth * (math.ceil(LOAD_FACTOR * requests) + popular * book)
+    kept = depth * (math.ceil(LOAD_FACTOR * requests) + popular * fan)
     senders = blocks if depth == 0 else max(fan, blocks)
     inbox = math.ceil(LOAD_FACTOR * (requests + edge_words)) + 2 * popular * senders
     return max(state + kept + inbox, 6 * slot_words + BAR_WORDS)

@@ -1,7 +1,7 @@
 """The combining exchange's host books (label_exchange, "Order" and "Memory"): a host keeps one
 bitmask word per id it passed up (g <= MASK_FAN), and each child still gets its answers in the
-order it asked; the wide books (one word per request received) give the same transcript; the
-plan's estimate counts a popular id's book words by which books apply.
+order it asked; the wide books (one word per request received) give the same transcript. (The
+plan's estimate still counts g book words per popular id, as slack: connectivity_plan.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 import mpcsim
 from mpcsim.algorithms import Connectivity, graphs, label_exchange
-from mpcsim.algorithms.connectivity_plan import peak_words, plan_for
+from mpcsim.algorithms.connectivity_plan import plan_for
 from mpcsim.algorithms.label_exchange import MASK_FAN, LabelExchange, _bits
 
 
@@ -69,11 +69,3 @@ def test_compact_and_wide_books_give_the_same_transcript(graph: str,
     assert np.array_equal(compact.trace.sent_words, wide.trace.sent_words)
     assert np.all(compact.trace.peak_memory_words <= wide.trace.peak_memory_words)
     assert compact.trace.max_memory_words < wide.trace.max_memory_words
-
-
-def test_the_estimate_counts_a_popular_id_once_per_level_only_with_bitmasks() -> None:
-    """kept = D (ceil(5/4 r) + P) at g <= MASK_FAN, D (ceil(5/4 r) + P g) above."""
-    narrow = peak_words(2, 2, 1, MASK_FAN, 1, popular=3)
-    wide = peak_words(2, 2, 1, MASK_FAN + 1, 1, popular=3)
-    inbox_growth = 2 * 3  # 2 P max(g, B) grows by 2 P with g
-    assert wide - narrow == 3 * (MASK_FAN + 1) - 3 + inbox_growth
