@@ -324,19 +324,10 @@ class Fleet:
     def _olds(self, key: str) -> list[Any]:
         """memory[key] of each machine (None where absent), giving every machine a memory
         dict; a machine whose old value is no array is noted as touched (recounted)."""
-        run, machines = self._run, self.machines
-        memories = list(map(_MEMORY, machines))
-        if None in memories:
-            for i, m in enumerate(machines):
-                if memories[i] is None:
-                    memories[i] = m._memory = {}
+        memories = _memories(self.machines)
         olds = (list(map(dict.get, memories, repeat(key))) if set(map(type, memories)) <= _DICT
                 else [memory.get(key) for memory in memories])
-        if not set(map(type, olds)) <= _ARRAY_OR_NONE:
-            for m, old in zip(machines, olds):
-                if old is not None and type(old) is not np.ndarray and not m._touched:
-                    m._touched = True  # replaced something else than an array: recount it
-                    run.touched.append(m)
+        _recount_non_arrays(self._run, self.machines, olds)
         return olds
 
     def _scattered_words(self, key: str, olds: list[Any]) -> np.ndarray:
@@ -372,13 +363,10 @@ class Fleet:
             olds = list(map(dict.pop, memories, repeat(key), repeat(None)))
             if key in deferred:  # the dicts held what it replaced, already uncounted
                 freed += deferred[key].words()
-            elif not set(map(type, olds)) <= _ARRAY_OR_NONE:
-                for m, old in zip(machines, olds):
-                    if old is not None and type(old) is not np.ndarray and not m._touched:
-                        m._touched = True  # a non-array: recount the machine
-                        run.touched.append(m)
-            if counting and key not in deferred:
-                freed += self._scattered_words(key, olds)
+            else:
+                _recount_non_arrays(run, machines, olds)
+                if counting:
+                    freed += self._scattered_words(key, olds)
             self._gathered.pop(key, None)
         if counting:
             host.memory_held[self.ids - host.lo] -= freed
@@ -521,18 +509,35 @@ class _Scattered:
 
     def __call__(self) -> None:
         views = _segments(self.values, self.offsets)
-        machines, key = self.machines, self.key
-        memories = list(map(_MEMORY, machines))
-        if None in memories:
-            for i, m in enumerate(machines):
-                if memories[i] is None:
-                    memories[i] = m._memory = {}
+        key = self.key
+        memories = _memories(self.machines)
         if set(map(type, memories)) <= _DICT:
             deque(map(dict.__setitem__, memories, repeat(key), views), maxlen=0)  # in C
         else:
             for memory, view in zip(memories, views):
                 memory[key] = view
         self.gathered[key] = (self.ids, self.values, self.offsets, views, self.round_idx)
+
+
+def _memories(machines: Sequence[Machine]) -> list[dict[str, Any]]:
+    """Each machine's memory dict, made (empty) where it has none yet."""
+    memories = list(map(_MEMORY, machines))
+    if None in memories:
+        for i, m in enumerate(machines):
+            if memories[i] is None:
+                memories[i] = m._memory = {}
+    return memories
+
+
+def _recount_non_arrays(run: RunState, machines: Sequence[Machine], olds: list[Any]) -> None:
+    """Note as touched (recounted by the host) each machine whose replaced or removed value
+    in `olds` was something else than an array: the fleet counts only arrays' words."""
+    if set(map(type, olds)) <= _ARRAY_OR_NONE:
+        return
+    for m, old in zip(machines, olds):
+        if old is not None and type(old) is not np.ndarray and not m._touched:
+            m._touched = True
+            run.touched.append(m)
 
 
 def _deferred(run: RunState, key: str) -> _Scattered | None:
