@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from .label_exchange import LabelExchange
+from .label_exchange import MASK_FAN, LabelExchange
 from .tree import ceil_log
 from .tree import depth as heap_depth
 
 __all__ = ["Plan", "plan_for", "peak_words", "popular_ids", "least_memory_words",
            "contraction_bound", "barrier_fan",
-           "BAR_WORDS", "MAX_DEPTH"]
+           "BAR_WORDS", "MAX_DEPTH", "POPULAR_COPIES"]
 
 BAR_WORDS = 2  # a machine's bookkeeping words (connectivity's `bar`)
 MAX_DEPTH = 3  # host levels tried
@@ -68,6 +68,14 @@ class Plan:
 
 
 LOAD_FACTOR = 1.25  # a host's or owner's load over the mean requests per machine r
+# Copies of one popular id a machine may receive per sender at once, by host depth D (the
+# inbox's popular term, POPULAR_COPIES[D] P max(g, B)). In the final doubling stage the roots
+# and near-roots of the large trees are popular together, and a host whose digits two of them
+# share receives both from its children. Measured need ((peak - the other terms) / (P max(g,
+# B))) over 592 runs of 26 graphs at forced layouts (D = 1..3, c = 1, 2, 4, seeds 0-2): at
+# most 2.15 at D = 1, 2.08 at D = 2 and 2.70 at D = 3 (the 60 x 60 grid, two popular ids on one
+# level-3 host, every seed); D = 0 keeps the 2 copies of the two popular ids it always counts.
+POPULAR_COPIES = (2.0, 2.5, 2.5, 3.5)
 
 
 def popular_ids(edges: int, vertices: int, fan: int) -> int:
@@ -80,19 +88,17 @@ def popular_ids(edges: int, vertices: int, fan: int) -> int:
 def peak_words(edge_words: int, slot_words: int, depth: int, fan: int, blocks: int,
                popular: int = 1) -> int:
     """Words a machine holds at its fullest, estimated (connectivity's docstring, "Memory"):
-    state + D (LOAD_FACTOR r + P g) + LOAD_FACTOR (r + c_e) + 2 P max(g, blocks), with
-    r = max(2 c_e, c_v) and P = `popular`; or, in the output stage, 6 c_v + 2. The books term
-    P g is what a host kept per popular id before its books became bitmasks (label_exchange,
-    g <= MASK_FAN: 1 word); it stays as the estimate's slack for the final doubling stage,
-    where many ids are popular at once and inboxes run past LOAD_FACTOR r + 2 P g: counting
-    the books as P words put the 60 x 60 grid's least s at 42 words, and it went over on
-    every seed tried (43-47 words, inbox 32-38) and at 47 too (49-50), where this estimate
-    asks 69 (peaks 50-53)."""
+    state + D (LOAD_FACTOR r + books) + LOAD_FACTOR (r + c_e) + POPULAR_COPIES[D] P senders,
+    with r = max(2 c_e, c_v), P = `popular`, senders = max(g, blocks) (blocks at D = 0) and
+    books = P (a host's bitmask word per popular id passed up, g <= MASK_FAN) or P g (one word
+    per request received, wider fans); or, in the output stage, 6 c_v + 2."""
     state = 2 * edge_words + 2 * slot_words + BAR_WORDS
     requests = max(2 * edge_words, slot_words)  # r: distinct ids a machine asks for
-    kept = depth * (math.ceil(LOAD_FACTOR * requests) + popular * fan)
+    books = popular if fan <= MASK_FAN else popular * fan
+    kept = depth * (math.ceil(LOAD_FACTOR * requests) + books)
     senders = blocks if depth == 0 else max(fan, blocks)
-    inbox = math.ceil(LOAD_FACTOR * (requests + edge_words)) + 2 * popular * senders
+    inbox = (math.ceil(LOAD_FACTOR * (requests + edge_words))
+             + math.ceil(POPULAR_COPIES[depth] * popular * senders))
     return max(state + kept + inbox, 6 * slot_words + BAR_WORDS)
 
 
