@@ -41,7 +41,8 @@ exact output, whatever the seed.
 Termination without waiting for the worst case: once no edge is live nothing hooks again
 (only edges offer labels; a vertex asking for its parent's parent offers nothing). Each
 machine tells its parent in a heap tree of fan-in F (the least with the height that
-min(s/4, q) gives) once it has no edges and its children have all told it; the root then
+min(s/4, q) gives) once it has no edges and its children have all told it (a subtree that
+starts without edges counts as told from the start: edges never move); the root then
 knows no edge is live and sends STOP down, so every machine knows within 2H rounds of the
 last edge dropping (H = the tree's height). A machine that knows STOP stops asking for its
 ROOTED vertices (their flags come from answers read after the last hook: STOP reaches a
@@ -73,7 +74,7 @@ edges live, then at most F final doubling exchanges (they overlap the barrier's 
 2 output rounds. Everything is deterministic given the input and seed; the seed places the
 table and the hashes (memory) and, as a machine chases labels through its own slots too
 (`_climb`), a little of what it learns: the same graph can take one exchange more or less
-under another seed (2^10 cycle, draw 3, seeds 0-5: 74-90 rounds). Measured K (runs at
+under another seed (2^10 cycle, draw 3, seeds 0-5: 56-68 rounds). Measured K (runs at
 s = max(64, the least that fits), seed 0, before local chasing):
 karate club 2, les miserables 4, florentine 3, davis 3, powerlaw_cluster_graph(5000, 1, 0.1)
 1 and the path 0-1-..-5000 1 (their edges come in an order whose machine-local stars span
@@ -87,21 +88,20 @@ for this concurrent variant, for which no O(log n) proof is known to us: the bou
 module states and tests check is K <= contraction_bound(V) = 2 ceil(log2 V) + 4 and
 F <= ceil(log2 V) + 1 (every pointer is an ancestor, and doubling halves the distance), so
 rounds <= L (K + F) + 2H + 2 (Plan.rounds). Measured rounds: karate club 14 (s = 64),
-powerlaw 5000 32 (s = 100), random 10^5 words 50 (s = 317); one and two cycles of n words,
-seed 0 (the bench's draws): at s = n^(1/2) 74 and 74 (n = 2^10, s = 44, D = 3), 90 and 82
-(2^12, D = 3), 68 and 68 (2^14, D = 2), 68 and 68 (2^16), 54 and 50 (2^18, D = 1), 50 and 54
-(2^20, D = 1): within 8 log2 n at every n, ~2.5-7.5 log2 n; at s = n^(2/3) 16-34 rounds
-(~0.8-3 log2 n). NOT on every draw at 2^10 and 2^12: see "The 2^10 and 2^12 cycles".
-benchmarks/connectivity.py prints the table and plots it; `mpcsim bench` records the same
-rows and draws connectivity_cycles.png. Where the rounds went at n = 2^10 and 2^12 before
-full shortcutting, stars and the overlapped end: see "The 2^10 and 2^12 cycles" below.
+powerlaw 5000 32 (s = 100), random 10^5 words 34 (s = 317, D = 1); one and two cycles of n
+words, seed 0 (the bench's draws): at s = n^(1/2) 56 and 56 (n = 2^10, s = 38, D = 2), 68 and
+62 (2^12, D = 2), 68 and 62 (2^14, D = 2), 50 and 50 (2^16, D = 1), 58 and 50 (2^18), 54 and 54
+(2^20): within 8 log2 n at every n, ~2.7-5.7 log2 n, and on every draw tried (see "The 2^10
+and 2^12 cycles"); at s = n^(2/3) 16-34 rounds (~0.8-3 log2 n). benchmarks/connectivity.py
+prints the table and plots it; `mpcsim bench` records the same rows and draws
+connectivity_cycles.png.
 
 Communication: an exchange moves ~6 words per live edge (two requests of 1-2 words up and an
 answer down, per hop) plus ~2 per non-root vertex (one word up and one down, per hop); edges
 shrink as trees merge (loops, linked edges and repeats are dropped every exchange), so
-traffic follows the live edges and the vertices still chasing a root: 7-67 words per input
-edge in all (karate club 12, powerlaw 5000 27, the random graph of 10^5 words 51, cycles 10
-at D = 0 to 74 at D = 3); a HINT is 2 words up and 1 down per hop, once per linked edge.
+traffic follows the live edges and the vertices still chasing a root, in words per input
+edge: karate club 12, powerlaw 5000 27, the random graph of 10^5 words 37, cycles 10 at D = 0
+to 60 at D = 2; a HINT is 2 words up and 1 down per hop, once per linked edge.
 
 Skew: a popular label (a hub, or the root of a large tree: it is every edge's label in the
 end) is asked for by every machine holding one of its edges or, as every non-root asks for
@@ -137,89 +137,71 @@ connectivity_plan). The core caps memory + inbox, sent and received words per ro
   L_l <= r + sqrt(2 g r lambda) + 2 g lambda / 3 except with probability delta per host,
   level and exchange (union over q D (K + F) of them for the run).
   What the plan sizes by (`peak_words`): the means with 25% slack plus the popular copies,
-      2 c_e + 2 c_v + 2 + D (5/4 r + P g) + 5/4 (r + c_e) + 2 P max(g, B),
-  P = max(1, ceil(2E / (V g))) popular ids per host (2 at D = 0), r = max(2 c_e, c_v); or
-  6 c_v + 2 in the output stage. A host's books are bitmasks now (label_exchange: one word
-  per id passed up, g <= 62), so the P g books term over-counts what a host keeps; it is
-  kept as slack all the same: counted as P words, it put the 60 x 60 grid's least s at 42,
-  where the final doubling stage went over on every seed (43-47 words, inbox 32-38: many ids
-  are popular at once there, more than P), and at 47 too; this estimate asks 69 (peaks
-  50-53). It is the mean, not the with-high-probability bound: at
+      2 c_e + 2 c_v + 2 + D (5/4 r + P) + 5/4 (r + c_e) + k_D P max(g, B),
+  r = max(2 c_e, c_v), P = max(1, ceil(2E / (V g))) popular ids per host (2 at D = 0; B
+  senders there), a host's books P words (bitmasks, label_exchange: one word per id passed
+  up, g <= 62; P g at wider fans, one word per request received), k_D = POPULAR_COPIES[D] =
+  2, 5/2, 5/2, 7/2; or 6 c_v + 2 in the output stage. k_D is measured, not derived: in the
+  final doubling stage the roots and near-roots of the large trees are popular together and
+  some share a host, and an input that lists a hub's edges together makes whole blocks ask
+  for it at exchange 0. Over 696 runs of 28 graphs at forced layouts (D = 1..3, c = 1, 2, 4,
+  seeds 0-2, caps off) the most any run needed ((peak - the other terms) / (P max(g, B)))
+  was 2.15 at D = 1, 2.08 at D = 2 and 3.0 at D = 3 (the 60 x 60 grid needs 2.7 on every
+  seed: two popular ids on one level-3 host). Until 2026-12-04 the estimate also counted P g
+  book words per level (a host's books before they were bitmasks) with 2 copies at every D;
+  that slack grew with g, so it put D = 3 ahead of D = 2 at every small s, though D = 2 peaks
+  lower in fact on cycles and grids (2^10 cycle at s = 44: 24 words at D = 2, 30 at D = 3; the grid:
+  40-42 and 49-50), and the 2^10 and 2^12 cycles ran 8 rounds an exchange (below).
+  It is the mean, not the with-high-probability bound: at
   delta = 1e-9 (lambda ~ 21 + ln(q D (K + F))) the tail term is several times r (g = 10,
   r = 50: r + 187 + 233 words), which would raise the least s several-fold. Measured
-  instead: peaks (memory, sent and received) over 130 runs of 23 graphs (networkx's four
-  real graphs, a powerlaw cluster graph, a grid, a random tree, disjoint cliques, a
-  Barabasi-Albert graph, K_30 and a 300-leaf star, and the registry's six generators at 2000
-  and 20000 edges) at s = max(ceil((2E)^(1/2)), the least that fits), twice that and
-  (2E)^(2/3), seeds 0 and 1: 0.42-0.91 of s, median 0.62 (before full shortcutting and the
-  fan-in s/4 barrier, 124 such runs: 0.42-0.90, median 0.65); seeds 2-4, 194 runs:
-  0.40-0.90, median 0.61, and one over s: barabasi_albert_graph(500, 3, seed=1) at s = 110
-  (D = 1), seed 3, 115 words in round 5 (76 of them inbox; the pipeline before raised there
-  too, with 124), while seeds 0-2 and 4-7 peak at 62-98. Hints add a few words where a
-  machine drops linked edges: that run peaks at 118 with them (79 inbox), seed 2 at 101 (98);
-  networkx's four real graphs, K_30 and a 300-leaf star at their least s and twice it, seeds
-  0-5, 0.40-0.72 of s. Caps
-  are enforced, so a load past the estimate raises MemoryLimitExceeded (machine, round,
-  words), never a wrong label; another seed re-draws the hashes.
+  instead, peaks (memory, sent and received; caps off) over 24 graphs (networkx's four real
+  graphs, a powerlaw cluster graph, two grids, a random tree, disjoint cliques, a
+  Barabasi-Albert graph, K_30, a 300-leaf star, and the registry's six generators at 2000
+  and 20000 edges): at each graph's least s, seeds 0-9 (240 runs), at 1.5 and 2 times it,
+  seeds 0-3 (192), and at max(least, (2E)^(2/3)), seeds 0-1 (48): 0.34-0.94 of s, median
+  0.61, and one run over s: les miserables at its least s, 36, seed 8, 40 words (a level-2
+  host at exchange 0 receives three ids of the book's dense revolutionary cluster, 61, 63 and
+  65, from 4-7 level-1 hosts each, most with offers: 2 words a copy); its seeds 0-7 and 9-23
+  peak at 20-32. (With the estimate before, one of 324 such runs went over:
+  barabasi_albert_graph(500, 3, seed=1) at s = 110, D = 1, seed 3, 115 words.)
+  Caps are enforced, so a load past the estimate raises MemoryLimitExceeded (machine, round,
+  words), never a wrong label; another seed re-draws the hashes, or ~10% more s (what
+  plan_for's ConfigError advises) holds it.
 q = max(E / c_e, V / c_v) machines: q s is about 10-20 words per input word at s = n^(1/2)
-(2548 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
+(3136 machines of 317 words for the random graph of 10^5 words), 2-3 at n^(2/3).
 
-The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds). The bench
-runs 2^10 at s = 44 (the least s any plan fits: 32 fits nothing) and 2^12 at 64; both plan
-D = 3 (8 rounds an exchange), as at the least s the deepest plan fits best (its popular term grows
-with g, and g shrinks with D). Before this pipeline (commit 7cb2c95) they took 98-106 and
-114-122 rounds. Where the rounds went (one cycle, seed 0, 2^10): 9 exchanges carried edges
-(512, 253, 131, 69, 39, 22, 11, 7, 3 live edges: contraction about halved them), the barrier
-and the exchange-aligned final round R took one more, and 3 final exchanges (every vertex
-chased its root anew, as a vertex had stopped asking once its parent was a root, and roots
-hooked later) and 2 output rounds the rest: 13 x 8 + 2 = 106. A sequential replay showed what
-the edges lost: relabelled with the root after hooking, 6 exchanges would do; with the parent,
-9; most of the last edges were already inside one tree (dead) while relabelling caught up.
-Three changes took it to 74 (2^10) and 90 (2^12): (1) full shortcutting with the ROOTED flag:
-every non-root asks each exchange, so when STOP arrives the flags are already known and no
-final stage starts over; (2) the output is sent in the round a machine knows both STOP and its
-roots (no R rounded to an exchange start), and the barrier's fan-in is the least with the
-height min(s/4, q) gives (H = 3, not 4, at q = 625 and 1080); (3) dropping linked edges and
-replacing each machine's edges by local stars (512 -> 168 live edges after the first exchange
-at 2^10, 2048 -> 560 at 2^12): K = 8 and 10. The ends are exchange-bound: the last hook's
-children learn that their new parent is a root from the exchange after it, so the output
-follows the last edge exchange by 2 L rounds: (K + 1) 8 + 2 rounds here. The bench's draw
-(graphs.cycles with rng(1) and rng(2)) is a good one: over the draws rng(1..12), one and two
-cycles, seeds as the draws, 2^10 took 74 rounds (K = 8) in 7 of 24 runs, 82 in 12 and 90 in 5
-(K = 10: a tail of one or two edges whose labels climb to a root before it can hook), and 2^12
-took 82 in 5, 90 in 15 and 98 in 4: 8 log2 n holds for every draw at 2^14 and up (68-74 rounds
-at 2^14), not at 2^10 and 2^12, where it needs K <= 8 and 10 at D = 3. The plan's estimate is
-unchanged; forcing D = 1 (4 rounds an exchange) measured, with the previous pipeline, peaks
-over s at 2^12 (s = 64, c = 2: 65 words on seed 1, a final-stage owner round with 35 words
-received from 33 hosts), and an estimate that counts a popular id once went over s in 8 of 12
-tiny-graph runs, so neither is adopted.
-Local chasing and hints (`_climb`, HINT; this revision): the output follows the last hook's
-exchange h by 2 exchanges, (h + 2) L + 2 rounds, where it was up to 3 (a grandchild of the
-last hooked root learnt its new parent, then asked it), and edges climb along links their
-machine learnt in the same answers. Over the draws rng(1..24), one and two cycles, seeds as
-the draws (48 runs each): 2^10 (bound 80) took 74 rounds in 14 runs, 82 in 27, 90 in 7
-(before: 11, 28, 9); 2^12 (bound 96) 82 in 13, 90 in 29, 98 in 6 (before: 9, 28, 11); 2^14
-(12 draws, 24 runs, bound 112) 62-74, mostly 68 (before 68-74); 2^16 (draws 1, 2) 68-74,
-2^18 50-54; at s = n^(2/3) 26-34 at 2^10..2^14 (before 26-38). So 8 log2 n still fails on
-most 2^10 draws and some 2^12 draws: they need the last hook at h <= 7 (2^10) or 9 (2^12)
-at L = 8, and min-label hooking on a cycle contracts about 2x an exchange (512, 166, 75, 38,
-23, 12, 5, 3, 2 live edges on draw 2): a root hooked to a label that hooks in the same
-exchange is not a root the next. What does meet it, measured with caps off: D = 2 at the same
-s (6 rounds an exchange; 2^10, s = 44, q = 576, c = 1: 56-68 rounds over draws 1-8, peaks 21-29
-words; 2^12, s = 64, c = 2: 62-74 rounds, peaks 31-38), but `peak_words` puts D = 2 at 48 and 68
-words (its popular terms, D P g + 2 P max(g, B), assume a popular id on every level of every
-machine at once), and loosening it moves `least_memory_words` for every graph (see above);
-c_e = c_v = 2 at D = 3 (2^10, q = 320): 66-82 rounds, peaks 34-42, not enough alone.
+The 2^10 and 2^12 cycles (s = n^(1/2); issue 12 asks <= 8 log2 n = 80 and 96 rounds). No plan
+fits s = 32 at 2^10, so the bench runs it at the least s, 38 words; 2^12 runs at 64. Both plan
+D = 2 (6 rounds an exchange). Over the draws rng(1..24), one and two cycles, seeds as the
+draws (48 runs each, caps on): 2^10 took 56 rounds in 14 runs, 62 in 27 and 68 in 7 (peak 25
+words); 2^12 62 in 12, 68 in 30 and 74 in 6 (peak 38); 2^14 (draws 1..12, 24 runs, s = 128, D
+= 2) 62-74 (peak 94): within 8 log2 n on every draw. The ends are exchange-bound: the output
+follows the last hook's exchange h by 2 exchanges, (h + 2) L + 2 rounds (the last hook's
+children learn that their new parent is a root from the exchange after it), and min-label
+hooking on a cycle contracts about 2x an exchange (512, 166, 75, 38, 23, 12, 5, 3, 2 live
+edges on draw 2: a root hooked to a label that hooks in the same exchange is not a root the
+next), so h is 7-9 at 2^10: at L = 8 (D = 3) only h <= 7 meets 80 rounds, at L = 6 every h
+seen does. How the rounds came down (2^10 and 2^12, seed 0 unless said): 98-106 and 114-122
+before this pipeline (commit 7cb2c95: every vertex chased its root anew after the last hook,
+and the output waited for an exchange start); 74 and 90 with (1) full shortcutting with the
+ROOTED flag (every non-root asks each exchange, so the flags are known when STOP arrives),
+(2) the output sent in the round a machine knows both STOP and its roots, with the barrier's
+fan-in the least with the height min(s/4, q) gives, and (3) linked edges dropped and each
+machine's edges replaced by local stars (512 -> 168 live edges after the first exchange at
+2^10); then local chasing and hints (`_climb`, HINT: a grandchild of the last hooked root no
+longer waits an exchange to ask its new parent), over 48 draws 74-90 (14 within 80) and
+82-98 (42 within 96), all at D = 3; then the estimate above, which lets the plan take D = 2.
 
 Why not s = ceil((2E)^(1/2)) on tiny graphs. The least s any plan fits (`least_memory_words`,
 what plan_for's ConfigError names) is, per tests/algorithms/test_connectivity.py: florentine
-families 28 (E = 20, ceil((2E)^(1/2)) = 7), karate club 36 (13), davis southern women 42 (14),
-les miserables 44 (23); cycles of 2^9 edges 44 (32), of 2^11 54 (64: fits). The floor is the
+families 26 (E = 20, ceil((2E)^(1/2)) = 7), karate club 31 (13), davis southern women 39 (14),
+les miserables 36 (23); cycles of 2^9 edges 38 (32), of 2^11 47 (64: fits). The floor is the
 design's, not the model's: a machine holds an edge, a slot and the bar (6 words) and receives
 its edge's 2 answers and its slot's 1 at tau 0 (9 words > 7 for florentine whatever the
 hashes), and the exchange adds, at c_e = c_v = 1, a host's books and inbox and an owner's
-popular copies: 10 + D (3 + g) + 2 max(g, B) words by the estimate, g^D B >= q, which grows
-with log q while (2E)^(1/2) grows with E^(1/2) (they cross near E = 1,200 on sparse graphs).
+popular copies: 10 + 4 D + k_D max(g, B) words by the estimate, g^D B >= q, which grows
+with log q while (2E)^(1/2) grows with E^(1/2) (they cross near E = 900 on sparse graphs).
 Forcing every plan (D = 0..3, c_e and c_v = 1..6, 3 seeds; caps off to measure; with the
 pipeline before full shortcutting, commit 7cb2c95) the least peak seen is 15 words on
 florentine, 20 on karate, 22 on davis and 24 on les miserables, so no plan of this design meets
@@ -302,14 +284,16 @@ class Connectivity(Program):
         ex = plan.exchange
         who, lo, hi = _relabel(np.arange(len(edges)) // plan.edge_words, edges[:, 0],
                                edges[:, 1])  # c_e rows a machine, as its stars
-        cut = offsets_of(np.bincount(who, minlength=plan.machines))
+        counts = np.bincount(who, minlength=plan.machines)
+        cut = offsets_of(counts)
+        bars = _starting_bars(plan, counts)
         out: dict[int, dict[str, Any]] = {}
         for j in range(plan.machines):
             a, b = lo[cut[j]:cut[j + 1]], hi[cut[j]:cut[j + 1]]
             slots = ex.slot_ids(j) if j < ex.owners else _EMPTY
             out[j] = {"e": _interleave(a, b),
                       "v": _interleave(slots, np.full(slots.size, NO_VALUE)),
-                      "bar": np.array([-1, int(a.size > 0) << 34], dtype=np.int64)}
+                      "bar": bars[j]}
         return Partition(out, plan)
 
     def round_many(self, fleet: Fleet) -> None:
@@ -579,6 +563,25 @@ def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray) -> None:
     first = np.repeat(ids * plan.barrier_fan + 1, kids)
     rank = np.arange(senders.size) - np.repeat(offsets_of(kids)[:-1], kids)
     fleet.send_many(senders, first + rank, np.full(senders.size, STOP, dtype=np.int64))
+
+
+def _starting_bars(plan: Plan, edges: np.ndarray) -> np.ndarray:
+    """Each machine's bar before round 0, given its edge count: a heap subtree that starts
+    without edges never gets one (a machine's edges only shrink), so it counts as reported
+    from the start: its parent's KIDS include it and it sends no DONE (the root still decides
+    in its first round). Without this the parents of the edgeless machines received F DONE
+    words in round 1, on top of their first host round's inbox."""
+    fan, q = plan.barrier_fan, plan.machines
+    busy = edges > 0  # machines whose subtree holds an edge
+    for _ in range(plan.barrier_depth):
+        busy[(np.flatnonzero(busy[1:])) // fan] = True  # machine m's parent is (m - 1) // F
+    quiet = np.flatnonzero(~busy[1:]) + 1  # non-root machines whose subtree starts edgeless
+    bar = np.zeros((q, 6), dtype=np.int64)
+    bar[:, STOP_AT] = -1
+    bar[:, KIDS] = np.bincount((quiet - 1) // fan, minlength=q)
+    bar[quiet, SENT] = 1
+    bar[:, EDGES] = edges
+    return _pack(bar).reshape(q, BAR_WORDS)
 
 
 def _barrier(fleet: Fleet, plan: Plan, bar: np.ndarray, t: int) -> np.ndarray:

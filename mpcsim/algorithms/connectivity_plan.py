@@ -72,9 +72,10 @@ LOAD_FACTOR = 1.25  # a host's or owner's load over the mean requests per machin
 # inbox's popular term, POPULAR_COPIES[D] P max(g, B)). In the final doubling stage the roots
 # and near-roots of the large trees are popular together, and a host whose digits two of them
 # share receives both from its children. Measured need ((peak - the other terms) / (P max(g,
-# B))) over 592 runs of 26 graphs at forced layouts (D = 1..3, c = 1, 2, 4, seeds 0-2): at
-# most 2.15 at D = 1, 2.08 at D = 2 and 2.70 at D = 3 (the 60 x 60 grid, two popular ids on one
-# level-3 host, every seed); D = 0 keeps the 2 copies of the two popular ids it always counts.
+# B))) over 696 runs of 28 graphs at forced layouts (D = 1..3, c = 1, 2, 4, seeds 0-2): at
+# most 2.15 at D = 1, 2.08 at D = 2 and 3.0 at D = 3 (the 60 x 60 grid needs 2.7 on every seed:
+# two popular ids on one level-3 host); D = 0 keeps the 2 copies of the two popular ids it
+# always counts.
 POPULAR_COPIES = (2.0, 2.5, 2.5, 3.5)
 
 

@@ -104,7 +104,7 @@ def target_rows(random_n: int = 100_000, random_words: int = 317) -> list[dict[s
 def cycle_rows(log_ns: tuple[int, ...], seed: int = 0) -> list[dict[str, Any]]:
     """One cycle of n/2 vertices vs two of n/4 (the paper's Conjecture 2.4 instance; n words =
     n/2 edges) at s = ceil(n^(1/2)) and ceil(n^(2/3)); target rounds <= 8 log2 n. Where no plan
-    fits s = n^(1/2) (n = 2^10: the least is 44 words), the row runs at the least s that fits
+    fits s = n^(1/2) (n = 2^10: the least is 38 words), the row runs at the least s that fits
     and says so in `memory_words` (s_rule keeps the regime's name)."""
     from ..algorithms import graphs
     from ..algorithms.connectivity_plan import least_memory_words
