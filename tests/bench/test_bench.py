@@ -105,6 +105,7 @@ def test_report_writes_json_csv_pngs_and_markdown_from_synthetic_rows(tmp_path: 
     assert tables.count("ratios") == 3 and "strategies" in tables
 
 
+@pytest.mark.slow
 def test_bench_smoke_suite_writes_valid_files(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "--suite", "smoke", "--backend", "local", "--out", str(tmp_path),

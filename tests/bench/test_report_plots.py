@@ -112,6 +112,7 @@ def test_wall_vs_rounds_has_a_colour_legend_and_a_shape_legend(
     assert [h.get_marker() for h in shape.legend_handles] == ["o", "^", "s"]
 
 
+@pytest.mark.slow
 def test_replot_redraws_the_pngs_and_results_md_from_results_json(tmp_path: Path) -> None:
     shutil.copy(ROOT / "benchmarks" / "results.json", tmp_path / "results.json")
 
