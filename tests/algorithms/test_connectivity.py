@@ -224,6 +224,28 @@ def test_isolated_vertices_loops_and_repeated_edges_keep_their_own_labels() -> N
     np.testing.assert_array_equal(labels_of(result), [0, 1, 2, 2, 4, 0, 6, 7, 8, 8, 10, 11])
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_edgeless_barrier_subtrees_count_as_reported_from_the_start(seed: int) -> None:
+    """A machine's heap subtree that starts without edges never gets one: its parent counts it
+    as reported and it sends no DONE; every other bar starts as before (no kids reported,
+    nothing sent, STOP unknown). Checked against the subtrees walked one by one."""
+    plan = plan_for(512, 512, 38, 1 << 40, 0)
+    q, fan = plan.machines, plan.barrier_fan
+    edges = (np.random.default_rng(seed).random(q) < [0.0, 0.02, 0.3, 0.9][seed]).astype(int)
+
+    bars = connectivity._unpack(connectivity._starting_bars(plan, edges).reshape(-1))
+
+    def quiet(m: int) -> bool:
+        kids = range(m * fan + 1, min(q, m * fan + fan + 1))
+        return edges[m] == 0 and all(quiet(k) for k in kids)
+
+    for m in range(q):
+        kids = range(m * fan + 1, min(q, m * fan + fan + 1))
+        assert bars[m, connectivity.KIDS] == sum(quiet(k) for k in kids)
+        assert bars[m, connectivity.SENT] == (m > 0 and quiet(m))
+        assert bars[m, connectivity.EDGES] == edges[m] and bars[m, connectivity.STOP_AT] == -1
+
+
 def test_no_edges_and_no_vertices() -> None:
     result, _ = run(np.zeros((0, 2), dtype=np.int64), 5, 64)
     np.testing.assert_array_equal(labels_of(result), np.arange(5))
