@@ -568,17 +568,17 @@ def _send_stop(fleet: Fleet, plan: Plan, at: np.ndarray) -> None:
 def _starting_bars(plan: Plan, edges: np.ndarray) -> np.ndarray:
     """Each machine's bar before round 0, given its edge count: a heap subtree that starts
     without edges never gets one (a machine's edges only shrink), so it counts as reported
-    from the start: its parent's KIDS include it and it sends no DONE (the root still decides
-    in its first round). Without this the parents of the edgeless machines received F DONE
-    words in round 1, on top of their first host round's inbox."""
-    fan, q = plan.barrier_fan, plan.machines
+    from the start: its parent's KIDS include it and it sends no DONE (if no machine has
+    edges, the root decides in round 0). Without this the parents of the edgeless machines
+    received F DONE words in round 1, on top of their first host round's inbox."""
+    q = plan.machines
     busy = edges > 0  # machines whose subtree holds an edge
     for _ in range(plan.barrier_depth):
-        busy[(np.flatnonzero(busy[1:])) // fan] = True  # machine m's parent is (m - 1) // F
+        busy[plan.parents(np.flatnonzero(busy[1:]) + 1)] = True
     quiet = np.flatnonzero(~busy[1:]) + 1  # non-root machines whose subtree starts edgeless
     bar = np.zeros((q, 6), dtype=np.int64)
     bar[:, STOP_AT] = -1
-    bar[:, KIDS] = np.bincount((quiet - 1) // fan, minlength=q)
+    bar[:, KIDS] = np.bincount(plan.parents(quiet), minlength=q)
     bar[quiet, SENT] = 1
     bar[:, EDGES] = edges
     return _pack(bar).reshape(q, BAR_WORDS)
@@ -600,7 +600,7 @@ def _barrier(fleet: Fleet, plan: Plan, bar: np.ndarray, t: int) -> np.ndarray:
         _send_stop(fleet, plan, np.flatnonzero(root))
     leaf = ready & (ids != 0)
     if leaf.any():
-        fleet.send_many(ids[leaf], (ids[leaf] - 1) // plan.barrier_fan,
+        fleet.send_many(ids[leaf], plan.parents(ids[leaf]),
                         np.full(int(leaf.sum()), DONE, dtype=np.int64))
     return root
 

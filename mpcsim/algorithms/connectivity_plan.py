@@ -66,6 +66,10 @@ class Plan:
         """Heap-tree children of each machine."""
         return np.clip(self.machines - 1 - ids * self.barrier_fan, 0, self.barrier_fan)
 
+    def parents(self, ids: np.ndarray) -> np.ndarray:
+        """Heap-tree parent of each machine (ids > 0)."""
+        return (ids - 1) // self.barrier_fan
+
 
 LOAD_FACTOR = 1.25  # a host's or owner's load over the mean requests per machine r
 # Copies of one popular id a machine may receive per sender at once, by host depth D (the
